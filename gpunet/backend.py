@@ -1,0 +1,204 @@
+"""The one switch: which array module (NumPy or CuPy) tensors live on.
+
+``gpunet.use("auto" | "numpy" | "cupy")`` sets the backend globally and also works as a
+context manager. The environment variable ``GPUNET_BACKEND`` gives the starting choice.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from types import ModuleType
+from typing import Any
+
+import numpy
+
+BACKENDS = ("auto", "numpy", "cupy")
+_CUDA_HINT = "install a CUDA build of CuPy: pip install 'gpunet[cuda12]' (or 'gpunet[cuda13]')"
+
+
+class BackendError(RuntimeError):
+    """The requested backend cannot be used (with the reason and the fix)."""
+
+
+class DeviceMismatchError(TypeError):
+    """NumPy and CuPy arrays met in one operation."""
+
+
+_state: dict[str, Any] = {"name": None, "reason": "", "gpu": None}
+
+
+def gpu_status() -> tuple[bool, str]:
+    """Return ``(usable, reason)`` for the CuPy backend; the probe runs once and is cached.
+
+    Importing CuPy proves nothing: a CUDA device must also be visible to the runtime.
+    """
+    if _state["gpu"] is not None:
+        return _state["gpu"]
+    try:
+        import cupy  # noqa: F401
+    except Exception as exc:  # ImportError, or a broken CUDA library underneath
+        result = (False, f"cupy is not installed or failed to import ({type(exc).__name__}: {exc}); "
+                  f"{_CUDA_HINT}")
+    else:
+        result = _probe_device()
+    _state["gpu"] = result
+    return result
+
+
+def _probe_device() -> tuple[bool, str]:
+    import cupy
+
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:
+        text = str(exc)
+        if "InsufficientDriver" in text or "insufficient" in text.lower():
+            return False, f"the NVIDIA driver is too old for this CuPy build ({text}); update the driver"
+        return False, f"no CUDA device is visible ({type(exc).__name__}: {text})"
+    if count == 0:
+        return False, "no CUDA device is visible (cudaGetDeviceCount() == 0)"
+    return True, f"CuPy {cupy.__version__} with {count} CUDA device(s)"
+
+
+def _resolve(name: str) -> tuple[str, str]:
+    name = name.strip().lower()
+    if name not in BACKENDS:
+        raise BackendError(f"gpunet.use: expected one of {BACKENDS}, got {name!r}")
+    if name == "numpy":
+        return "numpy", "NumPy forced"
+    ok, reason = gpu_status()
+    if name == "cupy":
+        if not ok:
+            raise BackendError(f"gpunet.use('cupy'): the CuPy backend is not usable: {reason}")
+        return "cupy", reason
+    if ok:
+        return "cupy", f"auto: {reason}"
+    return "numpy", f"auto: fell back to NumPy because {reason}"
+
+
+class _BackendScope:
+    """Returned by :func:`use`; restores the previous backend when used with ``with``."""
+
+    def __init__(self, previous: tuple[str | None, str]) -> None:
+        self._previous = previous
+
+    def __enter__(self) -> ModuleType:
+        return xp()
+
+    def __exit__(self, *exc: object) -> None:
+        _state["name"], _state["reason"] = self._previous
+
+
+def use(name: str = "auto", *, quiet: bool = False) -> _BackendScope:
+    """Select the backend globally; use as ``with gpunet.use("numpy"): ...`` to scope it."""
+    previous = (_state["name"], _state["reason"])
+    chosen, reason = _resolve(name)
+    _state["name"], _state["reason"] = chosen, reason
+    if name.strip().lower() == "auto" and chosen == "numpy" and not quiet:
+        _notice(reason)
+    return _BackendScope(previous)
+
+
+_noticed: set[str] = set()
+
+
+def _notice(reason: str) -> None:
+    if reason in _noticed or os.environ.get("GPUNET_QUIET"):
+        return
+    _noticed.add(reason)
+    print(f"gpunet: using NumPy (CPU). {reason.split('because ', 1)[-1]}", file=sys.stderr)
+
+
+def current() -> str:
+    """Name of the active backend: ``"numpy"`` or ``"cupy"``."""
+    if _state["name"] is None:
+        use(os.environ.get("GPUNET_BACKEND", "auto"))
+    return _state["name"]
+
+
+def reason() -> str:
+    """Why the active backend was chosen."""
+    current()
+    return _state["reason"]
+
+
+def xp() -> ModuleType:
+    """The array module of the active backend."""
+    if current() == "cupy":
+        import cupy
+
+        return cupy
+    return numpy
+
+
+def is_cupy_array(array: object) -> bool:
+    """True for a ``cupy.ndarray`` (checked without importing CuPy)."""
+    return type(array).__module__.startswith("cupy")
+
+
+def get_array_module(*arrays: object) -> ModuleType:
+    """The array module of ``arrays`` (NumPy when none is an array); raises on a mix."""
+    on_gpu = on_cpu = False
+    for array in arrays:
+        data = getattr(array, "data", array) if hasattr(array, "_is_gpunet_tensor") else array
+        if is_cupy_array(data):
+            on_gpu = True
+        elif isinstance(data, numpy.ndarray):
+            on_cpu = True
+    if on_gpu and on_cpu:
+        raise DeviceMismatchError(
+            "NumPy and CuPy arrays met in one operation: move them to one backend first "
+            "(tensor.to('cupy') / tensor.to('numpy'), module.to(...))")
+    if on_gpu:
+        import cupy
+
+        return cupy
+    return numpy
+
+
+def module_for(name: str) -> ModuleType:
+    """The array module for a backend name (``"numpy"``/``"cupy"``), checked for usability."""
+    if name == "numpy":
+        return numpy
+    if name == "cupy":
+        ok, why = gpu_status()
+        if not ok:
+            raise BackendError(f"to('cupy'): the CuPy backend is not usable: {why}")
+        import cupy
+
+        return cupy
+    raise BackendError(f"to: expected 'numpy' or 'cupy', got {name!r}")
+
+
+def to_backend(array: Any, name: str) -> Any:
+    """Copy ``array`` onto backend ``name`` (no copy when it already lives there)."""
+    if name == "numpy":
+        return to_numpy(array)
+    cupy = module_for(name)
+    return cupy.asarray(array)
+
+
+def to_numpy(array: Any) -> numpy.ndarray:
+    """A host (NumPy) copy of ``array``."""
+    if is_cupy_array(array):
+        return array.get()
+    return numpy.asarray(array)
+
+
+def scatter_add(xp_mod: ModuleType, target: Any, index: Any, values: Any) -> None:
+    """``target[index] += values`` with repeated indices accumulated, on either backend."""
+    if xp_mod is numpy:
+        numpy.add.at(target, index, values)
+    else:
+        import cupyx
+
+        cupyx.scatter_add(target, index, values)
+
+
+def warn_once(message: str) -> None:
+    """Emit a ``RuntimeWarning`` once per distinct message."""
+    if message not in _noticed:
+        _noticed.add(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
