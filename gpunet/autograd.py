@@ -1,0 +1,355 @@
+"""Tensor, Function and the reverse-mode backward engine.
+
+A :class:`Tensor` wraps an ``xp`` array (NumPy or CuPy). A :class:`Function` computes its
+``forward`` on raw arrays and its ``backward`` on raw gradient arrays; calling a Function on
+tensors records it in the graph when gradients are enabled. ``Tensor.grad`` is a raw array
+(Chainer's convention), accumulated over every use of the tensor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy
+
+from gpunet import backend
+
+Array = Any
+_grad_enabled = [True]
+
+
+@contextlib.contextmanager
+def no_grad() -> Iterator[None]:
+    """Run operations without recording the graph (inference, optimizer updates)."""
+    previous = _grad_enabled[0]
+    _grad_enabled[0] = False
+    try:
+        yield
+    finally:
+        _grad_enabled[0] = previous
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations currently record the graph."""
+    return _grad_enabled[0]
+
+
+class OpError(ValueError):
+    """An op received inputs it cannot work with (names the op, expected vs got)."""
+
+
+class Tensor:
+    """An n-dimensional array on the active backend that can take part in autograd."""
+
+    _is_gpunet_tensor = True
+    __array_priority__ = 1000  # numpy scalars/arrays on the left defer to our operators
+
+    def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        if not (isinstance(data, numpy.ndarray) or backend.is_cupy_array(data)):
+            data = numpy.asarray(data)
+        self.data = data
+        self.grad: Array | None = None
+        self.requires_grad = requires_grad
+        self.creator: Function | None = None
+        self.generation = 0
+        self.name = name
+
+    # ----- array-like facts -------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return int(self.data.size)
+
+    @property
+    def dtype(self) -> Any:
+        return self.data.dtype
+
+    @property
+    def xp(self) -> Any:
+        """The array module (numpy or cupy) holding this tensor."""
+        return backend.get_array_module(self.data)
+
+    @property
+    def device(self) -> str:
+        """``"cupy"`` or ``"numpy"``."""
+        return "cupy" if backend.is_cupy_array(self.data) else "numpy"
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        body = repr(backend.to_numpy(self.data)).replace("array", "tensor", 1)
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"{body[:-1]}{grad}, device={self.device!r})"
+
+    def numpy(self) -> numpy.ndarray:
+        """A host (NumPy) copy of the data."""
+        return backend.to_numpy(self.data)
+
+    def item(self) -> float:
+        """The value of a one-element tensor as a Python number."""
+        return self.numpy().item()
+
+    def to(self, name: str) -> Tensor:
+        """This tensor's data on backend ``name`` (a new leaf tensor)."""
+        return Tensor(backend.to_backend(self.data, name), requires_grad=self.requires_grad)
+
+    def astype(self, dtype: Any) -> Tensor:
+        from gpunet.functional.math import cast
+
+        return cast(self, dtype)
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph."""
+        return Tensor(self.data)
+
+    def set_creator(self, func: Function) -> None:
+        self.creator = func
+        self.generation = func.generation + 1
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    # ----- backward ---------------------------------------------------------------------
+    def backward(self, grad: Array | None = None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` that requires it.
+
+        The graph is released afterwards unless ``retain_graph``.
+        """
+        if grad is None:
+            if self.size != 1:
+                raise OpError(f"backward: expected a one-element tensor (a loss) or an explicit "
+                              f"grad, got shape {self.shape}")
+            grad = self.xp.ones_like(self.data)
+        elif isinstance(grad, Tensor):
+            grad = grad.data
+        _run_backward(self, grad, retain_graph)
+
+    # ----- operators (implemented in gpunet.functional.math) ----------------------------
+    def __add__(self, other: Any) -> Tensor:
+        return _math().add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _math().add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _math().sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _math().sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _math().mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _math().mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _math().div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _math().div(other, self)
+
+    def __neg__(self) -> Tensor:
+        return _math().neg(self)
+
+    def __pow__(self, exponent: float) -> Tensor:
+        return _math().pow(self, exponent)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _math().matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _math().matmul(other, self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return _math().getitem(self, index)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _math().reshape(self, shape)
+
+    def transpose(self, *axes: int) -> Tensor:
+        return _math().transpose(self, axes if axes else None)
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 - numpy's name
+        return _math().transpose(self, None)
+
+    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        return _math().sum(self, axis, keepdims)
+
+    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        return _math().mean(self, axis, keepdims)
+
+    def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        return _math().max(self, axis, keepdims)
+
+    def exp(self) -> Tensor:
+        return _math().exp(self)
+
+    def log(self) -> Tensor:
+        return _math().log(self)
+
+    def argmax(self, axis: int | None = None) -> Tensor:
+        return Tensor(self.data.argmax(axis=axis))
+
+
+def _math() -> Any:
+    from gpunet.functional import math
+
+    return math
+
+
+def as_array(value: Any, like: Array) -> Array:
+    """``value`` as an array on ``like``'s backend; Python scalars take ``like``'s dtype."""
+    if isinstance(value, Tensor):
+        return value.data
+    xp = backend.get_array_module(like)
+    if isinstance(value, (int, float, bool)):
+        return xp.asarray(value, dtype=like.dtype)
+    if isinstance(value, numpy.generic):
+        return xp.asarray(value)
+    return value
+
+
+def as_tensor(value: Any, like: Tensor | None = None) -> Tensor:
+    """Wrap ``value`` as a Tensor (scalars matched to ``like``'s dtype and device)."""
+    if isinstance(value, Tensor):
+        return value
+    if like is not None:
+        return Tensor(as_array(value, like.data))
+    return Tensor(value)
+
+
+class Function:
+    """One differentiable op: subclasses define ``forward`` and ``backward`` on raw arrays.
+
+    ``forward(*arrays)`` returns an array or a tuple of arrays; ``backward(*grads)`` receives
+    one gradient per output (``None`` for outputs that received none, replaced by zeros unless
+    the subclass sets ``accepts_none_grads``) and returns one gradient per input (or ``None``).
+    """
+
+    generation = 0
+    accepts_none_grads = False
+
+    def __call__(self, *inputs: Any) -> Any:
+        tensors = [x if isinstance(x, Tensor) else None for x in inputs]
+        like = next((t for t in tensors if t is not None), None)
+        if like is None:
+            raise OpError(f"{self.name}: expected at least one Tensor input")
+        tensors = [t if t is not None else Tensor(as_array(x, like.data))
+                   for t, x in zip(tensors, inputs)]
+        arrays = [t.data for t in tensors]
+        self.xp = backend.get_array_module(*arrays)
+        try:
+            raw = self.forward(*arrays)
+        except (ValueError, IndexError) as exc:
+            if isinstance(exc, OpError):
+                raise
+            shapes = ", ".join(str(a.shape) for a in arrays)
+            raise OpError(f"{self.name}: cannot apply to inputs of shapes {shapes}: {exc}") from exc
+        outputs = raw if isinstance(raw, tuple) else (raw,)
+        results = [Tensor(y) for y in outputs]
+        if _grad_enabled[0] and any(t.requires_grad for t in tensors):
+            self.generation = max(t.generation for t in tensors)
+            self.inputs = tensors
+            self.outputs = results
+            self.needs_grad = [t.requires_grad for t in tensors]
+            for y in results:
+                y.requires_grad = True
+                y.set_creator(self)
+        return results[0] if len(results) == 1 else tuple(results)
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__.lower()
+
+    def forward(self, *xs: Array) -> Array | tuple[Array, ...]:
+        raise NotImplementedError
+
+    def backward(self, *gys: Array) -> Array | tuple[Array | None, ...] | None:
+        raise NotImplementedError
+
+
+def _topological_order(root: Tensor) -> list[Function]:
+    """Functions reachable from ``root``, each after all functions that consume its outputs."""
+    order: list[Function] = []
+    seen: set[int] = set()
+    stack: list[tuple[Function, bool]] = [(root.creator, False)] if root.creator else []
+    while stack:
+        func, expanded = stack.pop()
+        if expanded:
+            order.append(func)
+            continue
+        if id(func) in seen:
+            continue
+        seen.add(id(func))
+        stack.append((func, True))
+        for x in func.inputs:
+            if x.creator is not None and id(x.creator) not in seen:
+                stack.append((x.creator, False))
+    order.reverse()
+    return order
+
+
+def _run_backward(root: Tensor, grad: Array, retain_graph: bool) -> None:
+    if root.creator is None:
+        if root.requires_grad:
+            root.grad = grad if root.grad is None else root.grad + grad
+        return
+    grads: dict[int, Array] = {id(root): grad}
+    for func in _topological_order(root):
+        gys = [grads.pop(id(y), None) for y in func.outputs]
+        if all(g is None for g in gys):
+            continue
+        if not func.accepts_none_grads:
+            gys = [g if g is not None else func.xp.zeros_like(y.data) for g, y in zip(gys, func.outputs)]
+        gxs = func.backward(*gys)
+        if not isinstance(gxs, tuple):
+            gxs = (gxs,)
+        for x, gx, needed in zip(func.inputs, gxs, func.needs_grad):
+            if gx is None or not needed:
+                continue
+            if gx.shape != x.shape:
+                gx = sum_to(gx, x.shape)
+            if x.creator is None:
+                x.grad = gx if x.grad is None else x.grad + gx
+            else:
+                key = id(x)
+                grads[key] = gx if key not in grads else grads[key] + gx
+        if not retain_graph:
+            _release(func)
+
+
+def _release(func: Function) -> None:
+    for y in func.outputs:
+        y.creator = None
+    func.inputs = func.outputs = ()  # type: ignore[assignment]
+    for attr in list(vars(func)):
+        if attr not in ("xp", "generation", "inputs", "outputs", "needs_grad"):
+            delattr(func, attr)
+
+
+def sum_to(gx: Array, shape: Sequence[int]) -> Array:
+    """Reduce a broadcast gradient back to ``shape`` (the inverse of broadcasting)."""
+    shape = tuple(shape)
+    lead = gx.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and gx.shape[i + lead] != 1)
+    if axes:
+        gx = gx.sum(axis=axes, keepdims=True)
+    if lead:
+        gx = gx.reshape(shape)
+    return gx

@@ -1,0 +1,49 @@
+"""Differentiable ops on Tensors (the functional API, like ``torch.nn.functional``)."""
+
+from gpunet.functional.activation import (
+    get_activation,
+    identity,
+    log_softmax,
+    relu,
+    sigmoid,
+    softmax,
+    step,
+    tanh,
+)
+from gpunet.functional.loss import (
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    mse_loss,
+    perceptron_loss,
+)
+from gpunet.functional.math import (
+    abs,
+    add,
+    cast,
+    concat,
+    div,
+    exp,
+    flatten,
+    getitem,
+    log,
+    matmul,
+    max,
+    mean,
+    mul,
+    neg,
+    pow,
+    reshape,
+    sqrt,
+    sub,
+    sum,
+    transpose,
+    where,
+)
+from gpunet.functional.linear import linear
+
+__all__ = [
+    "abs", "add", "binary_cross_entropy_with_logits", "cast", "concat", "cross_entropy", "div",
+    "exp", "flatten", "get_activation", "getitem", "identity", "linear", "log", "log_softmax",
+    "matmul", "max", "mean", "mse_loss", "mul", "neg", "perceptron_loss", "pow", "relu",
+    "reshape", "sigmoid", "softmax", "sqrt", "step", "sub", "sum", "tanh", "transpose", "where",
+]

@@ -1,0 +1,124 @@
+"""Activation functions: identity, step, sigmoid, tanh, relu, softmax, log_softmax."""
+
+from __future__ import annotations
+
+from gpunet.autograd import Function, Tensor
+
+
+class Identity(Function):
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        return gy
+
+
+class Step(Function):
+    """Heaviside step ``1 if x > 0 else 0`` (the classic perceptron's); its derivative is 0."""
+
+    def forward(self, x):
+        return (x > 0).astype(x.dtype)
+
+    def backward(self, gy):
+        return self.xp.zeros_like(gy)
+
+
+class Sigmoid(Function):
+    def forward(self, x):
+        self.y = 0.5 * (self.xp.tanh(0.5 * x) + 1)  # overflow-free logistic
+        return self.y
+
+    def backward(self, gy):
+        return gy * self.y * (1 - self.y)
+
+
+class Tanh(Function):
+    def forward(self, x):
+        self.y = self.xp.tanh(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy * (1 - self.y * self.y)
+
+
+class ReLU(Function):
+    def forward(self, x):
+        self.mask = x > 0
+        return x * self.mask
+
+    def backward(self, gy):
+        return gy * self.mask
+
+
+class Softmax(Function):
+    def __init__(self, axis: int) -> None:
+        self.axis = axis
+
+    def forward(self, x):
+        shifted = self.xp.exp(x - x.max(axis=self.axis, keepdims=True))
+        self.y = shifted / shifted.sum(axis=self.axis, keepdims=True)
+        return self.y
+
+    def backward(self, gy):
+        gx = self.y * gy
+        return gx - self.y * gx.sum(axis=self.axis, keepdims=True)
+
+
+class LogSoftmax(Function):
+    def __init__(self, axis: int) -> None:
+        self.axis = axis
+
+    def forward(self, x):
+        self.y = log_softmax_array(x, self.axis)
+        return self.y
+
+    def backward(self, gy):
+        return gy - self.xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
+
+
+def log_softmax_array(x, axis: int):
+    """Numerically stable log-softmax of a raw array."""
+    from gpunet.backend import get_array_module
+
+    xp = get_array_module(x)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def identity(x: Tensor) -> Tensor:
+    return Identity()(x)
+
+
+def step(x: Tensor) -> Tensor:
+    return Step()(x)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    return Sigmoid()(x)
+
+
+def tanh(x: Tensor) -> Tensor:
+    return Tanh()(x)
+
+
+def relu(x: Tensor) -> Tensor:
+    return ReLU()(x)
+
+
+def softmax(x: Tensor, axis: int = -1) -> Tensor:
+    return Softmax(axis)(x)
+
+
+def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+    return LogSoftmax(axis)(x)
+
+
+ACTIVATIONS = {"identity": identity, "step": step, "sigmoid": sigmoid, "tanh": tanh, "relu": relu}
+
+
+def get_activation(name: str):
+    """The activation function called ``name``; raises with the valid names otherwise."""
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(f"activation: expected one of {sorted(ACTIVATIONS)}, got {name!r}") from None

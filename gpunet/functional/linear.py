@@ -1,0 +1,31 @@
+"""The affine map ``y = x @ W.T + b`` as one fused Function (weight ``(out, in)``)."""
+
+from __future__ import annotations
+
+from gpunet.autograd import Function, OpError, Tensor
+
+
+class Linear(Function):
+    def forward(self, x, w, b=None):
+        if w.ndim != 2 or x.ndim < 1 or x.shape[-1] != w.shape[1]:
+            raise OpError(f"linear: expected input (..., {w.shape[1] if w.ndim == 2 else '?'}) for weight "
+                          f"{w.shape}, got input {x.shape}")
+        self.x, self.w = x, w
+        y = x @ w.T
+        if b is not None:
+            y += b
+        return y
+
+    def backward(self, gy):
+        x2 = self.x.reshape(-1, self.x.shape[-1])
+        g2 = gy.reshape(-1, gy.shape[-1])
+        gx = gy @ self.w
+        gw = g2.T @ x2
+        return gx, gw, g2.sum(axis=0)
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``x @ weight.T + bias``."""
+    if bias is None:
+        return Linear()(x, weight)
+    return Linear()(x, weight, bias)

@@ -1,0 +1,11 @@
+"""Layers and containers (``gpunet.nn``), PyTorch-compatible names and parameter layouts."""
+
+from gpunet.nn import init
+from gpunet.nn.containers import MLP, Activation, Flatten, Identity, ReLU, Sequential, Sigmoid, Tanh
+from gpunet.nn.linear import Linear, Perceptron
+from gpunet.nn.module import Module, Parameter
+
+__all__ = [
+    "MLP", "Activation", "Flatten", "Identity", "Linear", "Module", "Parameter", "Perceptron",
+    "ReLU", "Sequential", "Sigmoid", "Tanh", "init",
+]
