@@ -108,7 +108,12 @@ def _notice(reason: str) -> None:
     if reason in _noticed or os.environ.get("GPUNET_QUIET"):
         return
     _noticed.add(reason)
-    print(f"gpunet: using NumPy (CPU). {reason.split('because ', 1)[-1]}", file=sys.stderr)
+    print(f"gpunet: using NumPy (CPU): {short_reason(reason)}", file=sys.stderr)
+
+
+def short_reason(reason: str) -> str:
+    """The gist of a backend reason, without the exception details."""
+    return reason.split("because ", 1)[-1].split(" (", 1)[0]
 
 
 def current() -> str:

@@ -9,6 +9,8 @@ from typing import Any
 from gpunet import backend
 from gpunet.autograd import Tensor
 
+_call_hooks: list[Any] = []  # callables (module, output) run after every module call
+
 
 class Parameter(Tensor):
     """A Tensor that a Module owns and an optimizer updates."""
@@ -47,7 +49,10 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__}.forward is not defined")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        out = self.forward(*args, **kwargs)
+        for hook in _call_hooks:
+            hook(self, out)
+        return out
 
     # ----- traversal ----------------------------------------------------------------------
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:

@@ -1,0 +1,44 @@
+"""Turn library errors into one clear line on stderr instead of a traceback."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from gpunet.autograd import OpError
+from gpunet.backend import BackendError, DeviceMismatchError
+from gpunet.io import CheckpointError
+
+KNOWN_ERRORS = (BackendError, DeviceMismatchError, CheckpointError, OpError, KeyError, ValueError,
+                FileNotFoundError, ImportError, RuntimeError)
+
+
+def run_cleanly(command: click.Command, args: list[str] | None = None) -> int:
+    """Run ``command``; known errors print ``gpunet: error: ...`` and return 1.
+
+    Set ``GPUNET_DEBUG=1`` to see the full traceback instead.
+    """
+    try:
+        command.main(args=args, prog_name="gpunet", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("gpunet: aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("gpunet: interrupted", err=True)
+        return 130
+    except KNOWN_ERRORS as exc:
+        if os.environ.get("GPUNET_DEBUG"):
+            raise
+        click.echo(f"gpunet: error: {_message(exc)}", err=True)
+        return 1
+    return 0
+
+
+def _message(exc: Any) -> str:
+    text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    return str(text)

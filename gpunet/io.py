@@ -1,0 +1,130 @@
+"""Checkpoints that cannot run code on load, written atomically.
+
+Format: one ``.npz`` (a zip of ``.npy`` members, loaded with ``allow_pickle=False``) holding every
+array, plus a member ``__meta__`` with UTF-8 JSON: the object's structure with arrays replaced by
+references, the format version and the library version. Writing goes to a temporary file in the
+same folder, is fsynced, then renamed over the target, so a crash mid-write leaves the previous
+checkpoint intact. Arrays come back as NumPy arrays whatever backend wrote them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy
+
+from gpunet import backend
+
+FORMAT = "gpunet-checkpoint"
+FORMAT_VERSION = 1
+_META = "__meta__"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, truncated, corrupted, unsafe or incompatible."""
+
+
+def _flatten(obj: Any, arrays: dict[str, numpy.ndarray]) -> Any:
+    if isinstance(obj, dict):
+        for key in obj:
+            if not isinstance(key, str):
+                raise TypeError(f"save: expected string keys, got {key!r} ({type(key).__name__})")
+        return {k: _flatten(v, arrays) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_flatten(v, arrays) for v in obj]
+    if hasattr(obj, "_is_gpunet_tensor"):
+        obj = obj.data
+    if isinstance(obj, numpy.ndarray) or backend.is_cupy_array(obj):
+        host = backend.to_numpy(obj)
+        if host.dtype.hasobject:
+            raise TypeError("save: object arrays cannot be saved safely")
+        key = f"a{len(arrays)}"
+        arrays[key] = host
+        return {"__array__": key}
+    if isinstance(obj, numpy.generic):
+        return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"save: cannot store a {type(obj).__name__}; expected dicts, lists, arrays, "
+                    f"tensors, numbers, strings or None")
+
+
+def _unflatten(obj: Any, arrays: Any) -> Any:
+    if isinstance(obj, dict):
+        if set(obj) == {"__array__"}:
+            return arrays[obj["__array__"]]
+        return {k: _unflatten(v, arrays) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_unflatten(v, arrays) for v in obj]
+    return obj
+
+
+def save(obj: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write ``obj`` (nested dicts/lists of arrays and JSON values) to ``path`` atomically."""
+    from gpunet import __version__
+
+    path = Path(path)
+    arrays: dict[str, numpy.ndarray] = {}
+    tree = _flatten(obj, arrays)
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "gpunet_version": __version__, "tree": tree}
+    payload = numpy.frombuffer(json.dumps(meta).encode("utf-8"), dtype=numpy.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            numpy.savez(handle, **{_META: payload}, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save`; never unpickles anything."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"load: no checkpoint file at {path}")
+    try:
+        with numpy.load(path, allow_pickle=False) as archive:
+            if _META not in archive.files:
+                raise CheckpointError(f"load: {path} is not a gpunet checkpoint (no {_META} entry)")
+            meta = json.loads(archive[_META].tobytes().decode("utf-8"))
+            arrays = {name: archive[name] for name in archive.files if name != _META}
+    except CheckpointError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise CheckpointError(f"load: {path} contains pickled objects; refused (they could run code)") from exc
+        raise CheckpointError(f"load: {path} is corrupted ({exc})") from exc
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"load: {path} is truncated or corrupted ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"load: {path} is not a gpunet checkpoint")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"load: {path} has checkpoint format version {meta.get('format_version')}, "
+                              f"this gpunet reads version {FORMAT_VERSION}")
+    result = _unflatten(meta["tree"], arrays)
+    result.setdefault("_gpunet_version", meta.get("gpunet_version"))
+    return result
