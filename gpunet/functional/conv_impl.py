@@ -3,6 +3,11 @@
 ``stride``, ``padding`` and ``dilation`` are ``(h, w)`` pairs of ints. NumPy runs it on the CPU
 and CuPy runs the same code on the GPU (the ``kernels="cupy"`` reference); ``gpunet.cuda``
 provides kernels with these exact signatures.
+
+Method: im2col into a contiguous ``(C_in*kh*kw, N*out_h*out_w)`` matrix from a strided view
+(one copy whose inner loop runs along the output row), then a single 2-D GEMM. The channel-first
+``(C, N, H, W)`` layout keeps every GEMM operand and the col2im scatter contiguous; the only
+layout changes are the small transposes of ``x``, ``y`` and ``gy``.
 """
 
 from __future__ import annotations
@@ -20,23 +25,62 @@ def output_size(size: int, kernel: int, stride: int, padding: int, dilation: int
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def _windows(xp_pad: Array, kh: int, kw: int, out_h: int, out_w: int, stride: Pair,
-             dilation: Pair) -> Array:
-    """A strided view ``(N, C, kh, kw, out_h, out_w)`` of the padded input (no copy)."""
-    xp = get_array_module(xp_pad)
-    n, c, _, _ = xp_pad.shape
-    s0, s1, s2, s3 = xp_pad.strides
-    shape = (n, c, kh, kw, out_h, out_w)
-    strides = (s0, s1, s2 * dilation[0], s3 * dilation[1], s2 * stride[0], s3 * stride[1])
-    return xp.lib.stride_tricks.as_strided(xp_pad, shape=shape, strides=strides)
-
-
-def _pad(x: Array, padding: Pair) -> Array:
+def _to_cnhw_padded(x: Array, padding: Pair) -> Array:
+    """``x`` (N, C, H, W) as a contiguous zero-padded ``(C, N, H + 2ph, W + 2pw)`` array."""
     xp = get_array_module(x)
-    if padding == (0, 0):
-        return x
+    n, c, h, w = x.shape
     ph, pw = padding
-    return xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    out = xp.empty((c, n, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+    if ph or pw:
+        out[:, :, :ph] = 0
+        out[:, :, h + ph:] = 0
+        out[:, :, :, :pw] = 0
+        out[:, :, :, w + pw:] = 0
+    out[:, :, ph:ph + h, pw:pw + w] = x.transpose(1, 0, 2, 3)
+    return out
+
+
+def im2col(x: Array, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair) -> Array:
+    """Columns ``(C*kh*kw, N*out_h*out_w)`` (C-contiguous) of the padded input windows."""
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    kh, kw = kernel
+    out_h = output_size(h, kh, stride[0], padding[0], dilation[0])
+    out_w = output_size(w, kw, stride[1], padding[1], dilation[1])
+    xc = _to_cnhw_padded(x, padding)
+    s_c, s_n, s_h, s_w = xc.strides
+    view = xp.lib.stride_tricks.as_strided(
+        xc, shape=(c, kh, kw, n, out_h, out_w),
+        strides=(s_c, s_h * dilation[0], s_w * dilation[1], s_n, s_h * stride[0], s_w * stride[1]))
+    cols = xp.empty((c, kh, kw, n, out_h, out_w), dtype=x.dtype)
+    cols[...] = view
+    return cols.reshape(c * kh * kw, n * out_h * out_w)
+
+
+def col2im(cols: Array, x_shape: tuple[int, ...], kernel: Pair, out_hw: Pair, stride: Pair,
+           padding: Pair, dilation: Pair) -> Array:
+    """Scatter-add columns ``(C*kh*kw, N*out_h*out_w)`` back to an ``x_shape`` (NCHW) array."""
+    xp = get_array_module(cols)
+    n, c, h, w = x_shape
+    kh, kw = kernel
+    out_h, out_w = out_hw
+    ph, pw = padding
+    taps = cols.reshape(c, kh, kw, n, out_h, out_w)
+    gx = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    for p in range(kh):
+        r0 = p * dilation[0]
+        rows = slice(r0, r0 + stride[0] * (out_h - 1) + 1, stride[0])
+        for q in range(kw):
+            c0 = q * dilation[1]
+            gx[:, :, rows, c0:c0 + stride[1] * (out_w - 1) + 1:stride[1]] += taps[:, p, q]
+    return xp.ascontiguousarray(gx[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3))
+
+
+def _as_rows(a: Array) -> Array:
+    """NCHW ``a`` as a contiguous ``(C, N*H*W)`` matrix."""
+    xp = get_array_module(a)
+    n, c, h, w = a.shape
+    return xp.ascontiguousarray(a.transpose(1, 0, 2, 3)).reshape(c, n * h * w)
 
 
 def conv2d_forward(x: Array, w: Array, stride: Pair, padding: Pair, dilation: Pair) -> Array:
@@ -46,36 +90,26 @@ def conv2d_forward(x: Array, w: Array, stride: Pair, padding: Pair, dilation: Pa
     c_out, _, kh, kw = w.shape
     out_h = output_size(x.shape[2], kh, stride[0], padding[0], dilation[0])
     out_w = output_size(x.shape[3], kw, stride[1], padding[1], dilation[1])
-    cols = _windows(_pad(x, padding), kh, kw, out_h, out_w, stride, dilation)
-    y = xp.tensordot(w, cols, axes=([1, 2, 3], [1, 2, 3]))  # (C_out, N, out_h, out_w)
-    return xp.ascontiguousarray(y.transpose(1, 0, 2, 3)).reshape(n, c_out, out_h, out_w)
+    cols = im2col(x, (kh, kw), stride, padding, dilation)
+    y = xp.matmul(xp.ascontiguousarray(w).reshape(c_out, -1), cols)  # (C_out, N*out_h*out_w)
+    return xp.ascontiguousarray(y.reshape(c_out, n, out_h, out_w).transpose(1, 0, 2, 3))
 
 
 def conv2d_backward_weight(x: Array, gy: Array, w_shape: tuple[int, ...], stride: Pair,
                            padding: Pair, dilation: Pair) -> Array:
     """Gradient w.r.t. the weight: ``(C_out, C_in, kh, kw)``."""
     xp = get_array_module(x, gy)
-    _, _, kh, kw = w_shape
-    cols = _windows(_pad(x, padding), kh, kw, gy.shape[2], gy.shape[3], stride, dilation)
-    gw = xp.tensordot(gy, cols, axes=([0, 2, 3], [0, 4, 5]))  # (C_out, C_in, kh, kw)
-    return xp.ascontiguousarray(gw)
+    c_out, _, kh, kw = w_shape
+    cols = im2col(x, (kh, kw), stride, padding, dilation)
+    gw = xp.matmul(_as_rows(gy), cols.T)  # (C_out, C_in*kh*kw)
+    return gw.reshape(tuple(w_shape))
 
 
 def conv2d_backward_input(gy: Array, w: Array, x_shape: tuple[int, ...], stride: Pair,
                           padding: Pair, dilation: Pair) -> Array:
     """Gradient w.r.t. the input: ``x_shape``; scatters each kernel tap back (col2im)."""
     xp = get_array_module(gy, w)
-    n, c, h, wd = x_shape
-    _, _, kh, kw = w.shape
-    ph, pw = padding
-    out_h, out_w = gy.shape[2], gy.shape[3]
-    gcols = xp.tensordot(w, gy, axes=([0], [1]))  # (C_in, kh, kw, N, out_h, out_w)
-    gx = xp.zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=gy.dtype)
-    for p in range(kh):
-        r0 = p * dilation[0]
-        rows = slice(r0, r0 + stride[0] * (out_h - 1) + 1, stride[0])
-        for q in range(kw):
-            c0 = q * dilation[1]
-            cols = slice(c0, c0 + stride[1] * (out_w - 1) + 1, stride[1])
-            gx[:, :, rows, cols] += gcols[:, p, q].transpose(1, 0, 2, 3)
-    return gx[:, :, ph: ph + h, pw: pw + wd]
+    c_out, _, kh, kw = w.shape
+    gcols = xp.matmul(xp.ascontiguousarray(w).reshape(c_out, -1).T, _as_rows(gy))
+    return col2im(gcols, tuple(x_shape), (kh, kw), (gy.shape[2], gy.shape[3]), stride, padding,
+                  dilation)

@@ -1,0 +1,85 @@
+"""2-D convolution (NCHW) as one Function; the hot ops come from ``gpunet.cuda.dispatch``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gpunet import backend
+from gpunet.autograd import Function, OpError, Tensor
+from gpunet.cuda import dispatch
+from gpunet.functional.conv_impl import output_size
+
+Pair = tuple[int, int]
+
+
+def pair(value: int | tuple[int, int] | list[int], name: str, op: str, minimum: int = 1) -> Pair:
+    """``value`` as an ``(h, w)`` pair of ints ``>= minimum`` (OpError otherwise)."""
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(items) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+        raise OpError(f"{op}: expected {name} as an int or a pair of ints, got {value!r}")
+    if any(v < minimum for v in items):
+        raise OpError(f"{op}: expected {name} >= {minimum}, got {value!r}")
+    return items  # type: ignore[return-value]
+
+
+class Conv2d(Function):
+    """``y = conv(x, w) + b``; backward gives the input, weight and bias gradients."""
+
+    def __init__(self, stride: Pair, padding: Pair, dilation: Pair) -> None:
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+
+    def forward(self, x, w, b=None):
+        check_conv2d_inputs(x, w, b, self.stride, self.padding, self.dilation)
+        self.x, self.w, self.has_bias = x, w, b is not None
+        forward = dispatch.lookup("conv2d_forward", backend.is_cupy_array(x))
+        y = forward(x, w, self.stride, self.padding, self.dilation)
+        if b is not None:
+            y += b.reshape(1, -1, 1, 1)
+        return y
+
+    def backward(self, gy):
+        on_gpu = backend.is_cupy_array(gy)
+        args = (self.stride, self.padding, self.dilation)
+        needs = getattr(self, "needs_grad", (True, True, True))
+        gx = gw = gb = None
+        if needs[0]:
+            gx = dispatch.lookup("conv2d_backward_input", on_gpu)(gy, self.w, self.x.shape, *args)
+        if needs[1]:
+            gw = dispatch.lookup("conv2d_backward_weight", on_gpu)(self.x, gy, self.w.shape, *args)
+        if self.has_bias:
+            gb = gy.sum(axis=(0, 2, 3)) if needs[2] else None
+            return gx, gw, gb
+        return gx, gw
+
+
+def check_conv2d_inputs(x: Any, w: Any, b: Any, stride: Pair, padding: Pair, dilation: Pair) -> None:
+    """Raise OpError naming what is wrong with a conv2d call (expected vs got)."""
+    if x.ndim != 4:
+        raise OpError(f"conv2d: expected input of 4 dimensions (N, C, H, W), got shape {x.shape}")
+    if w.ndim != 4:
+        raise OpError(f"conv2d: expected weight of 4 dimensions (C_out, C_in, kh, kw), got shape {w.shape}")
+    if x.dtype.kind != "f" or w.dtype != x.dtype:
+        raise OpError(f"conv2d: expected floating input and weight of the same dtype, got input "
+                      f"{x.dtype} and weight {w.dtype}")
+    if x.shape[1] != w.shape[1]:
+        raise OpError(f"conv2d: weight {w.shape} expects {w.shape[1]} input channels, got input "
+                      f"{x.shape} with {x.shape[1]}")
+    if b is not None and (b.shape != (w.shape[0],) or b.dtype != x.dtype):
+        raise OpError(f"conv2d: expected bias of shape ({w.shape[0]},) and dtype {x.dtype}, got "
+                      f"{b.shape} {b.dtype}")
+    out = [output_size(x.shape[2 + i], w.shape[2 + i], stride[i], padding[i], dilation[i]) for i in (0, 1)]
+    if min(out) <= 0 or min(w.shape) <= 0:
+        raise OpError(f"conv2d: output size must be positive, got {tuple(out)} for input {x.shape}, "
+                      f"weight {w.shape}, stride {stride}, padding {padding}, dilation {dilation}")
+
+
+def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | Pair = 1,
+           padding: int | Pair = 0, dilation: int | Pair = 1) -> Tensor:
+    """2-D cross-correlation of ``x`` (N, C_in, H, W) with ``weight`` (C_out, C_in, kh, kw).
+
+    ``stride``, ``padding`` (zeros) and ``dilation`` are ints or ``(h, w)`` pairs; the output is
+    ``(N, C_out, H_out, W_out)`` with ``H_out = (H + 2p - d(kh - 1) - 1) // s + 1`` (PyTorch's).
+    """
+    func = Conv2d(pair(stride, "stride", "conv2d"), pair(padding, "padding", "conv2d", 0),
+                  pair(dilation, "dilation", "conv2d"))
+    return func(x, weight) if bias is None else func(x, weight, bias)
