@@ -1,0 +1,307 @@
+"""numba.cuda implementations of the hot ops, on CuPy arrays, with the reference signatures.
+
+Each launcher validates its arguments in Python (CuPy arrays, float32/float64 and matching,
+C-contiguous, consistent shapes), allocates outputs with CuPy, hands the buffers to numba
+through ``__cuda_array_interface__`` and launches on CuPy's current stream. The kernels live in
+:mod:`gpunet.cuda.numba_conv` and :mod:`gpunet.cuda.numba_cells`, whose ``launch`` functions
+are the lower-level entry the simulator tests drive with NumPy arrays.
+
+numba.cuda is imported only when a launcher runs or :func:`available` finds a GPU, so importing
+this module is cheap and never selects numba's simulator or real target by itself.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from typing import Any
+
+from gpunet.backend import gpu_status, is_cupy_array
+from gpunet.functional.conv_impl import output_size
+
+Array = Any
+Pair = tuple[int, int]
+_DTYPES = ("float32", "float64")
+
+
+# ------------------------------------------------------------------------------- validation
+def _check(op: str, arrays: dict[str, Array]) -> str:
+    """Validate kind, dtype and layout of ``arrays`` for ``op``; return their common dtype name."""
+    dtype = None
+    for name, a in arrays.items():
+        if not is_cupy_array(a):
+            raise TypeError(f"numba_ops.{op}: {name!r} must be a cupy.ndarray on the GPU, got "
+                            f"{type(a).__module__}.{type(a).__name__} (move it with "
+                            f"gpunet.backend.to_backend(a, 'cupy'))")
+        if str(a.dtype) not in _DTYPES:
+            raise TypeError(f"numba_ops.{op}: {name!r} must be float32 or float64, got {a.dtype}")
+        if dtype is None:
+            dtype = str(a.dtype)
+        elif str(a.dtype) != dtype:
+            raise TypeError(f"numba_ops.{op}: {name!r} is {a.dtype} but the other inputs are "
+                            f"{dtype}; expected one dtype")
+        if not a.flags.c_contiguous:
+            raise ValueError(f"numba_ops.{op}: {name!r} must be C-contiguous "
+                             f"(use cupy.ascontiguousarray)")
+    if dtype is None:
+        raise ValueError(f"numba_ops.{op}: no arrays given")
+    return dtype
+
+
+def _shapes(op: str, arrays: dict[str, Array], want: dict[str, tuple[int, ...]]) -> None:
+    """Raise unless ``arrays[name].shape == want[name]`` for every name in ``want``."""
+    for name, shape in want.items():
+        got = tuple(arrays[name].shape)
+        if got != tuple(shape):
+            raise ValueError(f"numba_ops.{op}: {name!r} has shape {got}, expected {tuple(shape)}")
+
+
+def _pair(op: str, name: str, v: Any) -> Pair:
+    try:
+        first, second = (operator.index(i) for i in v)
+    except (TypeError, ValueError):
+        raise ValueError(f"numba_ops.{op}: {name} must be a pair of ints, got {v!r}") from None
+    return first, second
+
+
+def _dev(a: Array) -> Any:
+    from numba import cuda
+
+    return cuda.as_cuda_array(a)
+
+
+def _stream() -> Any:
+    import cupy
+    from numba import cuda
+
+    ptr = cupy.cuda.get_current_stream().ptr
+    return cuda.external_stream(ptr) if ptr else cuda.default_stream()
+
+
+def _cupy() -> Any:
+    import cupy
+
+    return cupy
+
+
+# -------------------------------------------------------------------------------- convolution
+def _conv_geometry(op: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: Any,
+                   padding: Any, dilation: Any) -> tuple[Pair, Pair, Pair, Pair]:
+    stride, padding, dilation = (_pair(op, n, v) for n, v in
+                                 (("stride", stride), ("padding", padding), ("dilation", dilation)))
+    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
+        raise ValueError(f"numba_ops.{op}: need stride >= 1, dilation >= 1, padding >= 0; got "
+                         f"stride={stride}, padding={padding}, dilation={dilation}")
+    if len(x_shape) != 4 or len(w_shape) != 4 or x_shape[1] != w_shape[1]:
+        raise ValueError(f"numba_ops.{op}: x {tuple(x_shape)} (N,C_in,H,W) and w {tuple(w_shape)} "
+                         f"(C_out,C_in,kh,kw) do not match")
+    out = tuple(output_size(x_shape[2 + d], w_shape[2 + d], stride[d], padding[d], dilation[d])
+                for d in range(2))
+    if min(out) < 1:
+        raise ValueError(f"numba_ops.{op}: kernel {tuple(w_shape[2:])} with dilation {dilation} "
+                         f"does not fit the padded input {tuple(x_shape[2:])}")
+    return stride, padding, dilation, (out[0], out[1])
+
+
+def conv2d_forward(x: Array, w: Array, stride: Pair, padding: Pair, dilation: Pair) -> Array:
+    """numba.cuda :func:`gpunet.functional.conv_impl.conv2d_forward`."""
+    from gpunet.cuda import numba_conv
+
+    op = "conv2d_forward"
+    dtype = _check(op, {"x": x, "w": w})
+    stride, padding, dilation, (ho, wo) = _conv_geometry(op, x.shape, w.shape, stride, padding,
+                                                         dilation)
+    y = _cupy().empty((x.shape[0], w.shape[0], ho, wo), dtype=dtype)
+    g = numba_conv.geometry(x.shape, w.shape, (ho, wo), stride, padding, dilation, "forward")
+    w2 = w.reshape(w.shape[0], math.prod(w.shape[1:]))
+    numba_conv.launch("forward", _dev(x), _dev(w2), _dev(y), g, dtype, stream=_stream())
+    return y
+
+
+def conv2d_backward_input(gy: Array, w: Array, x_shape: tuple[int, ...], stride: Pair,
+                          padding: Pair, dilation: Pair) -> Array:
+    """numba.cuda :func:`gpunet.functional.conv_impl.conv2d_backward_input`."""
+    from gpunet.cuda import numba_conv
+
+    op = "conv2d_backward_input"
+    dtype = _check(op, {"gy": gy, "w": w})
+    x_shape = tuple(int(s) for s in x_shape)
+    stride, padding, dilation, out_hw = _conv_geometry(op, x_shape, w.shape, stride, padding,
+                                                       dilation)
+    _shapes(op, {"gy": gy}, {"gy": (x_shape[0], w.shape[0], *out_hw)})
+    gx = _cupy().empty(x_shape, dtype=dtype)
+    g = numba_conv.geometry(x_shape, w.shape, out_hw, stride, padding, dilation, "backward_input")
+    numba_conv.launch("backward_input", _dev(gy), _dev(w), _dev(gx), g, dtype, stream=_stream())
+    return gx
+
+
+def conv2d_backward_weight(x: Array, gy: Array, w_shape: tuple[int, ...], stride: Pair,
+                           padding: Pair, dilation: Pair) -> Array:
+    """numba.cuda :func:`gpunet.functional.conv_impl.conv2d_backward_weight`."""
+    from gpunet.cuda import numba_conv
+
+    op = "conv2d_backward_weight"
+    dtype = _check(op, {"x": x, "gy": gy})
+    w_shape = tuple(int(s) for s in w_shape)
+    stride, padding, dilation, out_hw = _conv_geometry(op, x.shape, w_shape, stride, padding,
+                                                       dilation)
+    _shapes(op, {"gy": gy}, {"gy": (x.shape[0], w_shape[0], *out_hw)})
+    gw = _cupy().empty(w_shape, dtype=dtype)
+    g = numba_conv.geometry(x.shape, w_shape, out_hw, stride, padding, dilation,
+                            "backward_weight")
+    gw2 = gw.reshape(w_shape[0], math.prod(w_shape[1:]))
+    numba_conv.launch("backward_weight", _dev(gy), _dev(x), _dev(gw2), g, dtype,
+                      stream=_stream())
+    return gw
+
+
+# ------------------------------------------------------------------------------ recurrent cells
+def _state(op: str, name: str, a: Array) -> tuple[int, int]:
+    """``(B, H)`` from the 2-D state array ``a``."""
+    if a.ndim != 2:
+        raise ValueError(f"numba_ops.{op}: {name!r} must be 2-D (B, H), got shape {a.shape}")
+    return int(a.shape[0]), int(a.shape[1])
+
+
+def _step_inputs(op: str, arrays: dict[str, Array], gates: int) -> tuple[str, int, int]:
+    """Check the forward-step inputs (xg, hg, b_hh, h_prev[, c_prev], mask); ``dtype, B, H``."""
+    dtype = _check(op, arrays)
+    b, h = _state(op, "h_prev", arrays["h_prev"])
+    want = {"xg": (b, gates * h), "hg": (b, gates * h), "b_hh": (gates * h,), "h_prev": (b, h),
+            "c_prev": (b, h), "mask": (b,)}
+    _shapes(op, arrays, {k: v for k, v in want.items() if k in arrays})
+    return dtype, b, h
+
+
+def _relu_flag(op: str, nonlinearity: str) -> int:
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"numba_ops.{op}: nonlinearity must be 'tanh' or 'relu', "
+                         f"got {nonlinearity!r}")
+    return int(nonlinearity == "relu")
+
+
+def _run_cell(name: str, dtype: str, units: int, *arrays: Any) -> None:
+    from gpunet.cuda import numba_cells
+
+    args = [a if isinstance(a, int) else _dev(a) for a in arrays]
+    numba_cells.launch(name, dtype, units, *args, stream=_stream())
+
+
+def rnn_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Array,
+                     nonlinearity: str = "tanh") -> Array:
+    """numba.cuda :func:`gpunet.functional.cells.rnn_step_forward`."""
+    op = "rnn_step_forward"
+    relu = _relu_flag(op, nonlinearity)
+    dtype, b, hidden = _step_inputs(
+        op, {"xg": xg, "hg": hg, "b_hh": b_hh, "h_prev": h_prev, "mask": mask}, 1)
+    h = _cupy().empty((b, hidden), dtype=dtype)
+    _run_cell("rnn_forward", dtype, h.size, xg, hg, b_hh, h_prev, mask, relu, h)
+    return h
+
+
+def rnn_step_backward(h: Array, dh: Array, mask: Array, nonlinearity: str = "tanh"
+                      ) -> tuple[Array, Array, Array]:
+    """numba.cuda :func:`gpunet.functional.cells.rnn_step_backward`."""
+    op = "rnn_step_backward"
+    relu = _relu_flag(op, nonlinearity)
+    arrays = {"h": h, "dh": dh, "mask": mask}
+    dtype = _check(op, arrays)
+    b, hidden = _state(op, "h", h)
+    _shapes(op, arrays, {"dh": (b, hidden), "mask": (b,)})
+    cp = _cupy()
+    dpre, carry = cp.empty((b, hidden), dtype=dtype), cp.empty((b, hidden), dtype=dtype)
+    _run_cell("rnn_backward", dtype, dpre.size, h, dh, mask, relu, dpre, carry)
+    return dpre, dpre, carry
+
+
+def lstm_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, c_prev: Array,
+                      mask: Array) -> tuple[Array, Array, Array]:
+    """numba.cuda :func:`gpunet.functional.cells.lstm_step_forward`."""
+    op = "lstm_step_forward"
+    dtype, b, hidden = _step_inputs(op, {"xg": xg, "hg": hg, "b_hh": b_hh, "h_prev": h_prev,
+                                         "c_prev": c_prev, "mask": mask}, 4)
+    cp = _cupy()
+    h, c = cp.empty((b, hidden), dtype=dtype), cp.empty((b, hidden), dtype=dtype)
+    gates = cp.empty((b, 4 * hidden), dtype=dtype)
+    _run_cell("lstm_forward", dtype, h.size, xg, hg, b_hh, h_prev, c_prev, mask, h, c, gates)
+    return h, c, gates
+
+
+def lstm_step_backward(gates: Array, c_prev: Array, c: Array, dh: Array, dc: Array,
+                       mask: Array) -> tuple[Array, Array, Array, Array]:
+    """numba.cuda :func:`gpunet.functional.cells.lstm_step_backward`."""
+    op = "lstm_step_backward"
+    arrays = {"gates": gates, "c_prev": c_prev, "c": c, "dh": dh, "dc": dc, "mask": mask}
+    dtype = _check(op, arrays)
+    b, hidden = _state(op, "c", c)
+    state = (b, hidden)
+    _shapes(op, arrays, {"gates": (b, 4 * hidden), "c_prev": state, "dh": state, "dc": state,
+                         "mask": (b,)})
+    cp = _cupy()
+    dpre = cp.empty((b, 4 * hidden), dtype=dtype)
+    carry, dc_prev = cp.empty(state, dtype=dtype), cp.empty(state, dtype=dtype)
+    _run_cell("lstm_backward", dtype, carry.size, gates, c_prev, c, dh, dc, mask, dpre, carry,
+              dc_prev)
+    return dpre, dpre, carry, dc_prev
+
+
+def gru_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Array
+                     ) -> tuple[Array, Array]:
+    """numba.cuda :func:`gpunet.functional.cells.gru_step_forward`."""
+    op = "gru_step_forward"
+    dtype, b, hidden = _step_inputs(
+        op, {"xg": xg, "hg": hg, "b_hh": b_hh, "h_prev": h_prev, "mask": mask}, 3)
+    cp = _cupy()
+    h, saved = cp.empty((b, hidden), dtype=dtype), cp.empty((b, 4 * hidden), dtype=dtype)
+    _run_cell("gru_forward", dtype, h.size, xg, hg, b_hh, h_prev, mask, h, saved)
+    return h, saved
+
+
+def gru_step_backward(saved: Array, h_prev: Array, dh: Array, mask: Array
+                      ) -> tuple[Array, Array, Array]:
+    """numba.cuda :func:`gpunet.functional.cells.gru_step_backward`."""
+    op = "gru_step_backward"
+    arrays = {"saved": saved, "h_prev": h_prev, "dh": dh, "mask": mask}
+    dtype = _check(op, arrays)
+    b, hidden = _state(op, "h_prev", h_prev)
+    _shapes(op, arrays, {"saved": (b, 4 * hidden), "dh": (b, hidden), "mask": (b,)})
+    cp = _cupy()
+    dxg, dhg = cp.empty((b, 3 * hidden), dtype=dtype), cp.empty((b, 3 * hidden), dtype=dtype)
+    carry = cp.empty((b, hidden), dtype=dtype)
+    _run_cell("gru_backward", dtype, carry.size, saved, h_prev, dh, mask, dxg, dhg, carry)
+    return dxg, dhg, carry
+
+
+OPS: dict[str, Callable[..., Any]] = {
+    "conv2d_forward": conv2d_forward,
+    "conv2d_backward_input": conv2d_backward_input,
+    "conv2d_backward_weight": conv2d_backward_weight,
+    "rnn_step_forward": rnn_step_forward,
+    "rnn_step_backward": rnn_step_backward,
+    "lstm_step_forward": lstm_step_forward,
+    "lstm_step_backward": lstm_step_backward,
+    "gru_step_forward": gru_step_forward,
+    "gru_step_backward": gru_step_backward,
+}
+
+
+def unavailable_reason() -> str | None:
+    """Why the numba kernels cannot run here, or None when they can."""
+    ok, why = gpu_status()
+    if not ok:
+        return why
+    try:
+        from numba import cuda
+    except Exception as exc:  # numba-cuda missing or broken
+        return f"numba.cuda failed to import ({type(exc).__name__}: {exc})"
+    if cuda.config.ENABLE_CUDASIM:
+        return "numba's CUDA simulator is enabled (NUMBA_ENABLE_CUDASIM=1); it cannot use CuPy arrays"
+    if not cuda.is_available():
+        return "numba.cuda sees no usable CUDA driver/device"
+    return None
+
+
+def available() -> dict[str, Callable[..., Any]]:
+    """``{op name: launcher}`` when CuPy has a GPU and numba.cuda can use it, else ``{}``."""
+    return dict(OPS) if unavailable_reason() is None else {}
