@@ -1,0 +1,347 @@
+"""Hot ops as CUDA C kernels (``kernels/*.cu``) loaded through ``cupy.RawModule``.
+
+Every launcher has the exact signature of its reference in ``gpunet.functional.conv_impl`` /
+``gpunet.functional.cells`` and validates in Python before launching: array type (a NumPy
+array reaching GPU code is a TypeError naming the op), dtype (float32 or float64, all equal),
+shapes, and C-contiguity (non-contiguous inputs are copied). Launch configuration lives here,
+independent of the runtime, so the CPU grid emulator in ``tests/kernels/emulator`` drives the
+very same launchers with NumPy arrays.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy
+
+from gpunet.functional.conv_impl import output_size
+
+Array = Any
+Pair = tuple[int, int]
+Grid = tuple[int, int, int]
+
+#: Kernel base names per source file; each exists as ``<name>_f32`` and ``<name>_f64``.
+KERNELS: dict[str, tuple[str, ...]] = {
+    "conv2d.cu": ("conv2d_fwd", "conv2d_bwd_input", "conv2d_bwd_weight"),
+    "rnn_cells.cu": ("rnn_fwd", "rnn_bwd", "lstm_fwd", "lstm_bwd", "gru_fwd", "gru_bwd"),
+}
+SUFFIX = {numpy.dtype(numpy.float32): "f32", numpy.dtype(numpy.float64): "f64"}
+COMPILE_OPTIONS = ("--std=c++17",)
+
+THREADS = 256            # block size of every kernel
+TILE = 64                # conv2d output tile (rows and columns), see kernels/conv2d.cu
+MAX_GRID_Y = 65535
+MAX_INT = 2**31 - 1      # kernels index tiles with 32-bit ints
+CELL_BLOCKS = 65535      # cap for the grid-stride elementwise kernels
+
+
+class Runtime(Protocol):
+    """Where kernels run: CuPy on a GPU, or the CPU grid emulator in the tests."""
+
+    xp: Any
+    array_type: type
+
+    def empty(self, shape: tuple[int, ...], dtype: Any) -> Array: ...
+
+    def launch(self, source: str, kernel: str, grid: Grid, block: Grid, args: tuple) -> None: ...
+
+
+class CupyRuntime:
+    """Compiles each source once (lazily, on first launch) with ``cupy.RawModule``."""
+
+    def __init__(self) -> None:
+        import cupy
+
+        self.xp = cupy
+        self.array_type = cupy.ndarray
+        self._modules: dict[str, Any] = {}
+        self._functions: dict[str, Any] = {}
+
+    def empty(self, shape: tuple[int, ...], dtype: Any) -> Array:
+        return self.xp.empty(shape, dtype=dtype)
+
+    def _function(self, source: str, kernel: str) -> Any:
+        if kernel not in self._functions:
+            if source not in self._modules:
+                from gpunet.cuda.sources import read_kernel
+
+                self._modules[source] = self.xp.RawModule(code=read_kernel(source),
+                                                          options=COMPILE_OPTIONS)
+            self._functions[kernel] = self._modules[source].get_function(kernel)
+        return self._functions[kernel]
+
+    def launch(self, source: str, kernel: str, grid: Grid, block: Grid, args: tuple) -> None:
+        self._function(source, kernel)(grid, block, args)
+
+
+def _pair(op: str, name: str, value: Any, minimum: int) -> Pair:
+    try:
+        a, b = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{op}: {name} must be a pair of ints, got {value!r}") from None
+    if a < minimum or b < minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
+    return a, b
+
+
+def _shape4(op: str, name: str, shape: Any) -> tuple[int, int, int, int]:
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 4:
+        raise ValueError(f"{op}: {name} must be 4-D (NCHW / OIHW), got shape {shape}")
+    return shape  # type: ignore[return-value]
+
+
+class RawOps:
+    """The hot-op launchers over one :class:`Runtime`; :meth:`table` is what dispatch uses."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+
+    def table(self) -> dict[str, Callable[..., Any]]:
+        """``{op_name: launcher}`` for every name in ``gpunet.cuda.dispatch.HOT_OPS``."""
+        names = ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
+                 "rnn_step_forward", "rnn_step_backward", "lstm_step_forward",
+                 "lstm_step_backward", "gru_step_forward", "gru_step_backward")
+        return {name: getattr(self, name) for name in names}
+
+    # -- validation -----------------------------------------------------------------------
+
+    def _arrays(self, op: str, **arrays: Array) -> tuple[numpy.dtype, list[Array]]:
+        """Check type and dtype of every array; return the dtype and C-contiguous arrays."""
+        dtype = None
+        out = []
+        for name, arr in arrays.items():
+            if not isinstance(arr, self.rt.array_type):
+                kind = f"{type(arr).__module__}.{type(arr).__name__}"
+                raise TypeError(f"{op} (raw CUDA kernel): expected {name!r} as a "
+                                f"{self.rt.array_type.__module__}.{self.rt.array_type.__name__} "
+                                f"on the device, got {kind}; move it with gpunet's backend "
+                                f"helpers first")
+            if arr.dtype not in SUFFIX:
+                raise TypeError(f"{op}: expected float32 or float64 for {name!r}, got {arr.dtype}")
+            if dtype is None:
+                dtype = arr.dtype
+            elif arr.dtype != dtype:
+                raise TypeError(f"{op}: all arrays must share one dtype; {name!r} is {arr.dtype}, "
+                                f"expected {dtype}")
+            out.append(self.rt.xp.ascontiguousarray(arr))
+        return numpy.dtype(dtype), out
+
+    @staticmethod
+    def _expect(op: str, name: str, arr: Array, shape: tuple[int, ...]) -> None:
+        if tuple(arr.shape) != tuple(shape):
+            raise ValueError(f"{op}: {name!r} must have shape {tuple(shape)}, got {tuple(arr.shape)}")
+
+    # -- conv2d ---------------------------------------------------------------------------
+
+    def _conv_geometry(self, op: str, x_shape: Any, w_shape: Any, stride: Any, padding: Any,
+                       dilation: Any) -> tuple[int, ...]:
+        n, c_in, h, w = _shape4(op, "x", x_shape)
+        c_out, c_w, kh, kw = _shape4(op, "w", w_shape)
+        if c_w != c_in:
+            raise ValueError(f"{op}: weight has {c_w} input channels, input has {c_in}")
+        sh, sw = _pair(op, "stride", stride, 1)
+        ph, pw = _pair(op, "padding", padding, 0)
+        dh, dw = _pair(op, "dilation", dilation, 1)
+        if min(kh, kw) < 1:
+            raise ValueError(f"{op}: kernel size must be >= 1, got {(kh, kw)}")
+        ho, wo = output_size(h, kh, sh, ph, dh), output_size(w, kw, sw, pw, dw)
+        if ho < 1 or wo < 1:
+            raise ValueError(f"{op}: empty output {(ho, wo)} for input {(h, w)}, kernel {(kh, kw)}")
+        return n, c_in, h, w, c_out, kh, kw, ho, wo, sh, sw, ph, pw, dh, dw
+
+    def _conv_launch(self, op: str, kernel: str, m: int, n_cols: int, k: int,
+                     arrays: tuple[Array, ...], geom: tuple[int, ...]) -> None:
+        if max(m, n_cols, k, *(a.size for a in arrays)) > MAX_INT:
+            raise ValueError(f"{op}: problem too large for 32-bit tile indexing")
+        grid = (math.ceil(m / TILE), math.ceil(n_cols / TILE), 1)
+        if grid[1] > MAX_GRID_Y:
+            raise ValueError(f"{op}: too many output channels for one launch ({n_cols})")
+        if m and n_cols:
+            suffix = SUFFIX[arrays[0].dtype]
+            args = (*arrays, *(numpy.int32(v) for v in geom))
+            self.rt.launch("conv2d.cu", f"{kernel}_{suffix}", grid, (THREADS, 1, 1), args)
+
+    def conv2d_forward(self, x: Array, w: Array, stride: Pair, padding: Pair, dilation: Pair
+                       ) -> Array:
+        """Kernel version of ``conv_impl.conv2d_forward``."""
+        op = "conv2d_forward"
+        dtype, (x, w) = self._arrays(op, x=x, w=w)
+        geom = self._conv_geometry(op, x.shape, w.shape, stride, padding, dilation)
+        n, c_in, _, _, c_out, kh, kw, ho, wo = geom[:9]
+        y = self.rt.empty((n, c_out, ho, wo), dtype)
+        self._conv_launch(op, "conv2d_fwd", n * ho * wo, c_out, c_in * kh * kw, (x, w, y), geom)
+        return y
+
+    def conv2d_backward_input(self, gy: Array, w: Array, x_shape: tuple[int, ...], stride: Pair,
+                              padding: Pair, dilation: Pair) -> Array:
+        """Kernel version of ``conv_impl.conv2d_backward_input``."""
+        op = "conv2d_backward_input"
+        dtype, (gy, w) = self._arrays(op, gy=gy, w=w)
+        geom = self._conv_geometry(op, x_shape, w.shape, stride, padding, dilation)
+        n, c_in, h, wd, c_out, kh, kw, ho, wo = geom[:9]
+        self._expect(op, "gy", gy, (n, c_out, ho, wo))
+        gx = self.rt.empty((n, c_in, h, wd), dtype)
+        self._conv_launch(op, "conv2d_bwd_input", n * h * wd, c_in, c_out * kh * kw, (gy, w, gx),
+                          geom)
+        return gx
+
+    def conv2d_backward_weight(self, x: Array, gy: Array, w_shape: tuple[int, ...], stride: Pair,
+                               padding: Pair, dilation: Pair) -> Array:
+        """Kernel version of ``conv_impl.conv2d_backward_weight``."""
+        op = "conv2d_backward_weight"
+        dtype, (x, gy) = self._arrays(op, x=x, gy=gy)
+        geom = self._conv_geometry(op, x.shape, w_shape, stride, padding, dilation)
+        n, c_in, _, _, c_out, kh, kw, ho, wo = geom[:9]
+        self._expect(op, "gy", gy, (n, c_out, ho, wo))
+        gw = self.rt.empty((c_out, c_in, kh, kw), dtype)
+        self._conv_launch(op, "conv2d_bwd_weight", c_in * kh * kw, c_out, n * ho * wo,
+                          (x, gy, gw), geom)
+        return gw
+
+    # -- recurrent cells ------------------------------------------------------------------
+
+    def _cell_launch(self, kernel: str, batch: int, hidden: int, arrays: tuple[Array, ...],
+                     *extra: int) -> None:
+        total = batch * hidden
+        if total == 0:
+            return
+        if max(total, *(a.size for a in arrays)) > MAX_INT:
+            raise ValueError(f"{kernel}: batch x hidden too large for one launch")
+        grid = (min(math.ceil(total / THREADS), CELL_BLOCKS), 1, 1)
+        args = (*arrays, numpy.int32(batch), numpy.int32(hidden), *(numpy.int32(e) for e in extra))
+        self.rt.launch("rnn_cells.cu", f"{kernel}_{SUFFIX[arrays[0].dtype]}", grid,
+                       (THREADS, 1, 1), args)
+
+    def _step_inputs(self, op: str, gates: int, xg: Array, hg: Array, b_hh: Array,
+                     h_prev: Array, mask: Array) -> tuple[int, int]:
+        if h_prev.ndim != 2:
+            raise ValueError(f"{op}: 'h_prev' must be (B, H), got shape {tuple(h_prev.shape)}")
+        batch, hidden = h_prev.shape
+        for name, arr, shape in (("xg", xg, (batch, gates * hidden)),
+                                 ("hg", hg, (batch, gates * hidden)),
+                                 ("b_hh", b_hh, (gates * hidden,)), ("mask", mask, (batch,))):
+            self._expect(op, name, arr, shape)
+        return batch, hidden
+
+    @staticmethod
+    def _relu_flag(op: str, nonlinearity: str) -> int:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"{op}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        return int(nonlinearity == "relu")
+
+    def rnn_step_forward(self, xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Array,
+                         nonlinearity: str = "tanh") -> Array:
+        """Kernel version of ``cells.rnn_step_forward``."""
+        op = "rnn_step_forward"
+        relu = self._relu_flag(op, nonlinearity)
+        dtype, arrays = self._arrays(op, xg=xg, hg=hg, b_hh=b_hh, h_prev=h_prev, mask=mask)
+        batch, hidden = self._step_inputs(op, 1, *arrays)
+        h = self.rt.empty((batch, hidden), dtype)
+        self._cell_launch("rnn_fwd", batch, hidden, (*arrays, h), relu)
+        return h
+
+    def rnn_step_backward(self, h: Array, dh: Array, mask: Array, nonlinearity: str = "tanh"
+                          ) -> tuple[Array, Array, Array]:
+        """Kernel version of ``cells.rnn_step_backward`` (``dxg is dhg``)."""
+        op = "rnn_step_backward"
+        relu = self._relu_flag(op, nonlinearity)
+        dtype, (h, dh, mask) = self._arrays(op, h=h, dh=dh, mask=mask)
+        if h.ndim != 2:
+            raise ValueError(f"{op}: 'h' must be (B, H), got shape {tuple(h.shape)}")
+        batch, hidden = h.shape
+        self._expect(op, "dh", dh, h.shape)
+        self._expect(op, "mask", mask, (batch,))
+        dpre, carry = self.rt.empty(h.shape, dtype), self.rt.empty(h.shape, dtype)
+        self._cell_launch("rnn_bwd", batch, hidden, (h, dh, mask, dpre, carry), relu)
+        return dpre, dpre, carry
+
+    def lstm_step_forward(self, xg: Array, hg: Array, b_hh: Array, h_prev: Array, c_prev: Array,
+                          mask: Array) -> tuple[Array, Array, Array]:
+        """Kernel version of ``cells.lstm_step_forward``: ``h, c, gates``."""
+        op = "lstm_step_forward"
+        dtype, arrays = self._arrays(op, xg=xg, hg=hg, b_hh=b_hh, h_prev=h_prev, c_prev=c_prev,
+                                     mask=mask)
+        xg, hg, b_hh, h_prev, c_prev, mask = arrays
+        batch, hidden = self._step_inputs(op, 4, xg, hg, b_hh, h_prev, mask)
+        self._expect(op, "c_prev", c_prev, (batch, hidden))
+        h, c = self.rt.empty((batch, hidden), dtype), self.rt.empty((batch, hidden), dtype)
+        gates = self.rt.empty((batch, 4 * hidden), dtype)
+        self._cell_launch("lstm_fwd", batch, hidden, (*arrays, h, c, gates))
+        return h, c, gates
+
+    def lstm_step_backward(self, gates: Array, c_prev: Array, c: Array, dh: Array, dc: Array,
+                           mask: Array) -> tuple[Array, Array, Array, Array]:
+        """Kernel version of ``cells.lstm_step_backward``: ``dxg, dhg (same), dh_carry, dc_prev``."""
+        op = "lstm_step_backward"
+        dtype, arrays = self._arrays(op, gates=gates, c_prev=c_prev, c=c, dh=dh, dc=dc, mask=mask)
+        gates, c_prev, c, dh, dc, mask = arrays
+        if c.ndim != 2:
+            raise ValueError(f"{op}: 'c' must be (B, H), got shape {tuple(c.shape)}")
+        batch, hidden = c.shape
+        self._expect(op, "gates", gates, (batch, 4 * hidden))
+        for name, arr in (("c_prev", c_prev), ("dh", dh), ("dc", dc)):
+            self._expect(op, name, arr, (batch, hidden))
+        self._expect(op, "mask", mask, (batch,))
+        dpre = self.rt.empty((batch, 4 * hidden), dtype)
+        carry, dc_prev = self.rt.empty(c.shape, dtype), self.rt.empty(c.shape, dtype)
+        self._cell_launch("lstm_bwd", batch, hidden, (*arrays, dpre, carry, dc_prev))
+        return dpre, dpre, carry, dc_prev
+
+    def gru_step_forward(self, xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Array
+                         ) -> tuple[Array, Array]:
+        """Kernel version of ``cells.gru_step_forward``: ``h`` and saved ``r, z, n, hn``."""
+        op = "gru_step_forward"
+        dtype, arrays = self._arrays(op, xg=xg, hg=hg, b_hh=b_hh, h_prev=h_prev, mask=mask)
+        batch, hidden = self._step_inputs(op, 3, *arrays)
+        h = self.rt.empty((batch, hidden), dtype)
+        saved = self.rt.empty((batch, 4 * hidden), dtype)
+        self._cell_launch("gru_fwd", batch, hidden, (*arrays, h, saved))
+        return h, saved
+
+    def gru_step_backward(self, saved: Array, h_prev: Array, dh: Array, mask: Array
+                          ) -> tuple[Array, Array, Array]:
+        """Kernel version of ``cells.gru_step_backward``: ``dxg, dhg, dh_carry``."""
+        op = "gru_step_backward"
+        dtype, arrays = self._arrays(op, saved=saved, h_prev=h_prev, dh=dh, mask=mask)
+        saved, h_prev, dh, mask = arrays
+        if h_prev.ndim != 2:
+            raise ValueError(f"{op}: 'h_prev' must be (B, H), got shape {tuple(h_prev.shape)}")
+        batch, hidden = h_prev.shape
+        self._expect(op, "saved", saved, (batch, 4 * hidden))
+        self._expect(op, "dh", dh, (batch, hidden))
+        self._expect(op, "mask", mask, (batch,))
+        dxg = self.rt.empty((batch, 3 * hidden), dtype)
+        dhg = self.rt.empty((batch, 3 * hidden), dtype)
+        carry = self.rt.empty((batch, hidden), dtype)
+        self._cell_launch("gru_bwd", batch, hidden, (*arrays, dxg, dhg, carry))
+        return dxg, dhg, carry
+
+
+_table: dict[str, Callable[..., Any]] | None = None
+
+
+def available() -> dict[str, Callable[..., Any]]:
+    """``{op_name: launcher}`` when CuPy has a usable GPU and the sources are found, else ``{}``."""
+    global _table
+    from gpunet.backend import gpu_status
+
+    if not gpu_status()[0]:
+        return {}
+    if _table is None:
+        from gpunet.cuda.sources import kernel_path
+
+        try:
+            for source in KERNELS:
+                kernel_path(source)
+        except FileNotFoundError as exc:
+            warnings.warn(f"{exc}; raw CUDA kernels disabled", RuntimeWarning, stacklevel=2)
+            return {}
+        _table = RawOps(CupyRuntime()).table()
+    return _table
+
+
+__all__ = ["KERNELS", "CupyRuntime", "RawOps", "Runtime", "available"]

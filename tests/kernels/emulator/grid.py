@@ -1,0 +1,129 @@
+"""Run ``kernels/*.cu`` unchanged on the CPU: g++ + ``cuda_shim.h`` + ``launch.h``, via ctypes.
+
+``build({"conv2d.cu": text, ...})`` compiles the given sources (real or mutated) into a shared
+library, cached by content hash, and returns it; :class:`EmulatorRuntime` plugs that library
+into ``gpunet.cuda.raw_ops.RawOps`` in place of CuPy. Arrays it allocates sit between NaN guard
+zones that are checked after every launch, so out-of-bounds stores fail loudly and
+out-of-bounds reads of guarded inputs (see :meth:`EmulatorRuntime.guarded`) poison results.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy
+
+from gpunet.cuda.raw_ops import KERNELS, SUFFIX
+
+HERE = Path(__file__).resolve().parent
+CXX = os.environ.get("CXX", "g++")
+FLAGS = ("-std=c++20", "-pthread", "-O1", "-fPIC", "-shared", "-Wall", "-Wno-unknown-pragmas",
+         "-Werror")
+GUARD = 64  # elements of NaN on each side of every emulator-allocated array
+
+
+class GuardError(AssertionError):
+    """A kernel wrote outside the array it was given."""
+
+
+def have_compiler() -> bool:
+    """Whether the C++ compiler used by the emulator is on PATH."""
+    return shutil.which(CXX) is not None
+
+
+def cache_dir() -> Path:
+    """Build cache (``GPUNET_EMU_CACHE`` or a per-user temp folder)."""
+    default = Path(tempfile.gettempdir()) / f"gpunet-emu-{os.getuid()}"
+    path = Path(os.environ.get("GPUNET_EMU_CACHE", default))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _registry(sources: dict[str, str], folder: Path) -> str:
+    lines = ['#include "cuda_shim.h"']
+    names = []
+    for file_name, text in sources.items():
+        path = folder / file_name
+        path.write_text(text, encoding="utf-8")
+        lines.append(f'#include "{path}"')
+        names += [f"{base}_{suffix}" for base in KERNELS[file_name] for suffix in SUFFIX.values()]
+    lines.append('#include "launch.h"')
+    lines.append("EMU_REGISTRY(" + ", ".join(f"EMU_KERNEL({n})" for n in names) + ")")
+    return "\n".join(lines) + "\n"
+
+
+def build(sources: dict[str, str]) -> ctypes.CDLL:
+    """Compile ``{file name: CUDA C text}`` (names as in ``raw_ops.KERNELS``) and load it."""
+    shim = "".join((HERE / f).read_text() for f in ("cuda_shim.h", "launch.h"))
+    digest = hashlib.sha256(repr((sorted(sources.items()), shim, FLAGS, CXX)).encode()).hexdigest()
+    folder = cache_dir() / digest[:20]
+    lib_path = folder / "kernels.so"
+    if not lib_path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        main = folder / "registry.cpp"
+        main.write_text(_registry(sources, folder), encoding="utf-8")
+        tmp = folder / f"kernels.{os.getpid()}.so"
+        cmd = [CXX, *FLAGS, f"-I{HERE}", str(main), "-o", str(tmp)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"emulator build failed: {' '.join(cmd)}\n{proc.stderr}")
+        os.replace(tmp, lib_path)
+    lib = ctypes.CDLL(str(lib_path))
+    lib.emu_launch.argtypes = [ctypes.c_char_p] + [ctypes.c_uint] * 6 + [ctypes.c_void_p]
+    lib.emu_launch.restype = ctypes.c_int
+    return lib
+
+
+class EmulatorRuntime:
+    """A ``raw_ops.Runtime`` over NumPy arrays and an emulator library from :func:`build`."""
+
+    xp = numpy
+    array_type = numpy.ndarray
+
+    def __init__(self, lib: ctypes.CDLL) -> None:
+        self._lib = lib
+        self._guarded: list[numpy.ndarray] = []
+        self.launches: list[tuple[str, tuple, tuple]] = []
+
+    def empty(self, shape: tuple[int, ...], dtype: Any) -> numpy.ndarray:
+        """Uninitialised (NaN-filled) array between NaN guard zones."""
+        size = int(numpy.prod(shape, dtype=numpy.int64))
+        buf = numpy.full(size + 2 * GUARD, numpy.nan, dtype=dtype)
+        self._guarded.append(buf)
+        return buf[GUARD: GUARD + size].reshape(shape)
+
+    def guarded(self, arr: numpy.ndarray) -> numpy.ndarray:
+        """A guarded C-contiguous copy of ``arr`` (use for kernel inputs)."""
+        out = self.empty(arr.shape, arr.dtype)
+        out[...] = arr
+        return out
+
+    def check_guards(self) -> None:
+        for buf in self._guarded:
+            if not (numpy.isnan(buf[:GUARD]).all() and numpy.isnan(buf[-GUARD:]).all()):
+                raise GuardError("a kernel wrote outside its array")
+
+    def launch(self, source: str, kernel: str, grid: tuple, block: tuple, args: tuple) -> None:
+        holders: list[Any] = []
+        for arg in args:
+            if isinstance(arg, numpy.ndarray):
+                if not arg.flags.c_contiguous:
+                    raise AssertionError(f"{kernel}: non-contiguous array reached the kernel")
+                holders.append(ctypes.c_void_p(arg.ctypes.data))
+            elif isinstance(arg, numpy.int32):
+                holders.append(ctypes.c_int(int(arg)))
+            else:
+                raise AssertionError(f"{kernel}: unexpected kernel argument {type(arg)}")
+        argv = (ctypes.c_void_p * len(holders))(
+            *(ctypes.cast(ctypes.pointer(h), ctypes.c_void_p) for h in holders))
+        if self._lib.emu_launch(kernel.encode(), *grid, *block, argv) != 0:
+            raise KeyError(f"kernel {kernel!r} is not in the emulator library")
+        self.launches.append((kernel, tuple(grid), tuple(block)))
+        self.check_guards()

@@ -1,0 +1,71 @@
+// Grid launcher for the CPU emulator: included after the shim and the .cu sources by the
+// generated registry (see grid.py). emu_launch(name, grid, block, args) behaves like
+// cuLaunchKernel: args[i] points at the i-th kernel parameter.
+#pragma once
+
+#include <cstring>
+#include <functional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace emu {
+
+using Erased = std::function<void(void**)>;
+
+template <typename... A, std::size_t... I>
+void call(void (*f)(A...), void** args, std::index_sequence<I...>) {
+    f(*static_cast<A*>(args[I])...);
+}
+
+template <typename... A>
+Erased erase(void (*f)(A...)) {
+    return [f](void** args) { call(f, args, std::index_sequence_for<A...>{}); };
+}
+
+struct Entry {
+    const char* name;
+    Erased fn;
+};
+
+// Blocks run in sequence; the threads of a block are real threads. Each thread walks the
+// whole grid and meets the others at a barrier after every block, so __shared__ storage is
+// never touched by two blocks at once.
+inline void run_grid(const Erased& fn, dim3 grid, dim3 block, void** args) {
+    const unsigned nthreads = block.x * block.y * block.z;
+    std::barrier<> bar(nthreads);
+    block_barrier = &bar;
+    block_dim = block;
+    grid_dim = grid;
+    std::vector<std::thread> pool;
+    pool.reserve(nthreads);
+    for (unsigned t = 0; t < nthreads; ++t) {
+        pool.emplace_back([&, t] {
+            thread_idx = {t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
+            for (unsigned bz = 0; bz < grid.z; ++bz)
+                for (unsigned by = 0; by < grid.y; ++by)
+                    for (unsigned bx = 0; bx < grid.x; ++bx) {
+                        block_idx = {bx, by, bz};
+                        fn(args);
+                        bar.arrive_and_wait();
+                    }
+        });
+    }
+    for (auto& th : pool) th.join();
+    block_barrier = nullptr;
+}
+
+}  // namespace emu
+
+#define EMU_KERNEL(name) {#name, ::emu::erase(&name)}
+#define EMU_REGISTRY(...)                                                                   \
+    static const ::emu::Entry emu_table[] = {__VA_ARGS__};                                  \
+    extern "C" int emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz,      \
+                              unsigned bx, unsigned by, unsigned bz, void** args) {         \
+        for (const auto& e : emu_table)                                                     \
+            if (std::strcmp(e.name, name) == 0) {                                           \
+                ::emu::run_grid(e.fn, dim3{gx, gy, gz}, dim3{bx, by, bz}, args);            \
+                return 0;                                                                   \
+            }                                                                               \
+        return 1;                                                                           \
+    }
