@@ -2,10 +2,13 @@
 
 from gpunet.nn import init
 from gpunet.nn.containers import MLP, Activation, Flatten, Identity, ReLU, Sequential, Sigmoid, Tanh
+from gpunet.nn.embedding import Embedding
 from gpunet.nn.linear import Linear, Perceptron
 from gpunet.nn.module import Module, Parameter
+from gpunet.nn.recurrent import GRU, LSTM, RNN
 
 __all__ = [
+    "GRU", "LSTM", "RNN", "Embedding",
     "MLP", "Activation", "Flatten", "Identity", "Linear", "Module", "Parameter", "Perceptron",
     "ReLU", "Sequential", "Sigmoid", "Tanh", "init",
 ]

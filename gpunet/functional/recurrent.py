@@ -1,0 +1,210 @@
+"""Whole-sequence recurrent layers (RNN, LSTM, GRU): one Function per layer and direction.
+
+``forward`` projects every timestep's input with one GEMM (``x @ W_ih.T + b_ih``), then loops
+over time: one GEMM ``h_prev @ W_hh.T`` and one fused *step* (``gpunet.functional.cells``, or
+its GPU kernel through ``gpunet.cuda.dispatch``). ``backward`` (BPTT) loops back over time with
+the step-backward op and one GEMM per step, then forms ``dW_ih``, ``dW_hh``, the biases and
+``dx`` with single GEMMs/reductions over all ``T*B`` rows.
+
+Variable lengths: ``lengths`` (B,) gives each sequence's length in a padded ``(T, B, I)`` batch.
+Past its end a sequence's state is carried unchanged, so its final state is the state at its own
+last step; the reverse direction runs from ``T-1`` down to ``0`` and, by the same carry, starts at
+each sequence's own last element. Outputs past the end are zero. Padding never affects gradients.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy
+
+from gpunet import backend
+from gpunet.autograd import Function, OpError, Tensor
+from gpunet.cuda.dispatch import lookup
+
+Array = Any
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+def length_mask(lengths: Any, steps: int, batch: int, xp: Any, dtype: Any) -> Array:
+    """``(T, B)`` mask of ``dtype``: 1 where ``t < lengths[b]``; all ones when ``lengths`` is None."""
+    if lengths is None:
+        return xp.ones((steps, batch), dtype=dtype)
+    host = numpy.asarray(backend.to_numpy(lengths.data if isinstance(lengths, Tensor) else lengths))
+    if host.shape != (batch,) or host.dtype.kind not in "iu":
+        raise OpError(f"recurrent: expected integer lengths of shape ({batch},), got {host.dtype} {host.shape}")
+    if host.size and (host.min() < 0 or host.max() > steps):
+        raise OpError(f"recurrent: lengths must lie in [0, {steps}], got [{host.min()}, {host.max()}]")
+    return xp.asarray((numpy.arange(steps)[:, None] < host[None, :]).astype(dtype))
+
+
+class Recurrent(Function):
+    """One layer, one direction. Inputs ``x, h0, [c0], w_ih, w_hh, [b_ih, b_hh]``.
+
+    Outputs ``y`` (T, B, H) (zero past each length), ``h_n`` (B, H) and, for LSTM, ``c_n``.
+    """
+
+    accepts_none_grads = True
+
+    def __init__(self, mode: str, mask: Array, reverse: bool = False, nonlinearity: str = "tanh",
+                 bias: bool = True) -> None:
+        self.mode, self.mask, self.reverse, self.bias = mode, mask, reverse, bias
+        self.nonlinearity = nonlinearity
+
+    # ----- helpers ---------------------------------------------------------------------------
+    def _unpack(self, arrays: tuple[Array, ...]) -> tuple[Array, ...]:
+        x, h0, *rest = arrays
+        c0 = rest.pop(0) if self.mode == "lstm" else None
+        w_ih, w_hh, *bias = rest
+        b_ih, b_hh = bias if bias else (None, None)
+        return x, h0, c0, w_ih, w_hh, b_ih, b_hh
+
+    def _check(self, x: Array, h0: Array, c0: Array, w_ih: Array, w_hh: Array, b_ih: Array,
+               b_hh: Array) -> None:
+        name = self.mode
+        if x.ndim != 3 or x.shape[0] < 1:
+            raise OpError(f"{name}: expected input (T, B, I) with T >= 1, got {x.shape}")
+        steps, batch, size = x.shape
+        hidden = w_hh.shape[-1] if w_hh.ndim == 2 else -1
+        gates = GATES[name] * hidden
+        if w_ih.shape != (gates, size) or w_hh.shape != (gates, hidden):
+            raise OpError(f"{name}: expected weight_ih ({gates}, {size}) and weight_hh ({gates}, {hidden}), "
+                          f"got {w_ih.shape} and {w_hh.shape}")
+        for label, state in (("h0", h0), ("c0", c0)):
+            if state is not None and state.shape != (batch, hidden):
+                raise OpError(f"{name}: expected {label} of shape ({batch}, {hidden}), got {state.shape}")
+        for label, b in (("bias_ih", b_ih), ("bias_hh", b_hh)):
+            if b is not None and b.shape != (gates,):
+                raise OpError(f"{name}: expected {label} of shape ({gates},), got {b.shape}")
+        if self.mask.shape != (steps, batch):
+            raise OpError(f"{name}: expected a ({steps}, {batch}) mask, got {self.mask.shape}")
+
+    def _order(self, steps: int) -> range:
+        return range(steps - 1, -1, -1) if self.reverse else range(steps)
+
+    def _split(self, buf: Array) -> tuple[Array, Array]:
+        """``(inputs, outputs)`` views of a ``(T+1, B, H)`` state buffer in time order."""
+        return (buf[1:], buf[:-1]) if self.reverse else (buf[:-1], buf[1:])
+
+    # ----- forward ---------------------------------------------------------------------------
+    def forward(self, *arrays):
+        x, h0, c0, w_ih, w_hh, b_ih, b_hh = self._unpack(arrays)
+        self._check(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
+        xp, mode = self.xp, self.mode
+        on_gpu = xp is not numpy
+        steps, batch, _ = x.shape
+        hidden, gates = w_hh.shape[1], w_hh.shape[0]
+        xg = (x.reshape(steps * batch, -1) @ w_ih.T).reshape(steps, batch, gates)
+        if b_ih is not None:
+            xg += b_ih
+        b_hh = b_hh if b_hh is not None else xp.zeros(gates, dtype=x.dtype)
+        mask = self.mask.astype(x.dtype, copy=False)
+        h_buf = xp.empty((steps + 1, batch, hidden), dtype=x.dtype)
+        first, last = (steps, 0) if self.reverse else (0, steps)
+        h_buf[first] = h0
+        hg = xp.empty((batch, gates), dtype=x.dtype)
+        w_hh_t = w_hh.T
+        step = lookup(f"{mode}_step_forward", on_gpu)
+        d = -1 if self.reverse else 1
+        if mode == "rnn":
+            nl = self.nonlinearity
+            for t in self._order(steps):
+                src = t + 1 if self.reverse else t
+                xp.matmul(h_buf[src], w_hh_t, out=hg)
+                h_buf[src + d] = step(xg[t], hg, b_hh, h_buf[src], mask[t], nl)
+        elif mode == "lstm":
+            c_buf = xp.empty_like(h_buf)
+            c_buf[first] = c0
+            self.saved = xp.empty((steps, batch, gates), dtype=x.dtype)
+            for t in self._order(steps):
+                src = t + 1 if self.reverse else t
+                xp.matmul(h_buf[src], w_hh_t, out=hg)
+                h_buf[src + d], c_buf[src + d], self.saved[t] = step(
+                    xg[t], hg, b_hh, h_buf[src], c_buf[src], mask[t])
+            self.c_buf = c_buf
+        else:
+            self.saved = xp.empty((steps, batch, 4 * hidden), dtype=x.dtype)
+            for t in self._order(steps):
+                src = t + 1 if self.reverse else t
+                xp.matmul(h_buf[src], w_hh_t, out=hg)
+                h_buf[src + d], self.saved[t] = step(xg[t], hg, b_hh, h_buf[src], mask[t])
+        self.x, self.w_ih, self.w_hh, self.h_buf, self.mask = x, w_ih, w_hh, h_buf, mask
+        y = self._split(h_buf)[1] * mask[:, :, None]
+        if mode == "lstm":
+            return y, h_buf[last].copy(), self.c_buf[last].copy()
+        return y, h_buf[last].copy()
+
+    # ----- backward --------------------------------------------------------------------------
+    def backward(self, *grads):
+        gy, gh = grads[0], grads[1]
+        gc = grads[2] if self.mode == "lstm" else None
+        xp, mode, mask = self.xp, self.mode, self.mask
+        steps, batch, _ = self.x.shape
+        hidden, gates = self.w_hh.shape[1], self.w_hh.shape[0]
+        dtype = self.x.dtype
+        gym = gy * mask[:, :, None] if gy is not None else None
+        dh = gh.astype(dtype, copy=True) if gh is not None else xp.zeros((batch, hidden), dtype=dtype)
+        dxg = xp.empty((steps, batch, gates), dtype=dtype)
+        dhg = dxg if mode != "gru" else xp.empty_like(dxg)
+        h_in, h_out = self._split(self.h_buf)
+        back = lookup(f"{mode}_step_backward", xp is not numpy)
+        w_hh = self.w_hh
+        rec = xp.empty((batch, hidden), dtype=dtype)
+        order = reversed(self._order(steps))
+        if mode == "lstm":
+            c_in, c_out = self._split(self.c_buf)
+            dc = gc.astype(dtype, copy=True) if gc is not None else xp.zeros((batch, hidden), dtype=dtype)
+        for t in order:
+            if gym is not None:
+                dh += gym[t]
+            if mode == "rnn":
+                dxg[t], _, carry = back(h_out[t], dh, mask[t], self.nonlinearity)
+            elif mode == "lstm":
+                dxg[t], _, carry, dc = back(self.saved[t], c_in[t], c_out[t], dh, dc, mask[t])
+            else:
+                dxg[t], dhg[t], carry = back(self.saved[t], h_in[t], dh, mask[t])
+            xp.matmul(dhg[t], w_hh, out=rec)
+            dh = carry + rec
+        rows = steps * batch
+        dxg2, dhg2 = dxg.reshape(rows, gates), dhg.reshape(rows, gates)
+        gx = (dxg2 @ self.w_ih).reshape(self.x.shape)
+        gw_ih = dxg2.T @ self.x.reshape(rows, -1)
+        gw_hh = dhg2.T @ h_in.reshape(rows, hidden)
+        out = [gx, dh] + ([dc] if mode == "lstm" else []) + [gw_ih, gw_hh]
+        if self.bias:
+            out += [dxg2.sum(axis=0), dhg2.sum(axis=0)]
+        return tuple(out)
+
+
+def _run(mode: str, x: Tensor, states: list[Tensor], weights: tuple[Tensor | None, ...], lengths: Any,
+         reverse: bool, nonlinearity: str = "tanh") -> tuple[Tensor, ...]:
+    if nonlinearity not in ("tanh", "relu"):
+        raise OpError(f"rnn: expected nonlinearity 'tanh' or 'relu', got {nonlinearity!r}")
+    w_ih, w_hh, b_ih, b_hh = weights
+    if (b_ih is None) != (b_hh is None):
+        raise OpError(f"{mode}: give both biases or neither")
+    if x.ndim != 3:
+        raise OpError(f"{mode}: expected input (T, B, I), got {x.shape}")
+    mask = length_mask(lengths, x.shape[0], x.shape[1], x.xp, x.dtype)
+    inputs = [x, *states, w_ih, w_hh] + ([b_ih, b_hh] if b_ih is not None else [])
+    return Recurrent(mode, mask, reverse, nonlinearity, bias=b_ih is not None)(*inputs)
+
+
+def rnn(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None = None,
+        b_hh: Tensor | None = None, *, nonlinearity: str = "tanh", lengths: Any = None,
+        reverse: bool = False) -> tuple[Tensor, Tensor]:
+    """Elman RNN over a whole sequence ``x`` (T, B, I): returns ``(y, h_n)``."""
+    return _run("rnn", x, [h0], (w_ih, w_hh, b_ih, b_hh), lengths, reverse, nonlinearity)
+
+
+def lstm(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None = None,
+         b_hh: Tensor | None = None, *, lengths: Any = None, reverse: bool = False
+         ) -> tuple[Tensor, Tensor, Tensor]:
+    """LSTM (gates i, f, g, o) over ``x`` (T, B, I): returns ``(y, h_n, c_n)``."""
+    return _run("lstm", x, [h0, c0], (w_ih, w_hh, b_ih, b_hh), lengths, reverse)
+
+
+def gru(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None = None,
+        b_hh: Tensor | None = None, *, lengths: Any = None, reverse: bool = False) -> tuple[Tensor, Tensor]:
+    """GRU (gates r, z, n; PyTorch's form) over ``x`` (T, B, I): returns ``(y, h_n)``."""
+    return _run("gru", x, [h0], (w_ih, w_hh, b_ih, b_hh), lengths, reverse)
