@@ -23,6 +23,8 @@ from gpunet import backend
 FORMAT = "gpunet-checkpoint"
 FORMAT_VERSION = 1
 _META = "__meta__"
+_REF = "__array__"
+_ZIP_MAGIC = b"PK\x03\x04"
 
 
 class CheckpointError(RuntimeError):
@@ -34,6 +36,8 @@ def _flatten(obj: Any, arrays: dict[str, numpy.ndarray]) -> Any:
         for key in obj:
             if not isinstance(key, str):
                 raise TypeError(f"save: expected string keys, got {key!r} ({type(key).__name__})")
+        if set(obj) == {_REF}:
+            raise TypeError(f"save: a dict with the single key {_REF!r} is reserved for array references")
         return {k: _flatten(v, arrays) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_flatten(v, arrays) for v in obj]
@@ -45,7 +49,7 @@ def _flatten(obj: Any, arrays: dict[str, numpy.ndarray]) -> Any:
             raise TypeError("save: object arrays cannot be saved safely")
         key = f"a{len(arrays)}"
         arrays[key] = host
-        return {"__array__": key}
+        return {_REF: key}
     if isinstance(obj, numpy.generic):
         return obj.item()
     if obj is None or isinstance(obj, (bool, int, float, str)):
@@ -54,10 +58,10 @@ def _flatten(obj: Any, arrays: dict[str, numpy.ndarray]) -> Any:
                     f"tensors, numbers, strings or None")
 
 
-def _unflatten(obj: Any, arrays: Any) -> Any:
+def _unflatten(obj: Any, arrays: dict[str, numpy.ndarray]) -> Any:
     if isinstance(obj, dict):
-        if set(obj) == {"__array__"}:
-            return arrays[obj["__array__"]]
+        if set(obj) == {_REF}:
+            return arrays[obj[_REF]]
         return {k: _unflatten(v, arrays) for k, v in obj.items()}
     if isinstance(obj, list):
         return [_unflatten(v, arrays) for v in obj]
@@ -89,6 +93,7 @@ def save(obj: dict[str, Any], path: str | os.PathLike[str]) -> Path:
 
 
 def _fsync_dir(folder: Path) -> None:
+    """Make the rename durable (POSIX); a no-op where folders cannot be opened (Windows)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -101,11 +106,14 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def load(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save`; never unpickles anything."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"load: no checkpoint file at {path}")
+def _read(path: Path) -> tuple[Any, dict[str, numpy.ndarray]]:
+    """The parsed meta and every array member; raises CheckpointError on anything unexpected."""
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic != _ZIP_MAGIC:
+        what = "a pickle" if magic[:1] == b"\x80" else "a single .npy array" if magic == b"\x93NUM" else "unknown"
+        raise CheckpointError(f"load: {path} is not a gpunet checkpoint (expected a zip/.npz archive, "
+                              f"got {what} data starting with {magic!r})")
     try:
         with numpy.load(path, allow_pickle=False) as archive:
             if _META not in archive.files:
@@ -118,13 +126,29 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
         if "pickle" in str(exc).lower():
             raise CheckpointError(f"load: {path} contains pickled objects; refused (they could run code)") from exc
         raise CheckpointError(f"load: {path} is corrupted ({exc})") from exc
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, UnicodeDecodeError, TypeError,
+            NotImplementedError, RuntimeError, OverflowError, MemoryError) as exc:
         raise CheckpointError(f"load: {path} is truncated or corrupted ({type(exc).__name__}: {exc})") from exc
+    return meta, arrays
+
+
+def load(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save`; never unpickles anything."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"load: no checkpoint file at {path}")
+    meta, arrays = _read(path)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"load: {path} is not a gpunet checkpoint")
+        raise CheckpointError(f"load: {path} is not a gpunet checkpoint (expected format {FORMAT!r} in "
+                              f"{_META}, got {meta.get('format') if isinstance(meta, dict) else meta!r})")
     if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"load: {path} has checkpoint format version {meta.get('format_version')}, "
+        raise CheckpointError(f"load: {path} has checkpoint format version {meta.get('format_version')!r}, "
                               f"this gpunet reads version {FORMAT_VERSION}")
-    result = _unflatten(meta["tree"], arrays)
+    if not isinstance(meta.get("tree"), dict):
+        raise CheckpointError(f"load: {path} is corrupted (expected an object tree in {_META})")
+    try:
+        result = _unflatten(meta["tree"], arrays)
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"load: {path} is corrupted (array reference {exc} has no member)") from exc
     result.setdefault("_gpunet_version", meta.get("gpunet_version"))
     return result
