@@ -1,0 +1,128 @@
+"""Every CUDA C kernel in kernels/*.cu, run unchanged on the CPU grid emulator, against the
+NumPy reference, through the same ``raw_ops`` launchers the GPU uses."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from emulator import cases, grid  # noqa: E402
+
+from gpunet.cuda import raw_ops  # noqa: E402
+from gpunet.cuda.sources import read_kernel  # noqa: E402
+from gpunet.functional import cells, conv_impl  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not grid.have_compiler(), reason="no C++ compiler for the emulator")
+
+DTYPES = [numpy.float32, numpy.float64]
+
+
+@pytest.fixture(scope="module")
+def lib():
+    return grid.build({name: read_kernel(name) for name in raw_ops.KERNELS})
+
+
+@pytest.fixture
+def rt(lib) -> grid.EmulatorRuntime:
+    return grid.EmulatorRuntime(lib)
+
+
+@pytest.fixture
+def ops(rt) -> dict:
+    return raw_ops.RawOps(rt).table()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", cases.CONV_CASES.values(), ids=list(cases.CONV_CASES))
+def test_conv2d(ops, rt, case, dtype):
+    cases.check_conv(ops, case, dtype, rt.guarded, numpy.asarray)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", cases.CELL_SHAPES.values(), ids=list(cases.CELL_SHAPES))
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_rnn_step(ops, rt, shape, nonlinearity, dtype):
+    cases.check_rnn(ops, *shape, nonlinearity, dtype, rt.guarded, numpy.asarray)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", cases.CELL_SHAPES.values(), ids=list(cases.CELL_SHAPES))
+def test_lstm_step(ops, rt, shape, dtype):
+    cases.check_lstm(ops, *shape, dtype, rt.guarded, numpy.asarray)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", cases.CELL_SHAPES.values(), ids=list(cases.CELL_SHAPES))
+def test_gru_step(ops, rt, shape, dtype):
+    cases.check_gru(ops, *shape, dtype, rt.guarded, numpy.asarray)
+
+
+def test_launch_configuration(ops, rt):
+    """Conv grids tile M and N by 64 (2 x 2 blocks here); cells use 256-thread blocks."""
+    x, w = numpy.zeros((1, 1, 9, 9)), numpy.zeros((65, 1, 1, 1))
+    ops["conv2d_forward"](x, w, (1, 1), (0, 0), (1, 1))  # M = 81, N = 65
+    h = numpy.zeros((3, 100))
+    ops["rnn_step_forward"](h, h, numpy.zeros(100), h, numpy.ones(3))
+    assert rt.launches == [("conv2d_fwd_f64", (2, 2, 1), (256, 1, 1)),
+                           ("rnn_fwd_f64", (2, 1, 1), (256, 1, 1))]
+
+
+def test_non_contiguous_inputs_are_copied(ops):
+    rng = numpy.random.default_rng(1)
+    x = rng.standard_normal((6, 5, 3, 2)).transpose(3, 2, 1, 0)  # (2, 3, 5, 6), F-order
+    w = rng.standard_normal((3, 3, 2, 4))[..., ::2]               # strided last axis
+    geo = ((1, 1), (1, 0), (1, 1))
+    numpy.testing.assert_allclose(ops["conv2d_forward"](x, w, *geo),
+                                  conv_impl.conv2d_forward(x, w, *geo), rtol=1e-12)
+    xg = rng.standard_normal((8, 4)).T                             # (4, 8) transposed
+    args = (xg, xg, numpy.zeros(8), numpy.ones((4, 8)), numpy.array([1.0, 0.0, 1.0, 0.0]))
+    numpy.testing.assert_allclose(ops["rnn_step_forward"](*args), cells.rnn_step_forward(*args))
+
+
+class _Device:
+    """Stands in for a device array type: plain NumPy arrays are then 'host' arrays."""
+
+
+def test_host_array_reaching_gpu_code_is_a_type_error(rt):
+    rt.array_type = _Device
+    ops = raw_ops.RawOps(rt).table()
+    with pytest.raises(TypeError, match=r"conv2d_forward.*'x'.*_Device.*numpy\.ndarray"):
+        ops["conv2d_forward"](numpy.zeros((1, 1, 3, 3)), numpy.zeros((1, 1, 1, 1)), (1, 1),
+                              (0, 0), (1, 1))
+
+
+@pytest.mark.parametrize("dtype_w, match", [(numpy.float32, "share one dtype"),
+                                            (numpy.int64, "float32 or float64")])
+def test_dtype_errors(ops, dtype_w, match):
+    x = numpy.zeros((1, 1, 3, 3))
+    with pytest.raises(TypeError, match=match):
+        ops["conv2d_forward"](x, numpy.zeros((1, 1, 1, 1), dtype=dtype_w), (1, 1), (0, 0), (1, 1))
+
+
+def test_shape_errors(ops):
+    x, w = numpy.zeros((1, 2, 3, 3)), numpy.zeros((1, 3, 1, 1))
+    with pytest.raises(ValueError, match="input channels"):
+        ops["conv2d_forward"](x, w, (1, 1), (0, 0), (1, 1))
+    with pytest.raises(ValueError, match="'gy' must have shape"):
+        ops["conv2d_backward_input"](numpy.zeros((1, 1, 2, 2)), numpy.zeros((1, 2, 1, 1)),
+                                     x.shape, (1, 1), (0, 0), (1, 1))
+    with pytest.raises(ValueError, match="stride must be >= 1"):
+        ops["conv2d_forward"](x, numpy.zeros((1, 2, 1, 1)), (0, 1), (0, 0), (1, 1))
+    h = numpy.zeros((2, 3))
+    with pytest.raises(ValueError, match="'mask' must have shape"):
+        ops["lstm_step_forward"](numpy.zeros((2, 12)), numpy.zeros((2, 12)), numpy.zeros(12), h, h,
+                                 numpy.ones(3))
+    with pytest.raises(ValueError, match="nonlinearity"):
+        ops["rnn_step_forward"](h, h, numpy.zeros(3), h, numpy.ones(2), "sigmoid")
+
+
+def test_guard_zones_catch_out_of_bounds_writes(rt):
+    out = rt.empty((4,), numpy.float64)
+    out.base[grid.GUARD + 4] = 0.0  # one past the end
+    with pytest.raises(grid.GuardError):
+        rt.check_guards()
