@@ -71,7 +71,9 @@ def _resolve(name: str) -> tuple[str, str]:
     ok, reason = gpu_status()
     if name == "cupy":
         if not ok:
-            raise BackendError(f"gpunet.use('cupy'): the CuPy backend is not usable: {reason}")
+            raise BackendError(f"gpunet.use('cupy'): the CuPy backend is not usable: {reason}. "
+                               f"Run on the CPU with gpunet.use('numpy') (or GPUNET_BACKEND=numpy), or on a "
+                               f"machine with an NVIDIA GPU {_CUDA_HINT}")
         return "cupy", reason
     if ok:
         return "cupy", f"auto: {reason}"

@@ -60,7 +60,7 @@ class Optimizer:
         self.steps = int(state["steps"])
         self.state = []
         for p, buffers in zip(self.params, state["state"]):
-            self.state.append({k: backend.to_backend(v, p.device) if hasattr(v, "shape") else v
+            self.state.append({k: backend.to_backend(v, p.device).copy() if hasattr(v, "shape") else v
                                for k, v in buffers.items()})
 
 
