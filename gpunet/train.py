@@ -7,16 +7,19 @@ seeded generator and each epoch's shuffle from ``(seed, epoch)``, so resuming fr
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy
 
-from gpunet import backend, io
+from gpunet import backend, io, random
 from gpunet import functional as F
 from gpunet.autograd import Tensor, no_grad
 from gpunet.data import DataLoader, Split
@@ -130,33 +133,59 @@ class Trainer:
         self.checkpoint_every = checkpoint_every
         self.progress = progress
         self.epoch = self.batch = self.step = 0
+        self.totals = _empty_totals()  # running sums of the current epoch (kept in checkpoints)
         self.history = History()
         self.num_classes = int(split.info.get("num_classes", 2))
 
     # ----- checkpoints ----------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
+        """Everything an exact resume needs: weights, optimizer buffers, RNG, position, totals."""
         return {"kind": "training", "recipe": self.recipe.name, "dataset": self.split.info.get("name"),
                 "settings": self.settings.as_dict(), "model_config": self.recipe.config(self.split.info),
                 "model": dict(self.model.state_dict()), "optimizer": self.optimizer.state_dict(),
-                "epoch": self.epoch, "batch": self.batch, "step": self.step, "history": self.history.epochs}
+                "rng": random.get_state(), "epoch": self.epoch, "batch": self.batch, "step": self.step,
+                "totals": dict(self.totals), "history": self.history.epochs}
 
     def save(self) -> None:
         if self.checkpoint is not None:
             io.save(self.state(), self.checkpoint)
 
     def restore(self, path: str | Path) -> None:
-        """Continue from a checkpoint of the same recipe and settings."""
+        """Continue from a checkpoint of the same recipe, model and settings (``epochs`` may differ)."""
         state = io.load(path)
-        if state.get("kind") != "training" or state.get("recipe") != self.recipe.name:
-            raise TrainingError(f"resume: {path} is a checkpoint of {state.get('recipe')!r}, "
-                                f"not of {self.recipe.name!r}")
+        self._check_compatible(state, path)
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
-        except (KeyError, ValueError) as exc:
+            if "rng" in state:
+                random.set_state(state["rng"])
+            epoch, batch, step = int(state["epoch"]), int(state["batch"]), int(state["step"])
+            totals = dict(state.get("totals") or {})
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
             raise TrainingError(f"resume: {path} does not fit this model: {exc}") from exc
-        self.epoch, self.batch, self.step = int(state["epoch"]), int(state["batch"]), int(state["step"])
+        self.epoch, self.batch, self.step = epoch, batch, step
+        self.totals = {**_empty_totals(), **totals}
         self.history = History(list(state.get("history", [])))
+
+    def _check_compatible(self, state: dict[str, Any], path: str | Path) -> None:
+        if state.get("kind") != "training":
+            raise TrainingError(f"resume: {path} is not a training checkpoint (kind {state.get('kind')!r})")
+        if state.get("recipe") != self.recipe.name:
+            raise TrainingError(f"resume: {path} is a checkpoint of {state.get('recipe')!r}, "
+                                f"not of {self.recipe.name!r}")
+        expected = self.recipe.config(self.split.info)
+        if state.get("model_config") != expected:
+            raise TrainingError(f"resume: {path} holds a model with config {state.get('model_config')}, "
+                                f"expected {expected}")
+        if state.get("dataset") != self.split.info.get("name"):
+            raise TrainingError(f"resume: {path} was trained on {state.get('dataset')!r}, "
+                                f"not on {self.split.info.get('name')!r}")
+        saved, now = state.get("settings") or {}, self.settings.as_dict()
+        differ = [f"{k} {saved.get(k)!r} (checkpoint) vs {v!r} (now)" for k, v in now.items()
+                  if k != "epochs" and saved.get(k) != v]
+        if differ:
+            raise TrainingError(f"resume: {path} was written with other settings: {', '.join(differ)}; "
+                                f"resume with the same options (only --epochs may change)")
 
     # ----- the loop -------------------------------------------------------------------------
     def train_step(self, batch: tuple[Tensor, ...]) -> tuple[float, int]:
@@ -165,22 +194,28 @@ class Trainer:
         loss = compute_loss(self.recipe, logits, target)
         value = float(loss.item())
         if not math.isfinite(value):
-            raise TrainingError(f"loss is {value} at step {self.step} (epoch {self.epoch + 1}, "
-                                f"batch {self.batch}); lower --lr or enable gradient clipping")
+            raise TrainingError(f"{self.recipe.loss} loss is {value} at step {self.step + 1} "
+                                f"(epoch {self.epoch + 1}, batch {self.batch + 1}); lower --lr or use --clip")
         self.optimizer.zero_grad()
         loss.backward()
         self._check_grads()
         if self.settings.clip:
             clip_grad_norm(self.model.parameters(), self.settings.clip)
-        self.optimizer.step()
         correct = int((predictions(self.recipe, logits.data) == labels_of(self.recipe, target.data)).sum())
+        with deferred_interrupts():  # parameters and position change together, or not at all
+            self.optimizer.step()
+            n = len(target)
+            self.totals = {"seen": self.totals["seen"] + n, "loss_sum": self.totals["loss_sum"] + value * n,
+                           "correct": self.totals["correct"] + correct}
+            self.batch += 1
+            self.step += 1
         return value, correct
 
     def _check_grads(self) -> None:
         for name, p in self.model.named_parameters():
             if p.grad is not None and not bool(p.xp.isfinite(p.grad).all()):
-                raise TrainingError(f"gradient of {name} has NaN/inf at step {self.step} "
-                                    f"(epoch {self.epoch + 1}, batch {self.batch})")
+                raise TrainingError(f"gradient of {name} has NaN/inf at step {self.step + 1} "
+                                    f"(epoch {self.epoch + 1}, batch {self.batch + 1}); lower --lr or use --clip")
 
     def fit(self) -> History:
         """Train until ``settings.epochs``; returns the history (also kept on the trainer)."""
@@ -193,27 +228,56 @@ class Trainer:
         return self.history
 
     def _run_epoch(self) -> None:
-        start, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+        start = time.perf_counter()
         total = len(self.train_loader)
         for batch in self.train_loader.iterate(self.epoch, self.batch):
-            value, right = self.train_step(batch)
-            n = len(batch[-1])
-            seen, loss_sum, correct = seen + n, loss_sum + value * n, correct + right
-            self.batch += 1
-            self.step += 1
+            self.train_step(batch)
             if self.checkpoint_every and self.step % self.checkpoint_every == 0:
                 self.save()
             if self.progress:
-                elapsed = time.perf_counter() - start
+                seen = max(self.totals["seen"], 1)
                 self.progress({"epoch": self.epoch + 1, "epochs": self.settings.epochs, "batch": self.batch,
-                               "batches": total, "loss": loss_sum / seen, "accuracy": correct / seen,
-                               "samples_per_s": seen / max(elapsed, 1e-9)})
+                               "batches": total, "step": self.step, "loss": self.totals["loss_sum"] / seen,
+                               "accuracy": self.totals["correct"] / seen,
+                               "samples_per_s": self.totals["seen"] / max(time.perf_counter() - start, 1e-9)})
         test = evaluate(self.recipe, self.model, self.test_loader, self.num_classes)
-        record = {"epoch": self.epoch + 1, "train_loss": loss_sum / max(seen, 1),
-                  "train_accuracy": correct / max(seen, 1), "test_loss": test["loss"],
+        seen = max(self.totals["seen"], 1)
+        record = {"epoch": self.epoch + 1, "train_loss": self.totals["loss_sum"] / seen,
+                  "train_accuracy": self.totals["correct"] / seen, "test_loss": test["loss"],
                   "test_accuracy": test["accuracy"], "seconds": time.perf_counter() - start}
-        self.history.epochs.append(record)
-        self.epoch, self.batch = self.epoch + 1, 0
+        with deferred_interrupts():
+            self.history.epochs.append(record)
+            self.epoch, self.batch, self.totals = self.epoch + 1, 0, _empty_totals()
         self.save()
         if self.progress:
             self.progress({"end_of_epoch": True, **record, "epochs": self.settings.epochs})
+
+
+def _empty_totals() -> dict[str, float]:
+    return {"seen": 0, "loss_sum": 0.0, "correct": 0}
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM (Python-level handlers) until the block ends, then deliver them.
+
+    Used around the optimizer step and position update so Ctrl-C never saves a half-updated model.
+    Only the main thread can touch signal handlers; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous: dict[int, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if callable(handler):
+            previous[sig] = handler
+            signal.signal(sig, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in caught:
+            previous[sig](sig, None)
