@@ -9,7 +9,8 @@ Every implementation has the reference's exact signature.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from gpunet import config
 
