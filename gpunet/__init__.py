@@ -1,7 +1,7 @@
 """gpunet: train neural networks on an NVIDIA GPU through CuPy, or on a CPU through NumPy,
 from one model codebase. ``gpunet.use("auto" | "numpy" | "cupy")`` picks where arrays live."""
 
-from gpunet import functional, nn, optim
+from gpunet import config, functional, nn, optim
 from gpunet.autograd import Function, OpError, Tensor, is_grad_enabled, no_grad
 from gpunet.backend import (
     BackendError,
@@ -13,6 +13,7 @@ from gpunet.backend import (
 )
 from gpunet.backend import current as current_backend
 from gpunet.dtypes import default_dtype, set_default_dtype
+from gpunet.io import CheckpointError, load, save
 from gpunet.random import manual_seed
 
 __version__ = "0.1.0"
@@ -33,7 +34,8 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
 
 
 __all__ = [
-    "BackendError", "DeviceMismatchError", "Function", "OpError", "Tensor", "current_backend",
-    "default_dtype", "functional", "get_array_module", "gpu_status", "is_grad_enabled", "manual_seed",
-    "nn", "no_grad", "optim", "set_default_dtype", "tensor", "to_numpy", "use", "__version__",
+    "BackendError", "CheckpointError", "DeviceMismatchError", "Function", "OpError", "Tensor", "config",
+    "current_backend", "default_dtype", "functional", "get_array_module", "gpu_status", "is_grad_enabled",
+    "load", "manual_seed", "nn", "no_grad", "optim", "save", "set_default_dtype", "tensor", "to_numpy", "use",
+    "__version__",
 ]
