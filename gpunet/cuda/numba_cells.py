@@ -145,13 +145,14 @@ def signature(name: str, dtype: str) -> tuple:
 
 
 def launch(name: str, dtype: str, units: int, *args: Any, threads: int = THREADS,
-           stream: Any = 0) -> None:
-    """Run kernel ``name`` over ``units`` = B*H elements (grid-stride, at most MAX_BLOCKS).
+           max_blocks: int = MAX_BLOCKS, stream: Any = 0) -> None:
+    """Run kernel ``name`` over ``units`` = B*H elements (grid-stride loop over at most
+    ``max_blocks`` blocks of ``threads``).
 
     Arrays are anything numba accepts (device arrays; NumPy arrays under the simulator), in the
     order of :func:`signature`; ``relu`` flags are ints. Shape checks are the caller's job.
     """
     if units == 0:
         return
-    blocks = min(MAX_BLOCKS, -(-units // threads))
+    blocks = min(max_blocks, -(-units // threads))
     get_kernels(dtype)[name][blocks, threads, stream](*args)
