@@ -1,0 +1,294 @@
+"""Checkpoint files: round trip, atomic writes, host conversion, and refusal of bad or unsafe files."""
+
+from __future__ import annotations
+
+import io as pyio
+import json
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy
+import pytest
+
+import gpunet
+from gpunet import io
+from gpunet.autograd import Tensor
+from gpunet.io import CheckpointError
+
+
+def sample() -> dict[str, Any]:
+    rng = numpy.random.default_rng(1)
+    return {
+        "model": {"fc.weight": rng.standard_normal((3, 2)).astype(numpy.float32),
+                  "fc.bias": numpy.zeros(3, numpy.float64)},
+        "ints": numpy.arange(5, dtype=numpy.int64), "flags": numpy.array([True, False]),
+        "scalar": numpy.array(2.5), "empty": numpy.zeros((0, 4), numpy.float32),
+        "tensor": Tensor(numpy.ones((2, 2), numpy.float32)),
+        "rng": gpunet.random.get_state(), "big": 2**100 + 1, "nested": [1, "two", None, [3.5, {"k": False}]],
+        "npscalar": numpy.float32(0.1), "tuple": (1, 2),
+    }
+
+
+def same(a: Any, b: Any) -> bool:
+    """Exact structural equality, arrays compared by dtype and values."""
+    if isinstance(a, Tensor):
+        a = a.data
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, list) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, numpy.ndarray):
+        return (isinstance(b, numpy.ndarray) and a.dtype == b.dtype and a.shape == b.shape
+                and numpy.array_equal(a, b))
+    if isinstance(a, numpy.generic):
+        a = a.item()
+    return type(a) is type(b) and a == b
+
+
+def test_round_trip_is_exact(tmp_path: Path) -> None:
+    path = tmp_path / "ck.npz"
+    obj = sample()
+    io.save(obj, path)
+    back = io.load(path)
+    assert back.pop("_gpunet_version") == gpunet.__version__
+    assert same(obj, back)
+    assert back["big"] == 2**100 + 1
+    with zipfile.ZipFile(path) as archive:  # only .npy members: nothing that can hold code
+        assert all(name.endswith(".npy") for name in archive.namelist())
+
+
+def test_rng_state_round_trips(tmp_path: Path) -> None:
+    gpunet.manual_seed(7)
+    gpunet.random.generator().random(3)
+    io.save({"rng": gpunet.random.get_state()}, tmp_path / "r.npz")
+    expected = gpunet.random.generator().random(4)
+    gpunet.manual_seed(0)
+    gpunet.random.set_state(io.load(tmp_path / "r.npz")["rng"])
+    assert numpy.array_equal(gpunet.random.generator().random(4), expected)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"x": numpy.array([{}], dtype=object)}, "object arrays"),
+    ({1: 2}, "string keys"),
+    ({"x": {1, 2}}, "cannot store a set"),
+    ({"x": {"__array__": "a0"}}, "reserved"),
+])
+def test_save_refuses_what_it_cannot_store_safely(tmp_path: Path, bad: dict, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        io.save(bad, tmp_path / "x.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ----- atomic writes ------------------------------------------------------------------------
+@pytest.mark.parametrize("exc", [OSError("disk full"), KeyboardInterrupt()])
+def test_failure_mid_write_keeps_the_previous_checkpoint(tmp_path: Path, monkeypatch, exc) -> None:
+    path = tmp_path / "ck.npz"
+    io.save({"w": numpy.arange(4.0)}, path)
+    before = path.read_bytes()
+    real_savez = numpy.savez
+
+    def half_then_fail(file: Any, *args: Any, **kwargs: Any) -> None:
+        buffer = pyio.BytesIO()
+        real_savez(buffer, *args, **kwargs)
+        file.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])  # the first half reaches the disk
+        raise exc
+
+    monkeypatch.setattr(numpy, "savez", half_then_fail)
+    with pytest.raises(type(exc)):
+        io.save({"w": numpy.arange(1000.0)}, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.npz"]
+    monkeypatch.undo()
+    assert numpy.array_equal(io.load(path)["w"], numpy.arange(4.0))
+
+
+def test_failed_rename_leaves_no_temp_file(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "ck.npz"
+    io.save({"v": 1}, path)
+    before = path.read_bytes()
+
+    def refuse(src: Any, dst: Any) -> None:
+        raise PermissionError("read-only")
+
+    monkeypatch.setattr(io.os, "replace", refuse)
+    with pytest.raises(PermissionError):
+        io.save({"v": 2}, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.npz"]
+
+
+def test_save_creates_parent_folders(tmp_path: Path) -> None:
+    path = io.save({"v": 1}, tmp_path / "a" / "b" / "ck.npz")
+    assert io.load(path)["v"] == 1
+
+
+# ----- device arrays ------------------------------------------------------------------------
+class FakeCupyArray:
+    """Stands in for ``cupy.ndarray``: the backend recognises CuPy arrays by their module."""
+
+    __module__ = "cupy._core.core"
+
+    def __init__(self, host: numpy.ndarray) -> None:
+        self.host = host
+        self.shape, self.dtype, self.ndim = host.shape, host.dtype, host.ndim
+        self.copied_to_host = 0
+
+    def get(self) -> numpy.ndarray:
+        self.copied_to_host += 1
+        return self.host.copy()
+
+
+def test_device_arrays_are_saved_as_host_arrays(tmp_path: Path) -> None:
+    device = FakeCupyArray(numpy.arange(6, dtype=numpy.float32).reshape(2, 3))
+    io.save({"model": {"w": device}, "tensor": Tensor(FakeCupyArray(numpy.ones(2)))}, tmp_path / "g.npz")
+    assert device.copied_to_host == 1
+    back = io.load(tmp_path / "g.npz")
+    assert type(back["model"]["w"]) is numpy.ndarray and back["model"]["w"].dtype == numpy.float32
+    assert numpy.array_equal(back["model"]["w"], device.host)
+    assert numpy.array_equal(back["tensor"], numpy.ones(2))
+
+
+@pytest.mark.gpu
+def test_cupy_checkpoint_loads_on_numpy(tmp_path: Path) -> None:
+    cupy = pytest.importorskip("cupy")
+    io.save({"w": cupy.arange(5, dtype=cupy.float32)}, tmp_path / "c.npz")
+    back = io.load(tmp_path / "c.npz")["w"]
+    assert type(back) is numpy.ndarray and numpy.array_equal(back, numpy.arange(5, dtype=numpy.float32))
+
+
+# ----- refusing bad files -------------------------------------------------------------------
+def write_zip(path: Path, members: dict[str, bytes]) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+def npy_bytes(array: numpy.ndarray, allow_pickle: bool = False) -> bytes:
+    buffer = pyio.BytesIO()
+    numpy.save(buffer, array, allow_pickle=allow_pickle)
+    return buffer.getvalue()
+
+
+def meta_bytes(meta: dict[str, Any]) -> bytes:
+    return npy_bytes(numpy.frombuffer(json.dumps(meta).encode(), dtype=numpy.uint8))
+
+
+def good_meta(**changes: Any) -> dict[str, Any]:
+    meta = {"format": io.FORMAT, "format_version": io.FORMAT_VERSION, "gpunet_version": "0", "tree": {"w": 1}}
+    meta.update(changes)
+    return meta
+
+
+class Payload:
+    """Unpickling this creates a marker file: proof that code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (str(self.marker), "w"))
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="no checkpoint file"):
+        io.load(tmp_path / "none.npz")
+
+
+@pytest.mark.parametrize("keep", [0, 1, 10, 0.25, 0.5, 0.9, -1])
+def test_truncated_checkpoint(tmp_path: Path, keep: float) -> None:
+    path = tmp_path / "ck.npz"
+    io.save(sample(), path)
+    raw = path.read_bytes()
+    cut = keep if isinstance(keep, int) and keep >= 0 else int(len(raw) * keep) if keep > 0 else len(raw) - 1
+    path.write_bytes(raw[:cut])
+    with pytest.raises(CheckpointError, match="not a gpunet checkpoint|truncated or corrupted"):
+        io.load(path)
+
+
+def test_every_flipped_byte_is_refused_or_harmless(tmp_path: Path) -> None:
+    """Flip each byte of a small checkpoint: loading raises CheckpointError or gives the same data."""
+    path = tmp_path / "ck.npz"
+    obj = {"w": numpy.arange(6, dtype=numpy.float32).reshape(2, 3), "n": 3, "s": "x"}
+    io.save(obj, path)
+    raw = path.read_bytes()
+    refused = 0
+    for i in range(len(raw)):
+        flipped = bytearray(raw)
+        flipped[i] ^= 0xFF
+        path.write_bytes(bytes(flipped))
+        try:
+            back = io.load(path)
+        except CheckpointError:
+            refused += 1
+            continue
+        back.pop("_gpunet_version")
+        assert same(obj, back), f"byte {i} flipped gave different data without an error"
+    assert refused > len(raw) // 2
+
+
+def test_not_a_zip(tmp_path: Path) -> None:
+    path = tmp_path / "text.npz"
+    path.write_text("hello, I am not a checkpoint")
+    with pytest.raises(CheckpointError, match="expected a zip"):
+        io.load(path)
+
+
+def test_bare_npy_renamed(tmp_path: Path) -> None:
+    path = tmp_path / "array.npz"
+    path.write_bytes(npy_bytes(numpy.arange(3)))
+    with pytest.raises(CheckpointError, match="single .npy"):
+        io.load(path)
+
+
+def test_pickle_renamed_to_npz_is_not_unpickled(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.npz"
+    path.write_bytes(pickle.dumps({"model": Payload(marker)}))
+    with pytest.raises(CheckpointError, match="pickle"):
+        io.load(path)
+    assert not marker.exists()
+    pickle.loads(path.read_bytes())  # the payload is live: unpickling would have run it
+    assert marker.exists()
+
+
+def test_pickled_object_array_inside_npz_is_refused(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.npz"
+    evil = numpy.empty(1, dtype=object)
+    evil[0] = Payload(marker)
+    write_zip(path, {"__meta__.npy": meta_bytes(good_meta(tree={"w": {"__array__": "a0"}})),
+                     "a0.npy": npy_bytes(evil, allow_pickle=True)})
+    with pytest.raises(CheckpointError, match="pickled objects; refused"):
+        io.load(path)
+    assert not marker.exists()
+
+
+def test_missing_meta(tmp_path: Path) -> None:
+    path = tmp_path / "plain.npz"
+    numpy.savez(path, w=numpy.arange(3))
+    with pytest.raises(CheckpointError, match="no __meta__ entry"):
+        io.load(path)
+
+
+@pytest.mark.parametrize("meta, message", [
+    (good_meta(format_version=99), "format version 99, this gpunet reads version 1"),
+    (good_meta(format="someone-else"), "expected format 'gpunet-checkpoint'"),
+    ([1, 2], "not a gpunet checkpoint"),
+    (good_meta(tree=[1]), "expected an object tree"),
+    (good_meta(tree={"w": {"__array__": "a7"}}), "array reference 'a7' has no member"),
+])
+def test_bad_meta(tmp_path: Path, meta: Any, message: str) -> None:
+    path = tmp_path / "ck.npz"
+    write_zip(path, {"__meta__.npy": meta_bytes(meta) if isinstance(meta, dict) else
+                     npy_bytes(numpy.frombuffer(json.dumps(meta).encode(), dtype=numpy.uint8))})
+    with pytest.raises(CheckpointError, match=message):
+        io.load(path)
+
+
+def test_meta_that_is_not_json(tmp_path: Path) -> None:
+    path = tmp_path / "ck.npz"
+    write_zip(path, {"__meta__.npy": npy_bytes(numpy.frombuffer(b"{not json", dtype=numpy.uint8))})
+    with pytest.raises(CheckpointError, match="corrupted"):
+        io.load(path)
