@@ -4,7 +4,7 @@ One step = forward, softmax cross-entropy, backward, SGD (lr 0.01) on a batch of
 images. Prints the median ms/step over repeats and the ratio gpunet / torch. PyTorch is
 optional: without it only gpunet is timed. Run from the repository root:
 
-    python bench/lenet_step.py [--repeats 30] [--warmup 5] [--json out.json]
+    python bench/lenet_step.py [--repeats 50] [--warmup 5] [--json out.json]
 
 OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, when set on a machine, can slow NumPy's BLAS; to time
 without them: ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/lenet_step.py``.
@@ -42,14 +42,18 @@ def blas_threads() -> int:
     return os.cpu_count() or 1
 
 
-def time_steps(step: Callable[[], None], repeats: int, warmup: int) -> list[float]:
-    for _ in range(warmup):
-        step()
-    times = []
+def time_steps(steps: dict[str, Callable[[], None]], repeats: int, warmup: int) -> dict[str, list[float]]:
+    """ms per step of each contender, interleaved step by step so that load from other processes
+    on the machine hits all of them alike."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - start) * 1e3)
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append((time.perf_counter() - start) * 1e3)
     return times
 
 
@@ -110,7 +114,7 @@ def torch_step(x: numpy.ndarray, t: numpy.ndarray, threads: int) -> Callable[[],
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args()
@@ -118,14 +122,14 @@ def main() -> None:
     x = rng.random((BATCH, 1, SIZE, SIZE), dtype=numpy.float32)
     t = rng.integers(0, CLASSES, BATCH).astype(numpy.int64)
     threads = blas_threads()
-    results: dict[str, float] = {}
     runs = {"gpunet": gpunet_step(x, t), "torch": torch_step(x, t, threads)}
-    for name, step in runs.items():
-        if step is None:
-            print(f"{name:>7}: not installed, skipped")
-            continue
-        results[name] = statistics.median(time_steps(step, args.repeats, args.warmup))
-        print(f"{name:>7}: {results[name]:7.2f} ms/step (median of {args.repeats})")
+    for name in [name for name, step in runs.items() if step is None]:
+        print(f"{name:>7}: not installed, skipped")
+        del runs[name]
+    times = time_steps(runs, args.repeats, args.warmup)  # type: ignore[arg-type]
+    results = {name: statistics.median(values) for name, values in times.items()}
+    for name, value in results.items():
+        print(f"{name:>7}: {value:7.2f} ms/step (median of {args.repeats}, min {min(times[name]):.2f})")
     if "torch" in results:
         print(f"  ratio: {results['gpunet'] / results['torch']:.2f}x (gpunet / torch, {threads} threads)")
     if args.json:

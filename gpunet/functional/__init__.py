@@ -10,6 +10,8 @@ from gpunet.functional.activation import (
     step,
     tanh,
 )
+from gpunet.functional.conv import conv2d
+from gpunet.functional.linear import linear
 from gpunet.functional.loss import (
     binary_cross_entropy_with_logits,
     cross_entropy,
@@ -39,7 +41,7 @@ from gpunet.functional.math import (
     transpose,
     where,
 )
-from gpunet.functional.linear import linear
+from gpunet.functional.pool import avg_pool2d, max_pool2d
 
 __all__ = [
     "abs", "add", "binary_cross_entropy_with_logits", "cast", "concat", "cross_entropy", "div",
@@ -47,3 +49,4 @@ __all__ = [
     "matmul", "max", "mean", "mse_loss", "mul", "neg", "perceptron_loss", "pow", "relu",
     "reshape", "sigmoid", "softmax", "sqrt", "step", "sub", "sum", "tanh", "transpose", "where",
 ]
+__all__ += ["avg_pool2d", "conv2d", "max_pool2d"]

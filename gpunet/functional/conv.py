@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from gpunet import backend
-from gpunet.autograd import Function, OpError, Tensor
+from gpunet.autograd import Function, OpError, Tensor, is_grad_enabled
 from gpunet.cuda import dispatch
+from gpunet.functional import conv_impl
 from gpunet.functional.conv_impl import output_size
 
 Pair = tuple[int, int]
@@ -23,16 +24,26 @@ def pair(value: int | tuple[int, int] | list[int], name: str, op: str, minimum: 
 
 
 class Conv2d(Function):
-    """``y = conv(x, w) + b``; backward gives the input, weight and bias gradients."""
+    """``y = conv(x, w) + b``; backward gives the input, weight and bias gradients.
+
+    When dispatch picks the reference implementation (NumPy, or CuPy with ``kernels="cupy"``)
+    the im2col columns of the forward pass are kept for the weight gradient instead of being
+    rebuilt; other implementations are called through their hot-op signatures.
+    """
 
     def __init__(self, stride: Pair, padding: Pair, dilation: Pair) -> None:
         self.stride, self.padding, self.dilation = stride, padding, dilation
 
     def forward(self, x, w, b=None):
         check_conv2d_inputs(x, w, b, self.stride, self.padding, self.dilation)
-        self.x, self.w, self.has_bias = x, w, b is not None
+        self.x, self.w, self.has_bias, self.cols = x, w, b is not None, None
         forward = dispatch.lookup("conv2d_forward", backend.is_cupy_array(x))
-        y = forward(x, w, self.stride, self.padding, self.dilation)
+        if forward is conv_impl.conv2d_forward and is_grad_enabled():
+            self.geometry = conv_impl.Geometry(x.shape, w.shape[2:], self.stride, self.padding, self.dilation)
+            self.cols = conv_impl.im2col(x, self.geometry)
+            y = conv_impl.forward_from_cols(self.cols, w, self.geometry)
+        else:
+            y = forward(x, w, self.stride, self.padding, self.dilation)
         if b is not None:
             y += b.reshape(1, -1, 1, 1)
         return y
@@ -45,7 +56,11 @@ class Conv2d(Function):
         if needs[0]:
             gx = dispatch.lookup("conv2d_backward_input", on_gpu)(gy, self.w, self.x.shape, *args)
         if needs[1]:
-            gw = dispatch.lookup("conv2d_backward_weight", on_gpu)(self.x, gy, self.w.shape, *args)
+            backward_weight = dispatch.lookup("conv2d_backward_weight", on_gpu)
+            if backward_weight is conv_impl.conv2d_backward_weight and self.cols is not None:
+                gw = conv_impl.backward_weight_from_cols(self.cols, gy, self.w.shape, self.geometry)
+            else:
+                gw = backward_weight(self.x, gy, self.w.shape, *args)
         if self.has_bias:
             gb = gy.sum(axis=(0, 2, 3)) if needs[2] else None
             return gx, gw, gb

@@ -4,10 +4,11 @@
 and CuPy runs the same code on the GPU (the ``kernels="cupy"`` reference); ``gpunet.cuda``
 provides kernels with these exact signatures.
 
-Method: im2col into a contiguous ``(C_in*kh*kw, N*out_h*out_w)`` matrix from a strided view
-(one copy whose inner loop runs along the output row), then a single 2-D GEMM. The channel-first
-``(C, N, H, W)`` layout keeps every GEMM operand and the col2im scatter contiguous; the only
-layout changes are the small transposes of ``x``, ``y`` and ``gy``.
+Method: im2col into a contiguous ``(C_in*kh*kw, columns)`` matrix, then one 2-D GEMM. The input
+is first copied to a zero-padded channel-first ``(C, N, Hp, Wp)`` array. With stride 1 the
+columns are *wide*: output rows are computed ``Wp`` long (the extra ``Wp - out_w`` entries are
+discarded), so every kernel tap is one contiguous run of ``out_h * Wp`` values per image and
+both im2col and col2im move long contiguous blocks. Other strides use short strided rows.
 """
 
 from __future__ import annotations
@@ -25,91 +26,117 @@ def output_size(size: int, kernel: int, stride: int, padding: int, dilation: int
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def _to_cnhw_padded(x: Array, padding: Pair) -> Array:
-    """``x`` (N, C, H, W) as a contiguous zero-padded ``(C, N, H + 2ph, W + 2pw)`` array."""
+class Geometry:
+    """Shapes of one convolution and the layout of its columns."""
+
+    def __init__(self, x_shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pair,
+                 dilation: Pair) -> None:
+        self.n, self.c, self.h, self.w = x_shape
+        self.kernel, self.stride, self.padding, self.dilation = kernel, stride, padding, dilation
+        self.hp, self.wp = self.h + 2 * padding[0], self.w + 2 * padding[1]
+        self.out_h = output_size(self.h, kernel[0], stride[0], padding[0], dilation[0])
+        self.out_w = output_size(self.w, kernel[1], stride[1], padding[1], dilation[1])
+        self.wide = tuple(stride) == (1, 1)
+        self.row = self.wp if self.wide else self.out_w  # length of one output row in the columns
+        self.slack = (kernel[1] - 1) * dilation[1] if self.wide else 0  # the last tap reads past Hp*Wp
+
+    @property
+    def taps(self) -> list[tuple[int, int, int]]:
+        """``(p, q, offset)`` per kernel tap; ``offset`` is its start in the flattened image."""
+        (dh, dw), wp = self.dilation, self.wp
+        return [(p, q, p * dh * wp + q * dw) for p in range(self.kernel[0]) for q in range(self.kernel[1])]
+
+
+def _padded_cnhw(x: Array, g: Geometry) -> Array:
+    """``x`` as a zero-padded ``(C, N, Hp*Wp + slack)`` array."""
     xp = get_array_module(x)
-    n, c, h, w = x.shape
-    ph, pw = padding
-    out = xp.empty((c, n, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
-    if ph or pw:
-        out[:, :, :ph] = 0
-        out[:, :, h + ph:] = 0
-        out[:, :, :, :pw] = 0
-        out[:, :, :, w + pw:] = 0
-    out[:, :, ph:ph + h, pw:pw + w] = x.transpose(1, 0, 2, 3)
-    return out
+    ph, pw = g.padding
+    flat = xp.empty((g.c, g.n, g.hp * g.wp + g.slack), dtype=x.dtype)
+    if ph or pw or g.slack:
+        flat[...] = 0
+    flat[:, :, :g.hp * g.wp].reshape(g.c, g.n, g.hp, g.wp)[:, :, ph:ph + g.h, pw:pw + g.w] = \
+        x.transpose(1, 0, 2, 3)
+    return flat
 
 
-def im2col(x: Array, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair) -> Array:
-    """Columns ``(C*kh*kw, N*out_h*out_w)`` (C-contiguous) of the padded input windows."""
+def im2col(x: Array, g: Geometry) -> Array:
+    """Columns ``(C*kh*kw, N*out_h*row)`` (C-contiguous) of the padded input windows."""
     xp = get_array_module(x)
-    n, c, h, w = x.shape
-    kh, kw = kernel
-    out_h = output_size(h, kh, stride[0], padding[0], dilation[0])
-    out_w = output_size(w, kw, stride[1], padding[1], dilation[1])
-    xc = _to_cnhw_padded(x, padding)
-    s_c, s_n, s_h, s_w = xc.strides
-    view = xp.lib.stride_tricks.as_strided(
-        xc, shape=(c, kh, kw, n, out_h, out_w),
-        strides=(s_c, s_h * dilation[0], s_w * dilation[1], s_n, s_h * stride[0], s_w * stride[1]))
-    cols = xp.empty((c, kh, kw, n, out_h, out_w), dtype=x.dtype)
-    cols[...] = view
-    return cols.reshape(c * kh * kw, n * out_h * out_w)
+    flat = _padded_cnhw(x, g)
+    (kh, kw), (dh, dw), (sh, sw) = g.kernel, g.dilation, g.stride
+    s_c, s_n, item = flat.strides
+    if g.wide:
+        shape = (g.c, kh, kw, g.n, g.out_h * g.wp)
+        strides = (s_c, dh * g.wp * item, dw * item, s_n, item)
+    else:
+        shape = (g.c, kh, kw, g.n, g.out_h, g.out_w)
+        strides = (s_c, dh * g.wp * item, dw * item, s_n, sh * g.wp * item, sw * item)
+    cols = xp.empty(shape, dtype=x.dtype)
+    cols[...] = xp.lib.stride_tricks.as_strided(flat, shape=shape, strides=strides)
+    return cols.reshape(g.c * kh * kw, g.n * g.out_h * g.row)
 
 
-def col2im(cols: Array, x_shape: tuple[int, ...], kernel: Pair, out_hw: Pair, stride: Pair,
-           padding: Pair, dilation: Pair) -> Array:
-    """Scatter-add columns ``(C*kh*kw, N*out_h*out_w)`` back to an ``x_shape`` (NCHW) array."""
+def col2im(cols: Array, g: Geometry) -> Array:
+    """Scatter-add columns from :func:`im2col`'s layout back to an NCHW input-shaped array."""
     xp = get_array_module(cols)
-    n, c, h, w = x_shape
-    kh, kw = kernel
-    out_h, out_w = out_hw
-    ph, pw = padding
-    taps = cols.reshape(c, kh, kw, n, out_h, out_w)
-    gx = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
-    for p in range(kh):
-        r0 = p * dilation[0]
-        rows = slice(r0, r0 + stride[0] * (out_h - 1) + 1, stride[0])
-        for q in range(kw):
-            c0 = q * dilation[1]
-            gx[:, :, rows, c0:c0 + stride[1] * (out_w - 1) + 1:stride[1]] += taps[:, p, q]
-    return xp.ascontiguousarray(gx[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3))
+    (kh, kw), (sh, sw), (ph, pw) = g.kernel, g.stride, g.padding
+    flat = xp.zeros((g.c, g.n, g.hp * g.wp + g.slack), dtype=cols.dtype)
+    taps = cols.reshape(g.c, kh, kw, g.n, g.out_h * g.row)
+    image = flat[:, :, :g.hp * g.wp].reshape(g.c, g.n, g.hp, g.wp)
+    for p, q, offset in g.taps:
+        if g.wide:
+            flat[:, :, offset:offset + g.out_h * g.wp] += taps[:, p, q]
+        else:
+            r0, c0 = p * g.dilation[0], q * g.dilation[1]
+            image[:, :, r0:r0 + sh * (g.out_h - 1) + 1:sh, c0:c0 + sw * (g.out_w - 1) + 1:sw] += \
+                taps[:, p, q].reshape(g.c, g.n, g.out_h, g.out_w)
+    return xp.ascontiguousarray(image[:, :, ph:ph + g.h, pw:pw + g.w].transpose(1, 0, 2, 3))
 
 
-def _as_rows(a: Array) -> Array:
-    """NCHW ``a`` as a contiguous ``(C, N*H*W)`` matrix."""
-    xp = get_array_module(a)
-    n, c, h, w = a.shape
-    return xp.ascontiguousarray(a.transpose(1, 0, 2, 3)).reshape(c, n * h * w)
+def gy_rows(gy: Array, g: Geometry) -> Array:
+    """``gy`` (N, C_out, out_h, out_w) as ``(C_out, N*out_h*row)`` in the columns' layout
+    (zeros in the discarded entries of wide rows)."""
+    xp = get_array_module(gy)
+    c_out = gy.shape[1]
+    rows = xp.empty((c_out, g.n, g.out_h, g.row), dtype=gy.dtype)
+    if g.row != g.out_w:
+        rows[:, :, :, g.out_w:] = 0
+    rows[:, :, :, :g.out_w] = gy.transpose(1, 0, 2, 3)
+    return rows.reshape(c_out, -1)
+
+
+def forward_from_cols(cols: Array, w: Array, g: Geometry) -> Array:
+    """The convolution output (NCHW, contiguous) from :func:`im2col` columns."""
+    xp = get_array_module(cols, w)
+    c_out = w.shape[0]
+    y = xp.matmul(xp.ascontiguousarray(w).reshape(c_out, -1), cols)
+    y = y.reshape(c_out, g.n, g.out_h, g.row)[:, :, :, :g.out_w]
+    return xp.ascontiguousarray(y.transpose(1, 0, 2, 3))
+
+
+def backward_weight_from_cols(cols: Array, gy: Array, w_shape: tuple[int, ...], g: Geometry) -> Array:
+    """The weight gradient ``(C_out, C_in, kh, kw)`` from :func:`im2col` columns."""
+    xp = get_array_module(cols, gy)
+    return xp.matmul(gy_rows(gy, g), cols.T).reshape(tuple(w_shape))
 
 
 def conv2d_forward(x: Array, w: Array, stride: Pair, padding: Pair, dilation: Pair) -> Array:
     """``y[n, o, i, j] = sum_{c,p,q} x_pad[n, c, i*s0 + p*d0, j*s1 + q*d1] * w[o, c, p, q]``."""
-    xp = get_array_module(x, w)
-    n = x.shape[0]
-    c_out, _, kh, kw = w.shape
-    out_h = output_size(x.shape[2], kh, stride[0], padding[0], dilation[0])
-    out_w = output_size(x.shape[3], kw, stride[1], padding[1], dilation[1])
-    cols = im2col(x, (kh, kw), stride, padding, dilation)
-    y = xp.matmul(xp.ascontiguousarray(w).reshape(c_out, -1), cols)  # (C_out, N*out_h*out_w)
-    return xp.ascontiguousarray(y.reshape(c_out, n, out_h, out_w).transpose(1, 0, 2, 3))
+    g = Geometry(x.shape, w.shape[2:], stride, padding, dilation)
+    return forward_from_cols(im2col(x, g), w, g)
 
 
 def conv2d_backward_weight(x: Array, gy: Array, w_shape: tuple[int, ...], stride: Pair,
                            padding: Pair, dilation: Pair) -> Array:
     """Gradient w.r.t. the weight: ``(C_out, C_in, kh, kw)``."""
-    xp = get_array_module(x, gy)
-    c_out, _, kh, kw = w_shape
-    cols = im2col(x, (kh, kw), stride, padding, dilation)
-    gw = xp.matmul(_as_rows(gy), cols.T)  # (C_out, C_in*kh*kw)
-    return gw.reshape(tuple(w_shape))
+    g = Geometry(x.shape, tuple(w_shape[2:]), stride, padding, dilation)
+    return backward_weight_from_cols(im2col(x, g), gy, w_shape, g)
 
 
 def conv2d_backward_input(gy: Array, w: Array, x_shape: tuple[int, ...], stride: Pair,
                           padding: Pair, dilation: Pair) -> Array:
     """Gradient w.r.t. the input: ``x_shape``; scatters each kernel tap back (col2im)."""
     xp = get_array_module(gy, w)
-    c_out, _, kh, kw = w.shape
-    gcols = xp.matmul(xp.ascontiguousarray(w).reshape(c_out, -1).T, _as_rows(gy))
-    return col2im(gcols, tuple(x_shape), (kh, kw), (gy.shape[2], gy.shape[3]), stride, padding,
-                  dilation)
+    g = Geometry(tuple(x_shape), w.shape[2:], stride, padding, dilation)
+    gcols = xp.matmul(xp.ascontiguousarray(w).reshape(w.shape[0], -1).T, gy_rows(gy, g))
+    return col2im(gcols, g)

@@ -74,9 +74,8 @@ class MaxPool2d(_Pool2d):
         y = taps[0].copy()
         index = self.xp.zeros(y.shape, dtype="int8" if len(taps) < 128 else "int32")
         for t, tap in enumerate(taps[1:], start=1):
-            better = tap > y
+            self.xp.copyto(index, t, where=tap > y)
             self.xp.maximum(y, tap, out=y)
-            index[better] = t
         self.index = index
         return y
 

@@ -2,6 +2,7 @@
 
 from gpunet.nn import init
 from gpunet.nn.containers import MLP, Activation, Flatten, Identity, ReLU, Sequential, Sigmoid, Tanh
+from gpunet.nn.conv import AvgPool2d, Conv2d, MaxPool2d
 from gpunet.nn.embedding import Embedding
 from gpunet.nn.linear import Linear, Perceptron
 from gpunet.nn.module import Module, Parameter
@@ -12,3 +13,4 @@ __all__ = [
     "MLP", "Activation", "Flatten", "Identity", "Linear", "Module", "Parameter", "Perceptron",
     "ReLU", "Sequential", "Sigmoid", "Tanh", "init",
 ]
+__all__ += ["AvgPool2d", "Conv2d", "MaxPool2d"]

@@ -1,0 +1,180 @@
+"""conv2d: forward against a nested-loop reference, gradients, errors, dispatch."""
+
+from __future__ import annotations
+
+import numpy
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import gpunet
+from gpunet import functional as F
+from gpunet.autograd import OpError, Tensor
+from gpunet.functional import conv_impl
+from gpunet.testing import gradcheck
+
+
+def conv_reference(x, w, b, stride, padding, dilation):
+    """Direct definition: y[n,o,i,j] = b[o] + sum x_pad[n,c,i*s+p*d, j*s+q*d] w[o,c,p,q]."""
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    n, c, h, wd = x.shape
+    c_out, _, kh, kw = w.shape
+    xp = numpy.zeros((n, c, h + 2 * ph, wd + 2 * pw))
+    xp[:, :, ph:ph + h, pw:pw + wd] = x
+    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    y = numpy.zeros((n, c_out, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            for p in range(kh):
+                for q in range(kw):
+                    patch = xp[:, :, i * sh + p * dh, j * sw + q * dw]  # (n, c)
+                    y[:, :, i, j] += patch @ w[:, :, p, q].T
+    if b is not None:
+        y += b[None, :, None, None]
+    return y
+
+
+CASES = [
+    # x shape, w shape, stride, padding, dilation
+    ((2, 3, 7, 7), (4, 3, 3, 3), (1, 1), (0, 0), (1, 1)),
+    ((2, 3, 7, 9), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1)),
+    ((1, 2, 8, 8), (3, 2, 3, 2), (2, 2), (1, 0), (1, 1)),
+    ((3, 1, 9, 7), (2, 1, 2, 3), (2, 1), (0, 2), (1, 1)),
+    ((2, 2, 10, 10), (2, 2, 3, 3), (1, 1), (2, 2), (2, 2)),
+    ((2, 2, 11, 9), (3, 2, 3, 2), (3, 2), (1, 1), (2, 3)),
+    ((1, 4, 5, 5), (5, 4, 1, 1), (1, 1), (0, 0), (1, 1)),
+    ((2, 1, 6, 6), (1, 1, 6, 6), (1, 1), (0, 0), (1, 1)),
+    ((2, 3, 6, 6), (2, 3, 5, 5), (1, 1), (2, 2), (1, 1)),
+    ((4, 1, 32, 32), (6, 1, 5, 5), (1, 1), (0, 0), (1, 1)),
+]
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation", CASES)
+def test_forward_matches_reference(x_shape, w_shape, stride, padding, dilation, bias):
+    rng = numpy.random.default_rng(1)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    b = rng.standard_normal(w_shape[0]) if bias else None
+    y = F.conv2d(Tensor(x), Tensor(w), Tensor(b) if bias else None, stride, padding, dilation)
+    numpy.testing.assert_allclose(y.data, conv_reference(x, w, b, stride, padding, dilation),
+                                  rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation", CASES[:6])
+def test_raw_backward_matches_reference_vjp(x_shape, w_shape, stride, padding, dilation):
+    """The raw hot ops agree with the exact vector-Jacobian products of the reference."""
+    rng = numpy.random.default_rng(2)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    gy = rng.standard_normal(conv_impl.conv2d_forward(x, w, stride, padding, dilation).shape)
+    gx = conv_impl.conv2d_backward_input(gy, w, x.shape, stride, padding, dilation)
+    gw = conv_impl.conv2d_backward_weight(x, gy, w.shape, stride, padding, dilation)
+    # conv is bilinear: <gy, conv(x, w)> = <gx, x> = <gw, w>
+    total = float((gy * conv_reference(x, w, None, stride, padding, dilation)).sum())
+    assert float((gx * x).sum()) == pytest.approx(total, rel=1e-10)
+    assert float((gw * w).sum()) == pytest.approx(total, rel=1e-10)
+    # and column by column: the gradient for a unit input is the reference output's response
+    e = numpy.zeros_like(x)
+    e.flat[x.size // 2] = 1.0
+    assert float(gx.flat[x.size // 2]) == pytest.approx(
+        float((gy * conv_reference(e, w, None, stride, padding, dilation)).sum()), abs=1e-10)
+
+
+@given(n=st.integers(1, 2), c=st.integers(1, 3), c_out=st.integers(1, 3), h=st.integers(1, 8),
+       w=st.integers(1, 8), kh=st.integers(1, 4), kw=st.integers(1, 4), sh=st.integers(1, 3),
+       sw=st.integers(1, 3), ph=st.integers(0, 2), pw=st.integers(0, 2), dh=st.integers(1, 2),
+       dw=st.integers(1, 2), seed=st.integers(0, 2**16))
+@settings(max_examples=60, deadline=None)
+def test_forward_property(n, c, c_out, h, w, kh, kw, sh, sw, ph, pw, dh, dw, seed):
+    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    rng = numpy.random.default_rng(seed)
+    x, k = rng.standard_normal((n, c, h, w)), rng.standard_normal((c_out, c, kh, kw))
+    args = ((sh, sw), (ph, pw), (dh, dw))
+    if oh <= 0 or ow <= 0:
+        with pytest.raises(OpError, match="output size must be positive"):
+            F.conv2d(Tensor(x), Tensor(k), None, *args)
+        return
+    y = F.conv2d(Tensor(x), Tensor(k), None, *args)
+    numpy.testing.assert_allclose(y.data, conv_reference(x, k, None, *args), rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("stride, padding, dilation", [(1, 0, 1), (1, 1, 1), (2, 1, 1), ((1, 2), (0, 1), (2, 1))])
+def test_gradcheck_all_inputs(stride, padding, dilation):
+    rng = numpy.random.default_rng(3)
+    x = rng.standard_normal((2, 2, 6, 5))
+    w = rng.standard_normal((3, 2, 3, 2))
+    b = rng.standard_normal(3)
+    assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride, padding, dilation), [x, w, b])
+    assert gradcheck(lambda x, w: F.conv2d(x, w, None, stride, padding, dilation), [x, w])
+
+
+def test_float32_keeps_dtype_and_matches_float64():
+    rng = numpy.random.default_rng(4)
+    x, w = rng.standard_normal((3, 2, 9, 9)), rng.standard_normal((4, 2, 3, 3))
+    y32 = F.conv2d(gpunet.tensor(x), gpunet.tensor(w), stride=1, padding=1)
+    assert y32.dtype == numpy.float32
+    numpy.testing.assert_allclose(y32.data, conv_reference(x, w, None, (1, 1), (1, 1), (1, 1)), rtol=1e-4,
+                                  atol=1e-4)
+
+
+def test_only_needed_gradients_are_computed():
+    rng = numpy.random.default_rng(5)
+    x = Tensor(rng.standard_normal((2, 1, 6, 6)))
+    w = Tensor(rng.standard_normal((2, 1, 3, 3)), requires_grad=True)
+    F.conv2d(x, w).sum().backward()
+    assert x.grad is None and w.grad.shape == (2, 1, 3, 3)
+    numpy.testing.assert_allclose(w.grad, numpy.broadcast_to(
+        numpy.lib.stride_tricks.sliding_window_view(x.data, (3, 3), axis=(2, 3)).sum(axis=(0, 2, 3)),
+        (2, 1, 3, 3)), rtol=1e-12)
+
+
+def test_no_grad_forward_matches():
+    rng = numpy.random.default_rng(6)
+    x, w = Tensor(rng.standard_normal((2, 2, 7, 7))), Tensor(rng.standard_normal((3, 2, 3, 3)))
+    with gpunet.no_grad():
+        y = F.conv2d(x, w, stride=2, padding=1)
+    numpy.testing.assert_array_equal(y.data, F.conv2d(x, w, stride=2, padding=1).data)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, b_shape, kwargs, message", [
+    ((1, 3, 8), (2, 3, 3, 3), None, {}, "expected input of 4 dimensions"),
+    ((1, 3, 8, 8), (2, 3, 3), None, {}, "expected weight of 4 dimensions"),
+    ((1, 3, 8, 8), (2, 4, 3, 3), None, {}, "expects 4 input channels, got input"),
+    ((1, 3, 4, 4), (2, 3, 5, 5), None, {}, "output size must be positive"),
+    ((1, 3, 8, 8), (2, 3, 3, 3), (3,), {}, "expected bias of shape \\(2,\\)"),
+    ((1, 3, 8, 8), (2, 3, 3, 3), None, {"stride": 0}, "expected stride >= 1"),
+    ((1, 3, 8, 8), (2, 3, 3, 3), None, {"padding": -1}, "expected padding >= 0"),
+    ((1, 3, 8, 8), (2, 3, 3, 3), None, {"dilation": (1, 2, 3)}, "dilation as an int or a pair"),
+])
+def test_errors_name_op_and_expected(x_shape, w_shape, b_shape, kwargs, message):
+    x, w = Tensor(numpy.zeros(x_shape)), Tensor(numpy.zeros(w_shape))
+    b = Tensor(numpy.zeros(b_shape)) if b_shape else None
+    with pytest.raises(OpError, match=f"conv2d.*{message}"):
+        F.conv2d(x, w, b, **kwargs)
+
+
+def test_dtype_mismatch_is_an_error():
+    x = Tensor(numpy.zeros((1, 1, 4, 4), dtype=numpy.float32))
+    w = Tensor(numpy.zeros((1, 1, 3, 3), dtype=numpy.float64))
+    with pytest.raises(OpError, match="conv2d: expected floating input and weight of the same dtype"):
+        F.conv2d(x, w)
+
+
+def test_uses_dispatch_lookup(monkeypatch):
+    """The Function asks dispatch for each hot op, so GPU kernels take over automatically."""
+    from gpunet.cuda import dispatch
+
+    asked = []
+    real = dispatch.lookup
+
+    def spy(name, on_gpu):
+        asked.append((name, on_gpu))
+        return real(name, on_gpu)
+
+    monkeypatch.setattr(dispatch, "lookup", spy)
+    x = Tensor(numpy.ones((1, 1, 4, 4)), requires_grad=True)
+    w = Tensor(numpy.ones((1, 1, 3, 3)), requires_grad=True)
+    F.conv2d(x, w).sum().backward()
+    assert {name for name, _ in asked} == {"conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight"}
+    assert not any(on_gpu for _, on_gpu in asked)
