@@ -1,0 +1,55 @@
+"""raw_ops plumbing that needs no GPU: finding the sources, and ``available()`` without one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gpunet import backend
+from gpunet.cuda import dispatch, raw_ops, sources
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_every_hot_op_has_a_launcher():
+    table = raw_ops.RawOps(runtime=None).table()  # type: ignore[arg-type]
+    assert set(table) == set(dispatch.HOT_OPS)
+
+
+def test_sources_found_in_checkout():
+    for name in raw_ops.KERNELS:
+        assert sources.kernel_path(name) == REPO / "kernels" / name
+
+
+def test_sources_found_in_installed_wheel_layout(tmp_path, monkeypatch):
+    """A wheel ships kernels/ as the package gpunet._kernels (pyproject package-dir)."""
+    monkeypatch.delenv(sources.ENV_VAR, raising=False)
+    pkg = tmp_path / "site-packages" / "gpunet"
+    (pkg / "_kernels").mkdir(parents=True)
+    (pkg / "_kernels" / "conv2d.cu").write_text("// wheel copy\n")
+    assert sources.kernel_path("conv2d.cu", package_dir=pkg) == pkg / "_kernels" / "conv2d.cu"
+    assert sources.read_kernel("conv2d.cu", package_dir=pkg) == "// wheel copy\n"
+
+
+def test_pyproject_ships_kernels_in_the_wheel():
+    text = (REPO / "pyproject.toml").read_text()
+    assert '"gpunet._kernels" = "kernels"' in text
+    assert '"gpunet._kernels" = ["*.cu"' in text
+
+
+def test_missing_source_error_lists_the_search(tmp_path, monkeypatch):
+    monkeypatch.setenv(sources.ENV_VAR, str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="nope.cu.*searched.*_kernels"):
+        sources.kernel_path("nope.cu", package_dir=tmp_path / "gpunet")
+
+
+def test_env_var_overrides(tmp_path, monkeypatch):
+    (tmp_path / "conv2d.cu").write_text("// override\n")
+    monkeypatch.setenv(sources.ENV_VAR, str(tmp_path))
+    assert sources.kernel_path("conv2d.cu") == tmp_path / "conv2d.cu"
+
+
+@pytest.mark.skipif(backend.gpu_status()[0], reason="a GPU is usable here")
+def test_available_is_empty_without_gpu():
+    assert raw_ops.available() == {}
