@@ -1,0 +1,79 @@
+"""MNIST from IDX files the user already has (nothing is downloaded).
+
+``data_dir`` holds ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte``, each optionally gzipped (``.gz``)
+or named with a dot before ``idx`` (``train-images.idx3-ubyte``). Images come back as float32
+NCHW ``(N, 1, 28, 28)`` in [0, 1] and labels as int64; MNIST's own train/test split is kept.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy
+
+from gpunet.data.dataset import ArrayDataset, Split
+
+IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049  # 0x00000803 (ubyte, 3 dims), 0x00000801 (ubyte, 1 dim)
+FILES = {"train": ("train-images", "train-labels"), "test": ("t10k-images", "t10k-labels")}
+
+
+class IDXError(ValueError):
+    """A file is not a valid MNIST IDX file (says which file and what is wrong)."""
+
+
+def find_file(data_dir: Path, stem: str, kind: str) -> Path:
+    """The first existing ``stem-{kind}-ubyte[.gz]`` / ``stem.{kind}-ubyte[.gz]`` in ``data_dir``."""
+    names = [f"{stem}{sep}{kind}-ubyte{ext}" for sep in ("-", ".") for ext in ("", ".gz")]
+    for name in names:
+        if (data_dir / name).is_file():
+            return data_dir / name
+    raise FileNotFoundError(f"mnist: none of {names} found in {data_dir}")
+
+
+def read_idx(path: str | Path, magic: int) -> numpy.ndarray:
+    """An unsigned-byte IDX array, checking the magic number and that the size fits the header."""
+    path = Path(path)
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    if len(raw) < 4 or int.from_bytes(raw[:4], "big") != magic:
+        got = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else None
+        raise IDXError(f"mnist: {path} has magic number {got}, expected {magic} "
+                       f"({'images' if magic == IMAGES_MAGIC else 'labels'} IDX file)")
+    ndim = magic & 0xFF
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise IDXError(f"mnist: {path} is truncated inside its {header}-byte header")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    expected = header + int(numpy.prod(shape))
+    if len(raw) != expected:
+        raise IDXError(f"mnist: {path} has {len(raw)} bytes, expected {expected} for shape {shape}")
+    return numpy.frombuffer(raw, dtype=numpy.uint8, offset=header).reshape(shape)
+
+
+def read_split(data_dir: str | Path, split: str, dtype: str = "float32") -> ArrayDataset:
+    """One MNIST split (``"train"`` or ``"test"``) as images ``(N, 1, H, W)`` and labels."""
+    folder = Path(data_dir)
+    images_stem, labels_stem = FILES[split]
+    images = read_idx(find_file(folder, images_stem, "idx3"), IMAGES_MAGIC)
+    labels = read_idx(find_file(folder, labels_stem, "idx1"), LABELS_MAGIC)
+    if len(images) != len(labels):
+        raise IDXError(f"mnist: {split} split has {len(images)} images but {len(labels)} labels")
+    if labels.size and labels.max() > 9:
+        raise IDXError(f"mnist: {split} labels must lie in 0..9, found {int(labels.max())}")
+    x = (images.astype(dtype) / 255.0).astype(dtype)[:, None]
+    return ArrayDataset(x, labels.astype(numpy.int64))
+
+
+def load(seed: int = 0, data_dir: str | Path | None = None, dtype: str = "float32") -> Split:
+    """MNIST's train and test splits from ``data_dir`` (``seed`` is unused: the split is fixed)."""
+    if data_dir is None:
+        raise FileNotFoundError("mnist: pass data_dir (--data-dir) pointing at a folder with the MNIST IDX "
+                                "files (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], "
+                                "t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz])")
+    if not Path(data_dir).is_dir():
+        raise FileNotFoundError(f"mnist: data_dir {data_dir} is not a folder")
+    train, test = read_split(data_dir, "train", dtype), read_split(data_dir, "test", dtype)
+    info = {"name": "mnist", "num_classes": 10, "input_shape": tuple(train.arrays[0].shape[1:]),
+            "classes": [str(k) for k in range(10)], "source": str(data_dir)}
+    return Split(train, test, info)
