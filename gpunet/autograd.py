@@ -253,7 +253,12 @@ class Function:
         tensors = [t if t is not None else Tensor(as_array(x, like.data))
                    for t, x in zip(tensors, inputs)]
         arrays = [t.data for t in tensors]
-        self.xp = backend.get_array_module(*arrays)
+        try:
+            self.xp = backend.get_array_module(*arrays)
+        except backend.DeviceMismatchError as exc:
+            where = ", ".join(f"{t.device} {t.shape}" for t in tensors)
+            raise backend.DeviceMismatchError(f"{self.name}: expected inputs on one device, got {where}; "
+                                              f"{exc}") from None
         try:
             raw = self.forward(*arrays)
         except (ValueError, IndexError) as exc:

@@ -10,6 +10,8 @@ class Linear(Function):
         if w.ndim != 2 or x.ndim < 1 or x.shape[-1] != w.shape[1]:
             raise OpError(f"linear: expected input (..., {w.shape[1] if w.ndim == 2 else '?'}) for weight "
                           f"{w.shape}, got input {x.shape}")
+        if b is not None and b.shape != (w.shape[0],):
+            raise OpError(f"linear: expected bias of shape ({w.shape[0]},) for weight {w.shape}, got {b.shape}")
         self.x, self.w = x, w
         y = x @ w.T
         if b is not None:
