@@ -189,6 +189,11 @@ class Trainer:
 
     # ----- the loop -------------------------------------------------------------------------
     def train_step(self, batch: tuple[Tensor, ...]) -> tuple[float, int]:
+        # overflow is reported once, as a TrainingError naming the step, not as NumPy warnings
+        with numpy.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self._train_step(batch)
+
+    def _train_step(self, batch: tuple[Tensor, ...]) -> tuple[float, int]:
         *inputs, target = batch
         logits = self.recipe.forward(self.model, *inputs)
         loss = compute_loss(self.recipe, logits, target)
