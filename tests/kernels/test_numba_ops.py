@@ -48,3 +48,44 @@ def test_importing_gpunet_leaves_numba_cuda_alone() -> None:
     env = {"PATH": "", "GPUNET_QUIET": "1"}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+@pytest.fixture
+def numpy_passes_as_cupy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let NumPy arrays through the kind check so the remaining validation can be reached."""
+    monkeypatch.setattr(numba_ops, "is_cupy_array", lambda a: isinstance(a, np.ndarray))
+
+
+@pytest.mark.parametrize(("call", "error", "message"), [
+    (lambda x, w, h, m: numba_ops.conv2d_forward(x, w.astype(np.float64), (1, 1), (0, 0), (1, 1)),
+     TypeError, "'w' is float64 but the other inputs are float32"),
+    (lambda x, w, h, m: numba_ops.conv2d_forward(x.astype(np.float16), w, (1, 1), (0, 0), (1, 1)),
+     TypeError, "float32 or float64, got float16"),
+    (lambda x, w, h, m: numba_ops.conv2d_forward(x[..., ::2], w, (1, 1), (0, 0), (1, 1)),
+     ValueError, "'x' must be C-contiguous"),
+    (lambda x, w, h, m: numba_ops.conv2d_forward(x, w[:, :1].copy(), (1, 1), (0, 0), (1, 1)),
+     ValueError, "do not match"),
+    (lambda x, w, h, m: numba_ops.conv2d_forward(x, w, (0, 1), (0, 0), (1, 1)),
+     ValueError, "stride >= 1"),
+    (lambda x, w, h, m: numba_ops.conv2d_forward(x, w, (1, 1), (0, 0), (3, 3)),
+     ValueError, "does not fit"),
+    (lambda x, w, h, m: numba_ops.conv2d_forward(x, w, (1,), (0, 0), (1, 1)),
+     ValueError, "stride must be a pair of ints"),
+    (lambda x, w, h, m: numba_ops.conv2d_backward_input(h, w, x.shape, (1, 1), (0, 0), (1, 1)),
+     ValueError, r"'gy' has shape \(4, 6\), expected \(1, 3, 3, 3\)"),
+    (lambda x, w, h, m: numba_ops.rnn_step_forward(h, h, h[0], h, m[:3]),
+     ValueError, r"'mask' has shape \(3,\), expected \(4,\)"),
+    (lambda x, w, h, m: numba_ops.lstm_step_forward(h, h, h[0], h, h, m),
+     ValueError, r"'xg' has shape \(4, 6\), expected \(4, 24\)"),
+    (lambda x, w, h, m: numba_ops.rnn_step_backward(h, h, m, "sigmoid"),
+     ValueError, "nonlinearity must be 'tanh' or 'relu'"),
+    (lambda x, w, h, m: numba_ops.gru_step_backward(h, h[0], h, m),
+     ValueError, "'h_prev' must be 2-D"),
+])
+def test_validation_before_launch(numpy_passes_as_cupy: None, call, error: type,
+                                  message: str) -> None:
+    x = np.zeros((1, 2, 5, 5), np.float32)
+    w = np.zeros((3, 2, 3, 3), np.float32)
+    h = np.zeros((4, 6), np.float32)
+    with pytest.raises(error, match=message):
+        call(x, w, h, np.ones(4, np.float32))

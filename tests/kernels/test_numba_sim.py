@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from numba import cuda
 
-from gpunet.cuda import numba_cells, numba_conv
+from gpunet.cuda import dispatch, numba_cells, numba_conv, numba_ops
 from gpunet.cuda.numba_conv import DEFAULT_TILES, Tiles
 from gpunet.functional import cells, conv_impl
 
@@ -229,3 +229,48 @@ def test_suite_in_simulator_subprocess() -> None:
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     assert "passed, 1 skipped" in proc.stdout, proc.stdout[-2000:]  # only this test skips there
+
+
+# ------------------------------------------- the CuPy launchers, end to end, on the simulator
+@pytest.fixture
+def numpy_as_cupy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The launchers' CuPy layer stood in by NumPy: host arrays go straight to the simulator."""
+    monkeypatch.setattr(numba_ops, "is_cupy_array", lambda a: isinstance(a, np.ndarray))
+    monkeypatch.setattr(numba_ops, "_cupy", lambda: np)
+    monkeypatch.setattr(numba_ops, "_dev", lambda a: a)
+    monkeypatch.setattr(numba_ops, "_stream", lambda: 0)
+
+
+def _hot_op_args(name: str, rng: np.random.Generator) -> tuple:
+    """Arguments for hot op ``name`` (float32, mixed mask, RNN with relu)."""
+    def rand(*shape: int) -> np.ndarray:
+        return rng.standard_normal(shape).astype(np.float32)
+
+    b, h = 3, 4
+    mask = np.array([1, 0, 1], np.float32)
+    conv = ((1, 1), (1, 1), (1, 1))
+    x, w, gy = rand(1, 2, 5, 5), rand(3, 2, 3, 3), rand(1, 3, 5, 5)
+    return {
+        "conv2d_forward": (x, w, *conv),
+        "conv2d_backward_input": (gy, w, x.shape, *conv),
+        "conv2d_backward_weight": (x, gy, w.shape, *conv),
+        "rnn_step_forward": (rand(b, h), rand(b, h), rand(h), rand(b, h), mask, "relu"),
+        "rnn_step_backward": (np.abs(rand(b, h)) * (rand(b, h) > 0), rand(b, h), mask, "relu"),
+        "lstm_step_forward": (rand(b, 4 * h), rand(b, 4 * h), rand(4 * h), rand(b, h),
+                              rand(b, h), mask),
+        "lstm_step_backward": (rng.random((b, 4 * h), np.float32), rand(b, h), rand(b, h),
+                               rand(b, h), rand(b, h), mask),
+        "gru_step_forward": (rand(b, 3 * h), rand(b, 3 * h), rand(3 * h), rand(b, h), mask),
+        "gru_step_backward": (rng.random((b, 4 * h), np.float32), rand(b, h), rand(b, h), mask),
+    }[name]
+
+
+@in_sim
+@pytest.mark.parametrize("name", dispatch.HOT_OPS)
+def test_launcher_end_to_end(numpy_as_cupy: None, name: str) -> None:
+    args = _hot_op_args(name, np.random.default_rng(7))
+    got, want = numba_ops.OPS[name](*args), dispatch._reference(name)(*args)
+    got, want = (got, want) if isinstance(want, tuple) else ((got,), (want,))
+    assert len(got) == len(want)
+    for g, r in zip(got, want, strict=True):
+        assert g.dtype == r.dtype and g.flags.c_contiguous and _close(g, r), name
