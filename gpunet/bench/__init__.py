@@ -1,0 +1,13 @@
+"""Benchmark workloads behind ``gpunet bench`` (and the scripts in ``bench/``).
+
+``run(names, Options(...))`` times gpunet on the active backend (one or more kernel
+implementations on CuPy) and, optionally, PyTorch/Chainer/DeZero on the same inputs;
+``report.format_table`` and ``report.write_json`` present the record.
+"""
+
+from gpunet.bench.runner import Options, available_peers, run
+from gpunet.bench.timing import Timing, measure
+from gpunet.bench.workloads import WORKLOADS, Workload, WorkloadUnavailable, get_workload, make_inputs
+
+__all__ = ["WORKLOADS", "Options", "Timing", "Workload", "WorkloadUnavailable", "available_peers",
+           "get_workload", "make_inputs", "measure", "run"]

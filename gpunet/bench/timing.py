@@ -1,0 +1,84 @@
+"""Timing one step: warmup, calibration, repeated samples, median and spread.
+
+On a GPU the clock is read only after ``sync()`` (``cupy.cuda.Device().synchronize()``), so a
+sample covers the kernels it launched, not just their launch. Fast steps run several times per
+sample (``calls`` per sample, chosen so a sample lasts about ``min_sample_s``) so that the clock's
+resolution and Python's call overhead do not dominate; times are reported per step.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+
+def no_sync() -> None:
+    """The CPU needs no synchronization."""
+
+
+def cupy_sync() -> None:
+    """Wait for every kernel queued on the current CUDA device."""
+    import cupy
+
+    cupy.cuda.Device().synchronize()
+
+
+@dataclass
+class Timing:
+    """Per-step times in milliseconds over ``repeat`` samples."""
+
+    median: float
+    q1: float
+    q3: float
+    min: float
+    max: float
+    repeat: int
+    calls_per_sample: int
+    samples: list[float]
+
+    @property
+    def iqr(self) -> float:
+        return self.q3 - self.q1
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self), "iqr": self.iqr}
+
+
+def summarize(samples: list[float], calls: int = 1) -> Timing:
+    """Median, quartiles and range of per-step ``samples`` (ms)."""
+    if not samples:
+        raise ValueError("summarize: no samples")
+    ordered = sorted(samples)
+    if len(ordered) > 1:
+        q1, _, q3 = statistics.quantiles(ordered, n=4, method="inclusive")
+    else:
+        q1 = q3 = ordered[0]
+    return Timing(median=statistics.median(ordered), q1=q1, q3=q3, min=ordered[0], max=ordered[-1],
+                  repeat=len(ordered), calls_per_sample=calls, samples=list(samples))
+
+
+def measure(step: Callable[[], object], repeat: int, warmup: int, sync: Callable[[], None] = no_sync,
+            min_sample_s: float = 0.002, max_calls: int = 1000) -> Timing:
+    """Run ``step`` ``warmup`` times, then time ``repeat`` samples of it (ms per step)."""
+    if repeat < 1 or warmup < 0:
+        raise ValueError(f"measure: expected repeat >= 1 and warmup >= 0, got {repeat}, {warmup}")
+    for _ in range(warmup):
+        step()
+    sync()
+    start = time.perf_counter()
+    step()
+    sync()
+    first = time.perf_counter() - start
+    calls = max(1, min(max_calls, math.ceil(min_sample_s / max(first, 1e-9))))
+    samples = []
+    for _ in range(repeat):
+        sync()
+        start = time.perf_counter()
+        for _ in range(calls):
+            step()
+        sync()
+        samples.append((time.perf_counter() - start) * 1e3 / calls)
+    return summarize(samples, calls)

@@ -1,0 +1,86 @@
+"""``gpunet bench [WORKLOAD]...``: time training steps and hot ops, optionally against peers."""
+
+from __future__ import annotations
+
+import click
+
+from gpunet import backend, config
+
+DEFAULT_REPEAT, DEFAULT_WARMUP = 20, 3
+
+
+def _command_line(workloads: tuple[str, ...], options: dict[str, object]) -> str:
+    """The canonical command line of a run (recorded in the JSON)."""
+    parts = ["gpunet", "bench", *workloads]
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            parts.append(flag)
+        elif isinstance(value, (tuple, list)):
+            parts += [item for v in value for item in (flag, str(v))]
+        elif value not in (None, False):
+            parts += [flag, str(value)]
+    return " ".join(parts)
+
+
+def _list_workloads() -> None:
+    from gpunet.bench.workloads import WORKLOADS
+
+    for w in WORKLOADS.values():
+        click.echo(f"{w.name:<10} {w.kind:<7} {w.flops / 1e6:>9,.2f} MFLOP/step  {w.description}")
+
+
+@click.command()
+@click.argument("workloads", nargs=-1, metavar="[WORKLOAD]...")
+@click.option("--backend", "backend_name", type=click.Choice(backend.BACKENDS), default=None,
+              help="Array backend [default: $GPUNET_BACKEND or auto].")
+@click.option("--kernels", multiple=True, type=click.Choice(config.KERNEL_CHOICES),
+              help="GPU implementation(s) of the hot ops; repeat to compare side by side [default: auto].")
+@click.option("--repeat", type=click.IntRange(min=1), default=DEFAULT_REPEAT, show_default=True,
+              help="Timed samples per implementation.")
+@click.option("--warmup", type=click.IntRange(min=0), default=DEFAULT_WARMUP, show_default=True,
+              help="Untimed steps first.")
+@click.option("--peers", is_flag=True, help="Also time PyTorch (and Chainer/DeZero when importable); "
+                                            "prints the ratio gpunet/peer.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Limit NumPy's BLAS and the peers to this many threads [default: BLAS's own].")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the full record (environment, samples, FLOPs, ratios) as JSON.")
+@click.option("--list", "list_only", is_flag=True, help="List the workloads with shapes and FLOPs, then exit.")
+def bench(workloads: tuple[str, ...], backend_name: str | None, kernels: tuple[str, ...], repeat: int,
+          warmup: int, peers: bool, threads: int | None, json_path: str | None, list_only: bool) -> None:
+    """Time WORKLOADs (default: all): training steps lenet, mlp, rnn, lstm, gru and the hot
+    ops conv2d, rnn_step, lstm_step, gru_step (forward + backward). Prints the median and
+    spread (ms per step), FLOPs per step and achieved GFLOP/s; with --peers the ratio
+    gpunet/peer (above 1: gpunet is slower).
+
+    \b
+    Examples:
+      gpunet bench --list
+      gpunet bench lenet mlp rnn --peers --json bench/results/cpu.json
+      gpunet bench conv2d lstm_step --backend cupy --kernels raw --kernels numba --kernels cupy
+      gpunet bench mlp --repeat 50 --warmup 5 --threads 1 --peers
+    """
+    import os
+
+    from gpunet.bench import report, runner
+    from gpunet.bench.workloads import WORKLOADS
+
+    if list_only:
+        _list_workloads()
+        return
+    unknown = [w for w in workloads if w not in WORKLOADS]
+    if unknown:
+        raise click.BadParameter(f"unknown workload {unknown[0]!r}; expected one of {', '.join(WORKLOADS)}",
+                                 param_hint="WORKLOAD")
+    backend.use(backend_name or os.environ.get("GPUNET_BACKEND", "auto"), quiet=True)
+    opts = runner.Options(repeat=repeat, warmup=warmup, kernels=kernels or ("auto",), peers=peers,
+                          threads=threads, strict=bool(workloads))
+    command = _command_line(workloads, {"backend": backend_name, "kernels": kernels, "repeat": repeat,
+                                        "warmup": warmup, "peers": peers, "threads": threads, "json": json_path})
+    record = runner.run(list(dict.fromkeys(workloads)), opts, progress=lambda line: click.echo(line, err=True),
+                        command=command)
+    click.echo(report.format_table(record))
+    if json_path:
+        report.write_json(record, json_path)
+        click.echo(f"wrote {json_path}", err=True)
