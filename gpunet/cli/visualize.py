@@ -1,0 +1,51 @@
+"""``gpunet filters CHECKPOINT``: a trained CNN's first-layer filters and feature maps as a PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="PNG to write [default: CHECKPOINT's name with -filters.png].")
+@click.option("--sample", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Index of the test-split image whose feature maps are drawn.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None)
+def filters(checkpoint: str, out: str | None, sample: int, data_dir: str | None) -> None:
+    """Draw the first convolution's filters of a trained CNN and the feature maps they extract
+    from one test image (needs matplotlib: pip install 'gpunet[plot]').
+
+    \b
+    Examples:
+      gpunet train lenet --checkpoint lenet.npz
+      gpunet filters lenet.npz --out lenet-filters.png
+      gpunet filters lenet.npz --sample 7 --out seven.png
+    """
+    import gpunet
+    from gpunet import io
+    from gpunet.cli.train import prepare_run
+    from gpunet.train import TrainingError
+    from gpunet.visualize import save_filters
+
+    gpunet.use("numpy", quiet=True)
+    state = io.load(checkpoint)
+    if state.get("kind") != "training" or "recipe" not in state:
+        raise TrainingError(f"filters: {checkpoint} is not a training checkpoint of gpunet")
+    seed = int(state.get("settings", {}).get("seed", 0))
+    _, split, model = prepare_run(state["recipe"], state.get("dataset"), seed, data_dir)
+    try:
+        model.load_state_dict(state["model"])
+    except (KeyError, ValueError) as exc:
+        raise TrainingError(f"filters: {checkpoint} does not fit model {state['recipe']!r}: {exc}") from exc
+    if sample >= len(split.test):
+        raise click.BadParameter(f"{sample} is past the test split ({len(split.test)} images)",
+                                 param_hint="--sample")
+    *inputs, target = split.test[sample]
+    path = Path(out) if out else Path(checkpoint).with_name(Path(checkpoint).stem + "-filters.png")
+    title = (f"{state['recipe']} on {split.info.get('name')}: first-layer filters and their feature maps "
+             f"(test image {sample}, label {int(target)})")
+    save_filters(model, inputs[0], path, title)
+    click.echo(f"wrote {path}")
