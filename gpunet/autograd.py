@@ -9,6 +9,7 @@ tensors records it in the graph when gradients are enabled. ``Tensor.grad`` is a
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -271,7 +272,8 @@ class Function:
         if _grad_enabled[0] and any(t.requires_grad for t in tensors):
             self.generation = max(t.generation for t in tensors)
             self.inputs = tensors
-            self.outputs = results
+            self.outputs = [weakref.ref(y) for y in results]  # weak: no Function <-> Tensor cycle
+            self.output_specs = [(y.shape, y.dtype) for y in results]
             self.needs_grad = [t.requires_grad for t in tensors]
             for y in results:
                 y.requires_grad = True
@@ -315,13 +317,18 @@ def _run_backward(root: Tensor, grad: Array, retain_graph: bool) -> None:
         if root.requires_grad:
             root.grad = grad if root.grad is None else root.grad + grad
         return
-    grads: dict[int, Array] = {id(root): grad}
+    # id -> (tensor, gradient): holding the tensor keeps its id valid and its weak reference alive
+    grads: dict[int, tuple[Tensor, Array]] = {id(root): (root, grad)}
     for func in _topological_order(root):
-        gys = [grads.pop(id(y), None) for y in func.outputs]
+        outputs = [ref() for ref in func.outputs]
+        gys = [grads.pop(id(y), (None, None))[1] if y is not None else None for y in outputs]
         if all(g is None for g in gys):
+            if not retain_graph:
+                _release(func)
             continue
         if not func.accepts_none_grads:
-            gys = [g if g is not None else func.xp.zeros_like(y.data) for g, y in zip(gys, func.outputs)]
+            gys = [g if g is not None else func.xp.zeros(shape, dtype=dtype)
+                   for g, (shape, dtype) in zip(gys, func.output_specs)]
         gxs = func.backward(*gys)
         if not isinstance(gxs, tuple):
             gxs = (gxs,)
@@ -334,14 +341,16 @@ def _run_backward(root: Tensor, grad: Array, retain_graph: bool) -> None:
                 x.grad = gx if x.grad is None else x.grad + gx
             else:
                 key = id(x)
-                grads[key] = gx if key not in grads else grads[key] + gx
+                grads[key] = (x, gx if key not in grads else grads[key][1] + gx)
         if not retain_graph:
             _release(func)
 
 
 def _release(func: Function) -> None:
-    for y in func.outputs:
-        y.creator = None
+    for ref in func.outputs:
+        y = ref()
+        if y is not None:
+            y.creator = None
     func.inputs = func.outputs = ()  # type: ignore[assignment]
     for attr in list(vars(func)):
         if attr not in ("xp", "generation", "inputs", "outputs", "needs_grad"):
