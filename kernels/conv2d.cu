@@ -8,9 +8,11 @@
 // register micro-tile (rows tx + 16*i, cols ty + 16*j: conflict-free shared reads and
 // coalesced stores along m). Out-of-range rows, columns and taps load as zero.
 //
-// Kernel parameters (all three kernels): geometry as 15 ints
+// Kernel parameters (all three kernels): in, in, out pointers, the geometry as 15 ints
 //   n, c_in, h, w, c_out, kh, kw, ho, wo, sh, sw, ph, pw, dh, dw
-// Launch: block (256, 1, 1), grid (ceil(M / 64), ceil(N / 64), 1).
+// and k_chunk (split-K: reduction length per grid z-slice; >= K means no split).
+// Launch: block (256, 1, 1), grid (ceil(M / 64), ceil(N / 64), splits). With splits > 1 the
+// output pointer is a (splits, M * N) workspace that conv2d_split_sum_* then reduces.
 
 #define CONV_GEOM_PARAMS                                                              \
     int n, int c_in, int h, int w, int c_out, int kh, int kw, int ho, int wo, int sh, \
@@ -33,6 +35,10 @@ struct Geom {
     int n, c_in, h, w, c_out, kh, kw, ho, wo, sh, sw, ph, pw, dh, dw;
 };
 
+// Each operand struct decodes a reduction index k once per tile into a Tap (shared by every
+// thread of the block through shared memory) and an output index m once per thread into a Row,
+// so the element loads a()/b() need no integer division.
+
 // Forward: m = (n, oh, ow), n = c_out, k = (c, p, q).
 template <typename T>
 struct Forward {
@@ -43,24 +49,25 @@ struct Forward {
     int M, N, K;
 
     struct Row { const T* base; int ih0, iw0; bool ok; };
-    struct Col { int k; bool ok; };
+    struct Tap { long long xoff; int dh, dw, k; bool ok; };
 
     __device__ Row row(int m) const {
         const int hw = g.ho * g.wo;
         const int b = m / hw, pix = m - b * hw, oh = pix / g.wo, ow = pix - oh * g.wo;
         return {x + (long long)b * g.c_in * g.h * g.w, oh * g.sh - g.ph, ow * g.sw - g.pw, m < M};
     }
-    __device__ T a(const Row& r, int k) const {
-        if (!r.ok || k >= K) return T(0);
+    __device__ Tap tap(int k, int k_end) const {
         const int taps = g.kh * g.kw;
         const int c = k / taps, t = k - c * taps, p = t / g.kw, q = t - p * g.kw;
-        const int ih = r.ih0 + p * g.dh, iw = r.iw0 + q * g.dw;
-        if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) return T(0);
-        return r.base[((long long)c * g.h + ih) * g.w + iw];
+        return {(long long)c * g.h * g.w, p * g.dh, q * g.dw, k, k < k_end};
     }
-    __device__ Col col(int k) const { return {k, k < K}; }
-    __device__ T b(const Col& c, int o) const {
-        return (c.ok && o < N) ? wt[(long long)o * K + c.k] : T(0);
+    __device__ T a(const Row& r, const Tap& t) const {
+        const int ih = r.ih0 + t.dh, iw = r.iw0 + t.dw;
+        if (!r.ok || !t.ok || ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) return T(0);
+        return r.base[t.xoff + (long long)ih * g.w + iw];
+    }
+    __device__ T b(const Tap& t, int o) const {
+        return (t.ok && o < N) ? wt[(long long)o * K + t.k] : T(0);
     }
     __device__ void store(int m, int o, T v) const {
         const int hw = g.ho * g.wo;
@@ -80,30 +87,35 @@ struct BackwardInput {
     int M, N, K;
 
     struct Row { const T* base; int th, tw; bool ok; };
-    struct Col { long long off; bool ok; };
+    struct Tap { long long goff, woff; int dh, dw; bool ok; };
 
     __device__ Row row(int m) const {
         const int hw = g.h * g.w;
         const int b = m / hw, pix = m - b * hw, ih = pix / g.w, iw = pix - ih * g.w;
         return {gy + (long long)b * g.c_out * g.ho * g.wo, ih + g.ph, iw + g.pw, m < M};
     }
-    __device__ T a(const Row& r, int k) const {
-        if (!r.ok || k >= K) return T(0);
+    __device__ Tap tap(int k, int k_end) const {
         const int taps = g.kh * g.kw;
         const int o = k / taps, t = k - o * taps, p = t / g.kw, q = t - p * g.kw;
-        const int vh = r.th - p * g.dh, vw = r.tw - q * g.dw;
-        if (vh < 0 || vw < 0 || vh % g.sh != 0 || vw % g.sw != 0) return T(0);
-        const int oh = vh / g.sh, ow = vw / g.sw;
-        if (oh >= g.ho || ow >= g.wo) return T(0);
-        return r.base[((long long)o * g.ho + oh) * g.wo + ow];
+        return {(long long)o * g.ho * g.wo, (long long)o * g.c_in * taps + t, p * g.dh, q * g.dw,
+                k < k_end};
     }
-    __device__ Col col(int k) const {
-        const int taps = g.kh * g.kw;
-        const int o = k / taps, t = k - o * taps;
-        return {(long long)o * g.c_in * taps + t, k < K};
+    __device__ T a(const Row& r, const Tap& t) const {
+        int vh = r.th - t.dh, vw = r.tw - t.dw;
+        if (!r.ok || !t.ok || vh < 0 || vw < 0) return T(0);
+        if (g.sh != 1) {
+            if (vh % g.sh != 0) return T(0);
+            vh /= g.sh;
+        }
+        if (g.sw != 1) {
+            if (vw % g.sw != 0) return T(0);
+            vw /= g.sw;
+        }
+        if (vh >= g.ho || vw >= g.wo) return T(0);
+        return r.base[t.goff + (long long)vh * g.wo + vw];
     }
-    __device__ T b(const Col& c, int ci) const {
-        return (c.ok && ci < N) ? wt[c.off + (long long)ci * g.kh * g.kw] : T(0);
+    __device__ T b(const Tap& t, int ci) const {
+        return (t.ok && ci < N) ? wt[t.woff + (long long)ci * g.kh * g.kw] : T(0);
     }
     __device__ void store(int m, int ci, T v) const {
         const int hw = g.h * g.w;
@@ -121,42 +133,44 @@ struct BackwardWeight {
     Geom g;
     int M, N, K;
 
-    struct Row { const T* base; int oh0, ow0; bool ok; };
-    struct Col { long long off; bool ok; };
+    struct Row { const T* base; int dh, dw; bool ok; };
+    struct Tap { long long xoff, goff; int ih, iw; bool ok; };
 
     __device__ Row row(int m) const {
         const int taps = g.kh * g.kw;
         const int c = m / taps, t = m - c * taps, p = t / g.kw, q = t - p * g.kw;
         return {x + (long long)c * g.h * g.w, p * g.dh - g.ph, q * g.dw - g.pw, m < M};
     }
-    __device__ T a(const Row& r, int k) const {
-        if (!r.ok || k >= K) return T(0);
+    __device__ Tap tap(int k, int k_end) const {
         const int hw = g.ho * g.wo;
         const int b = k / hw, pix = k - b * hw, oh = pix / g.wo, ow = pix - oh * g.wo;
-        const int ih = oh * g.sh + r.oh0, iw = ow * g.sw + r.ow0;
-        if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) return T(0);
-        return r.base[((long long)b * g.c_in * g.h + ih) * g.w + iw];
+        return {(long long)b * g.c_in * g.h * g.w, (long long)b * g.c_out * hw + pix, oh * g.sh,
+                ow * g.sw, k < k_end};
     }
-    __device__ Col col(int k) const {
-        const int hw = g.ho * g.wo;
-        const int b = k / hw, pix = k - b * hw;
-        return {(long long)b * g.c_out * hw + pix, k < K};
+    __device__ T a(const Row& r, const Tap& t) const {
+        const int ih = t.ih + r.dh, iw = t.iw + r.dw;
+        if (!r.ok || !t.ok || ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) return T(0);
+        return r.base[t.xoff + (long long)ih * g.w + iw];
     }
-    __device__ T b(const Col& c, int o) const {
-        return (c.ok && o < N) ? gy[c.off + (long long)o * g.ho * g.wo] : T(0);
+    __device__ T b(const Tap& t, int o) const {
+        return (t.ok && o < N) ? gy[t.goff + (long long)o * g.ho * g.wo] : T(0);
     }
     __device__ void store(int m, int o, T v) const { gw[(long long)o * M + m] = v; }
 };
 
-// The tiled GEMM shared by all three kernels.
+// The tiled GEMM shared by all three kernels. Split-K: block z reduces k in
+// [z * k_chunk, (z + 1) * k_chunk) and the caller points the output at slice z of a workspace.
 template <typename T, typename Op>
-__device__ __forceinline__ void implicit_gemm(const Op& op) {
+__device__ __forceinline__ void implicit_gemm(const Op& op, int k_chunk) {
     __shared__ T As[BK][BM];
     __shared__ T Bs[BK][BN + 1];  // +1: the k-fastest stores below hit distinct banks
+    __shared__ typename Op::Tap taps[2][BK];  // decoded k of this tile and the next
 
     const int tid = threadIdx.x;
     const int tx = tid % TX, ty = tid / TX;
     const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
+    const int k_begin = blockIdx.z * k_chunk;
+    const int k_end = op.K < k_begin + k_chunk ? op.K : k_begin + k_chunk;
     // Loaders: A keeps one row per thread (decoded once), B one k per thread and tile.
     const int a_m = tid % BM, a_k = tid / BM;
     const int b_k = tid % BK, b_n = tid / BK;
@@ -166,16 +180,19 @@ __device__ __forceinline__ void implicit_gemm(const Op& op) {
     for (int i = 0; i < TM; ++i)
         for (int j = 0; j < TN; ++j) acc[i][j] = T(0);
 
-    for (int k0 = 0; k0 < op.K; k0 += BK) {
+    if (tid < BK) taps[0][tid] = op.tap(k_begin + tid, k_end);
+    __syncthreads();
+    int buf = 0;
+    for (int k0 = k_begin; k0 < k_end; k0 += BK) {
         for (int r = 0; r < BK * BM / THREADS; ++r) {
             const int kk = a_k + r * (THREADS / BM);
-            As[kk][a_m] = op.a(arow, k0 + kk);
+            As[kk][a_m] = op.a(arow, taps[buf][kk]);
         }
-        const typename Op::Col bcol = op.col(k0 + b_k);
         for (int r = 0; r < BK * BN / THREADS; ++r) {
             const int nn = b_n + r * (THREADS / BK);
-            Bs[b_k][nn] = op.b(bcol, n0 + nn);
+            Bs[b_k][nn] = op.b(taps[buf][b_k], n0 + nn);
         }
+        if (tid < BK) taps[buf ^ 1][tid] = op.tap(k0 + BK + tid, k_end);
         __syncthreads();
 #pragma unroll
         for (int kk = 0; kk < BK; ++kk) {
@@ -186,6 +203,7 @@ __device__ __forceinline__ void implicit_gemm(const Op& op) {
                 for (int j = 0; j < TN; ++j) acc[i][j] += av[i] * bv[j];
         }
         __syncthreads();
+        buf ^= 1;
     }
     for (int i = 0; i < TM; ++i) {
         const int m = m0 + tx + i * TX;
@@ -196,51 +214,68 @@ __device__ __forceinline__ void implicit_gemm(const Op& op) {
     }
 }
 
+// Output slice of this block's split (z = 0 without split-K): slices are M * N apart.
 template <typename T>
-__device__ __forceinline__ void forward(const T* x, const T* wt, T* y, Geom g) {
-    const Forward<T> op{x, wt, y, g, g.n * g.ho * g.wo, g.c_out, g.c_in * g.kh * g.kw};
-    implicit_gemm<T>(op);
+__device__ __forceinline__ T* split_slice(T* out, int M, int N) {
+    return out + (long long)blockIdx.z * M * N;
 }
 
 template <typename T>
-__device__ __forceinline__ void backward_input(const T* gy, const T* wt, T* gx, Geom g) {
-    const BackwardInput<T> op{gy, wt, gx, g, g.n * g.h * g.w, g.c_in, g.c_out * g.kh * g.kw};
-    implicit_gemm<T>(op);
+__device__ __forceinline__ void forward(const T* x, const T* wt, T* y, Geom g, int k_chunk) {
+    const int M = g.n * g.ho * g.wo, N = g.c_out;
+    const Forward<T> op{x, wt, split_slice(y, M, N), g, M, N, g.c_in * g.kh * g.kw};
+    implicit_gemm<T>(op, k_chunk);
 }
 
 template <typename T>
-__device__ __forceinline__ void backward_weight(const T* x, const T* gy, T* gw, Geom g) {
-    const BackwardWeight<T> op{x, gy, gw, g, g.c_in * g.kh * g.kw, g.c_out, g.n * g.ho * g.wo};
-    implicit_gemm<T>(op);
+__device__ __forceinline__ void backward_input(const T* gy, const T* wt, T* gx, Geom g,
+                                               int k_chunk) {
+    const int M = g.n * g.h * g.w, N = g.c_in;
+    const BackwardInput<T> op{gy, wt, split_slice(gx, M, N), g, M, N, g.c_out * g.kh * g.kw};
+    implicit_gemm<T>(op, k_chunk);
+}
+
+template <typename T>
+__device__ __forceinline__ void backward_weight(const T* x, const T* gy, T* gw, Geom g,
+                                                int k_chunk) {
+    const int M = g.c_in * g.kh * g.kw, N = g.c_out;
+    const BackwardWeight<T> op{x, gy, split_slice(gw, M, N), g, M, N, g.n * g.ho * g.wo};
+    implicit_gemm<T>(op, k_chunk);
+}
+
+// out[i] = sum over splits z of ws[z * count + i], in a fixed order (deterministic).
+template <typename T>
+__device__ __forceinline__ void split_sum(const T* ws, T* out, int splits, int count) {
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < count;
+         i += (long long)gridDim.x * blockDim.x) {
+        T s = T(0);
+        for (int z = 0; z < splits; ++z) s += ws[(long long)z * count + i];
+        out[i] = s;
+    }
 }
 
 }  // namespace conv
 
+// MINB: blocks per SM that ptxas must fit (caps registers at 64 for f32, 128 for f64).
+#define CONV_KERNELS(SUFFIX, T, MINB)                                                              \
+    __global__ void __launch_bounds__(256, MINB) conv2d_fwd_##SUFFIX(                              \
+        const T* x, const T* wt, T* y, CONV_GEOM_PARAMS, int k_chunk) {                            \
+        conv::forward<T>(x, wt, y, CONV_GEOM_ARGS, k_chunk);                                       \
+    }                                                                                              \
+    __global__ void __launch_bounds__(256, MINB) conv2d_bwd_input_##SUFFIX(                        \
+        const T* gy, const T* wt, T* gx, CONV_GEOM_PARAMS, int k_chunk) {                          \
+        conv::backward_input<T>(gy, wt, gx, CONV_GEOM_ARGS, k_chunk);                              \
+    }                                                                                              \
+    __global__ void __launch_bounds__(256, MINB) conv2d_bwd_weight_##SUFFIX(                       \
+        const T* x, const T* gy, T* gw, CONV_GEOM_PARAMS, int k_chunk) {                           \
+        conv::backward_weight<T>(x, gy, gw, CONV_GEOM_ARGS, k_chunk);                              \
+    }                                                                                              \
+    __global__ void __launch_bounds__(256, MINB) conv2d_split_sum_##SUFFIX(                        \
+        const T* ws, T* out, int splits, int count) {                                              \
+        conv::split_sum<T>(ws, out, splits, count);                                                \
+    }
+
 extern "C" {
-
-__global__ void __launch_bounds__(256) conv2d_fwd_f32(const float* x, const float* wt, float* y,
-                                                      CONV_GEOM_PARAMS) {
-    conv::forward<float>(x, wt, y, CONV_GEOM_ARGS);
+CONV_KERNELS(f32, float, 4)
+CONV_KERNELS(f64, double, 2)
 }
-__global__ void __launch_bounds__(256) conv2d_fwd_f64(const double* x, const double* wt, double* y,
-                                                      CONV_GEOM_PARAMS) {
-    conv::forward<double>(x, wt, y, CONV_GEOM_ARGS);
-}
-__global__ void __launch_bounds__(256) conv2d_bwd_input_f32(const float* gy, const float* wt,
-                                                            float* gx, CONV_GEOM_PARAMS) {
-    conv::backward_input<float>(gy, wt, gx, CONV_GEOM_ARGS);
-}
-__global__ void __launch_bounds__(256) conv2d_bwd_input_f64(const double* gy, const double* wt,
-                                                            double* gx, CONV_GEOM_PARAMS) {
-    conv::backward_input<double>(gy, wt, gx, CONV_GEOM_ARGS);
-}
-__global__ void __launch_bounds__(256) conv2d_bwd_weight_f32(const float* x, const float* gy,
-                                                             float* gw, CONV_GEOM_PARAMS) {
-    conv::backward_weight<float>(x, gy, gw, CONV_GEOM_ARGS);
-}
-__global__ void __launch_bounds__(256) conv2d_bwd_weight_f64(const double* x, const double* gy,
-                                                             double* gw, CONV_GEOM_PARAMS) {
-    conv::backward_weight<double>(x, gy, gw, CONV_GEOM_ARGS);
-}
-
-}  // extern "C"

@@ -25,7 +25,7 @@ Grid = tuple[int, int, int]
 
 #: Kernel base names per source file; each exists as ``<name>_f32`` and ``<name>_f64``.
 KERNELS: dict[str, tuple[str, ...]] = {
-    "conv2d.cu": ("conv2d_fwd", "conv2d_bwd_input", "conv2d_bwd_weight"),
+    "conv2d.cu": ("conv2d_fwd", "conv2d_bwd_input", "conv2d_bwd_weight", "conv2d_split_sum"),
     "rnn_cells.cu": ("rnn_fwd", "rnn_bwd", "lstm_fwd", "lstm_bwd", "gru_fwd", "gru_bwd"),
 }
 SUFFIX = {numpy.dtype(numpy.float32): "f32", numpy.dtype(numpy.float64): "f64"}
@@ -33,6 +33,8 @@ COMPILE_OPTIONS = ("--std=c++17",)
 
 THREADS = 256            # block size of every kernel
 TILE = 64                # conv2d output tile (rows and columns), see kernels/conv2d.cu
+TILE_K = 16              # conv2d reduction step
+MAX_SPLITS = 32          # split-K: at most this many partial results per output
 MAX_GRID_Y = 65535
 MAX_INT = 2**31 - 1      # kernels index tiles with 32-bit ints
 CELL_BLOCKS = 65535      # cap for the grid-stride elementwise kernels
@@ -97,8 +99,13 @@ def _shape4(op: str, name: str, shape: Any) -> tuple[int, int, int, int]:
 class RawOps:
     """The hot-op launchers over one :class:`Runtime`; :meth:`table` is what dispatch uses."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, *, target_blocks: int = 264, min_split_k: int = 256
+                 ) -> None:
+        """``target_blocks``: conv grids smaller than this split the reduction (split-K) into
+        slices of at least ``min_split_k`` to fill the GPU (2 blocks per SM is a good target)."""
         self.rt = runtime
+        self.target_blocks = target_blocks
+        self.min_split_k = min_split_k
 
     def table(self) -> dict[str, Callable[..., Any]]:
         """``{op_name: launcher}`` for every name in ``gpunet.cuda.dispatch.HOT_OPS``."""
@@ -153,17 +160,36 @@ class RawOps:
             raise ValueError(f"{op}: empty output {(ho, wo)} for input {(h, w)}, kernel {(kh, kw)}")
         return n, c_in, h, w, c_out, kh, kw, ho, wo, sh, sw, ph, pw, dh, dw
 
+    def split_k(self, tiles: int, k: int) -> tuple[int, int]:
+        """``(splits, k_chunk)``: how many grid z-slices share a reduction of length ``k``."""
+        splits = 1
+        if tiles < self.target_blocks:
+            splits = min(math.ceil(self.target_blocks / tiles), k // self.min_split_k, MAX_SPLITS)
+        splits = max(splits, 1)
+        chunk = math.ceil(math.ceil(k / splits) / TILE_K) * TILE_K if k else TILE_K
+        return (math.ceil(k / chunk) if k else 1), chunk
+
     def _conv_launch(self, op: str, kernel: str, m: int, n_cols: int, k: int,
-                     arrays: tuple[Array, ...], geom: tuple[int, ...]) -> None:
-        if max(m, n_cols, k, *(a.size for a in arrays)) > MAX_INT:
+                     inputs: tuple[Array, Array], out: Array, geom: tuple[int, ...]) -> None:
+        if max(m, n_cols, k, out.size, *(a.size for a in inputs)) > MAX_INT:
             raise ValueError(f"{op}: problem too large for 32-bit tile indexing")
-        grid = (math.ceil(m / TILE), math.ceil(n_cols / TILE), 1)
-        if grid[1] > MAX_GRID_Y:
+        tiles_m, tiles_n = math.ceil(m / TILE), math.ceil(n_cols / TILE)
+        if tiles_n > MAX_GRID_Y:
             raise ValueError(f"{op}: too many output channels for one launch ({n_cols})")
-        if m and n_cols:
-            suffix = SUFFIX[arrays[0].dtype]
-            args = (*arrays, *(numpy.int32(v) for v in geom))
-            self.rt.launch("conv2d.cu", f"{kernel}_{suffix}", grid, (THREADS, 1, 1), args)
+        if not (m and n_cols):
+            return
+        splits, chunk = self.split_k(tiles_m * tiles_n, k)
+        suffix = SUFFIX[out.dtype]
+        target = out if splits == 1 else self.rt.empty((splits, out.size), out.dtype)
+        if target.size > MAX_INT:
+            raise ValueError(f"{op}: split-K workspace too large for 32-bit indexing")
+        args = (*inputs, target, *(numpy.int32(v) for v in geom), numpy.int32(chunk))
+        self.rt.launch("conv2d.cu", f"{kernel}_{suffix}", (tiles_m, tiles_n, splits),
+                       (THREADS, 1, 1), args)
+        if splits > 1:
+            blocks = min(math.ceil(out.size / THREADS), CELL_BLOCKS)
+            self.rt.launch("conv2d.cu", f"conv2d_split_sum_{suffix}", (blocks, 1, 1),
+                           (THREADS, 1, 1), (target, out, numpy.int32(splits), numpy.int32(out.size)))
 
     def conv2d_forward(self, x: Array, w: Array, stride: Pair, padding: Pair, dilation: Pair
                        ) -> Array:
@@ -173,7 +199,7 @@ class RawOps:
         geom = self._conv_geometry(op, x.shape, w.shape, stride, padding, dilation)
         n, c_in, _, _, c_out, kh, kw, ho, wo = geom[:9]
         y = self.rt.empty((n, c_out, ho, wo), dtype)
-        self._conv_launch(op, "conv2d_fwd", n * ho * wo, c_out, c_in * kh * kw, (x, w, y), geom)
+        self._conv_launch(op, "conv2d_fwd", n * ho * wo, c_out, c_in * kh * kw, (x, w), y, geom)
         return y
 
     def conv2d_backward_input(self, gy: Array, w: Array, x_shape: tuple[int, ...], stride: Pair,
@@ -185,7 +211,7 @@ class RawOps:
         n, c_in, h, wd, c_out, kh, kw, ho, wo = geom[:9]
         self._expect(op, "gy", gy, (n, c_out, ho, wo))
         gx = self.rt.empty((n, c_in, h, wd), dtype)
-        self._conv_launch(op, "conv2d_bwd_input", n * h * wd, c_in, c_out * kh * kw, (gy, w, gx),
+        self._conv_launch(op, "conv2d_bwd_input", n * h * wd, c_in, c_out * kh * kw, (gy, w), gx,
                           geom)
         return gx
 
@@ -199,7 +225,7 @@ class RawOps:
         self._expect(op, "gy", gy, (n, c_out, ho, wo))
         gw = self.rt.empty((c_out, c_in, kh, kw), dtype)
         self._conv_launch(op, "conv2d_bwd_weight", c_in * kh * kw, c_out, n * ho * wo,
-                          (x, gy, gw), geom)
+                          (x, gy), gw, geom)
         return gw
 
     # -- recurrent cells ------------------------------------------------------------------
@@ -340,7 +366,10 @@ def available() -> dict[str, Callable[..., Any]]:
         except FileNotFoundError as exc:
             warnings.warn(f"{exc}; raw CUDA kernels disabled", RuntimeWarning, stacklevel=2)
             return {}
-        _table = RawOps(CupyRuntime()).table()
+        import cupy
+
+        sms = cupy.cuda.Device().attributes["MultiProcessorCount"]
+        _table = RawOps(CupyRuntime(), target_blocks=2 * sms).table()
     return _table
 
 

@@ -34,13 +34,28 @@ def rt(lib) -> grid.EmulatorRuntime:
 
 @pytest.fixture
 def ops(rt) -> dict:
-    return raw_ops.RawOps(rt).table()
+    return raw_ops.RawOps(rt, target_blocks=1).table()  # never split-K
+
+
+# target_blocks=1: one z-slice; the other splits every reduction longer than 2 x 32.
+SPLITS = {"no_split": {"target_blocks": 1}, "split_k": {"target_blocks": 64, "min_split_k": 32}}
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("split", list(SPLITS))
 @pytest.mark.parametrize("case", cases.CONV_CASES.values(), ids=list(cases.CONV_CASES))
-def test_conv2d(ops, rt, case, dtype):
+def test_conv2d(rt, case, split, dtype):
+    ops = raw_ops.RawOps(rt, **SPLITS[split]).table()
     cases.check_conv(ops, case, dtype, rt.guarded, numpy.asarray)
+
+
+def test_split_k_plan():
+    ops = raw_ops.RawOps(None, **SPLITS["split_k"])  # type: ignore[arg-type]
+    assert ops.split_k(tiles=1, k=528) == (11, 48)   # 16 wanted, chunks rounded to 16
+    assert ops.split_k(tiles=1, k=63) == (1, 64)     # too short to split
+    assert ops.split_k(tiles=64, k=10_000) == (1, 10_000)
+    assert ops.split_k(tiles=1, k=0) == (1, 16)
+    assert ops.split_k(tiles=2, k=4096) == (32, 128)  # capped at MAX_SPLITS
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -70,6 +85,17 @@ def test_launch_configuration(ops, rt):
     ops["rnn_step_forward"](h, h, numpy.zeros(100), h, numpy.ones(3))
     assert rt.launches == [("conv2d_fwd_f64", (2, 2, 1), (256, 1, 1)),
                            ("rnn_fwd_f64", (2, 1, 1), (256, 1, 1))]
+
+
+def test_split_k_launches(rt):
+    """bwd-weight of a long reduction: 11 z-slices into a workspace, then the sum kernel."""
+    ops = raw_ops.RawOps(rt, **SPLITS["split_k"]).table()
+    case = cases.CONV_CASES["long_reduction"]
+    x, gy = numpy.ones(case.x), numpy.ones((4, 3, 12, 11))
+    gw = ops["conv2d_backward_weight"](x, gy, case.w, case.stride, case.padding, case.dilation)
+    assert rt.launches == [("conv2d_bwd_weight_f64", (1, 1, 11), (256, 1, 1)),
+                           ("conv2d_split_sum_f64", (1, 1, 1), (256, 1, 1))]
+    assert gw[0, 0, 1, 1] == 4 * 12 * 11  # centre tap sees every output pixel
 
 
 def test_non_contiguous_inputs_are_copied(ops):

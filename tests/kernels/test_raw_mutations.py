@@ -19,45 +19,48 @@ from gpunet.cuda.sources import read_kernel  # noqa: E402
 pytestmark = pytest.mark.skipif(not grid.have_compiler(), reason="no C++ compiler for the emulator")
 
 CONV = cases.CONV_CASES
+SPLIT = {"target_blocks": 64, "min_split_k": 32}
 
-# (source, original text, mutated text, check that must now fail)
+
+def _conv(case: str, dtype: type) -> object:
+    return lambda ops, put: cases.check_conv(ops, CONV[case], dtype, put, numpy.asarray)
+
+
+# name: (source, original text, mutated text, check that must now fail, RawOps options)
 MUTANTS = {
     "conv_tile_loop_off_by_one": (
-        "conv2d.cu", "k0 < op.K; k0 += BK", "k0 + BK < op.K; k0 += BK",
-        lambda ops, put: cases.check_conv(ops, CONV["3x3_pad1_edge_m_k"], numpy.float64, put,
-                                          numpy.asarray)),
+        "conv2d.cu", "k0 < k_end; k0 += BK", "k0 + BK < k_end; k0 += BK",
+        _conv("3x3_pad1_edge_m_k", numpy.float64), {}),
     "conv_edge_store_guard": (
         "conv2d.cu", "if (m < op.M && nn < op.N)", "if (m <= op.M && nn < op.N)",
-        lambda ops, put: cases.check_conv(ops, CONV["3x3_pad1_edge_m_k"], numpy.float32, put,
-                                          numpy.asarray)),
+        _conv("3x3_pad1_edge_m_k", numpy.float32), {}),
     "conv_input_bounds": (
-        "conv2d.cu", "if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) return T(0);\n"
-                     "        return r.base[((long long)c",
-        "if (ih < 0 || ih > g.h || iw < 0 || iw >= g.w) return T(0);\n"
-        "        return r.base[((long long)c",
-        lambda ops, put: cases.check_conv(ops, CONV["3x3_pad1_edge_m_k"], numpy.float64, put,
-                                          numpy.asarray)),
+        "conv2d.cu", "iw = r.iw0 + t.dw;\n        if (!r.ok || !t.ok || ih < 0 || ih >= g.h",
+        "iw = r.iw0 + t.dw;\n        if (!r.ok || !t.ok || ih < 0 || ih > g.h",
+        _conv("3x3_pad1_edge_m_k", numpy.float64), {}),
     "conv_bwd_input_stride_divisibility": (
-        "conv2d.cu", "vh % g.sh != 0 || ", "",
-        lambda ops, put: cases.check_conv(ops, CONV["stride_asym_pad"], numpy.float64, put,
-                                          numpy.asarray)),
+        "conv2d.cu", "if (vh % g.sh != 0) return T(0);", "",
+        _conv("stride_asym_pad", numpy.float64), {}),
+    "conv_split_sum_drops_a_slice": (
+        "conv2d.cu", "z < splits; ++z", "z < splits - 1; ++z",
+        _conv("long_reduction", numpy.float64), SPLIT),
     "lstm_gate_order": (
         "rnn_cells.cu", "const T g = tanh_(pre[2]), o = sigmoid_(pre[3]);",
         "const T g = tanh_(pre[3]), o = sigmoid_(pre[2]);",
-        lambda ops, put: cases.check_lstm(ops, 5, 7, numpy.float64, put, numpy.asarray)),
+        lambda ops, put: cases.check_lstm(ops, 5, 7, numpy.float64, put, numpy.asarray), {}),
     "gru_mask_ignored": (
         "rnn_cells.cu", "h[idx] = blend(mask[b], h_new, hp);", "h[idx] = h_new;",
-        lambda ops, put: cases.check_gru(ops, 5, 7, numpy.float32, put, numpy.asarray)),
+        lambda ops, put: cases.check_gru(ops, 5, 7, numpy.float32, put, numpy.asarray), {}),
 }
 
 
 @pytest.mark.parametrize("name", list(MUTANTS))
 def test_mutant_is_caught(name):
-    source, original, mutated, check = MUTANTS[name]
+    source, original, mutated, check, options = MUTANTS[name]
     text = read_kernel(source)
     assert text.count(original) == 1, f"mutation site for {name} not found exactly once"
     good = grid.EmulatorRuntime(grid.build({source: text}))
-    check(raw_ops.RawOps(good).table(), good.guarded)  # the real kernel passes
+    check(raw_ops.RawOps(good, **options).table(), good.guarded)  # the real kernel passes
     bad = grid.EmulatorRuntime(grid.build({source: text.replace(original, mutated)}))
     with pytest.raises(AssertionError):
-        check(raw_ops.RawOps(bad).table(), bad.guarded)
+        check(raw_ops.RawOps(bad, **options).table(), bad.guarded)

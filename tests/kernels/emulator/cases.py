@@ -35,6 +35,7 @@ CONV_CASES = {
     "cin_over_tile": Conv((1, 66, 3, 3), (3, 66, 2, 2), (1, 1), (1, 0)),
     "stride_gt_kernel": Conv((1, 3, 10, 10), (2, 3, 2, 2), (3, 3)),
     "1x1_stride2": Conv((3, 4, 5, 5), (6, 4, 1, 1), (2, 2)),
+    "long_reduction": Conv((4, 2, 12, 11), (3, 2, 3, 3), (1, 1), (1, 1)),
 }
 
 CELL_SHAPES = {"small": (5, 7), "two_blocks": (3, 100)}
