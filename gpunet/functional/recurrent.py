@@ -21,9 +21,11 @@ import numpy
 from gpunet import backend
 from gpunet.autograd import Function, OpError, Tensor
 from gpunet.cuda.dispatch import lookup
+from gpunet.functional import recurrent_cpu
 
 Array = Any
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+FAST_CPU = True  # NumPy arrays take recurrent_cpu's in-place loops; False: the step ops as on the GPU
 
 
 def length_mask(lengths: Any, steps: int, batch: int, xp: Any, dtype: Any) -> Array:
@@ -90,71 +92,96 @@ class Recurrent(Function):
     def forward(self, *arrays):
         x, h0, c0, w_ih, w_hh, b_ih, b_hh = self._unpack(arrays)
         self._check(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
-        xp, mode = self.xp, self.mode
-        on_gpu = xp is not numpy
         steps, batch, _ = x.shape
-        hidden, gates = w_hh.shape[1], w_hh.shape[0]
+        gates = w_hh.shape[0]
         xg = (x.reshape(steps * batch, -1) @ w_ih.T).reshape(steps, batch, gates)
         if b_ih is not None:
             xg += b_ih
-        b_hh = b_hh if b_hh is not None else xp.zeros(gates, dtype=x.dtype)
-        mask = self.mask.astype(x.dtype, copy=False)
-        h_buf = xp.empty((steps + 1, batch, hidden), dtype=x.dtype)
-        first, last = (steps, 0) if self.reverse else (0, steps)
-        h_buf[first] = h0
-        hg = xp.empty((batch, gates), dtype=x.dtype)
-        w_hh_t = w_hh.T
-        step = lookup(f"{mode}_step_forward", on_gpu)
-        d = -1 if self.reverse else 1
-        if mode == "rnn":
-            nl = self.nonlinearity
-            for t in self._order(steps):
-                src = t + 1 if self.reverse else t
-                xp.matmul(h_buf[src], w_hh_t, out=hg)
-                h_buf[src + d] = step(xg[t], hg, b_hh, h_buf[src], mask[t], nl)
-        elif mode == "lstm":
-            c_buf = xp.empty_like(h_buf)
-            c_buf[first] = c0
-            self.saved = xp.empty((steps, batch, gates), dtype=x.dtype)
-            for t in self._order(steps):
-                src = t + 1 if self.reverse else t
-                xp.matmul(h_buf[src], w_hh_t, out=hg)
-                h_buf[src + d], c_buf[src + d], self.saved[t] = step(
-                    xg[t], hg, b_hh, h_buf[src], c_buf[src], mask[t])
-            self.c_buf = c_buf
+        self.mask = mask = self.mask.astype(x.dtype, copy=False)
+        self.fast = self.xp is numpy and FAST_CPU
+        if self.fast:
+            running = backend.to_numpy(mask).all(axis=1)
+            self.finished = [None if run else (mask[t] == 0)[:, None] for t, run in enumerate(running)]
+            self.h_buf, self.c_buf, self.saved = recurrent_cpu.forward(
+                self.mode, xg, w_hh, b_hh, h0, c0, self.finished, self.reverse, self.nonlinearity)
         else:
-            self.saved = xp.empty((steps, batch, 4 * hidden), dtype=x.dtype)
-            for t in self._order(steps):
-                src = t + 1 if self.reverse else t
-                xp.matmul(h_buf[src], w_hh_t, out=hg)
-                h_buf[src + d], self.saved[t] = step(xg[t], hg, b_hh, h_buf[src], mask[t])
-        self.x, self.w_ih, self.w_hh, self.h_buf, self.mask = x, w_ih, w_hh, h_buf, mask
-        y = self._split(h_buf)[1] * mask[:, :, None]
-        if mode == "lstm":
-            return y, h_buf[last].copy(), self.c_buf[last].copy()
-        return y, h_buf[last].copy()
+            self._steps_forward(xg, w_hh, b_hh, h0, c0)
+        self.x, self.w_ih, self.w_hh = x, w_ih, w_hh
+        last = 0 if self.reverse else steps
+        y = self._split(self.h_buf)[1] * mask[:, :, None]
+        if self.mode == "lstm":
+            return y, self.h_buf[last].copy(), self.c_buf[last].copy()
+        return y, self.h_buf[last].copy()
+
+    def _steps_forward(self, xg: Array, w_hh: Array, b_hh: Array | None, h0: Array, c0: Array | None) -> None:
+        """The loop over the dispatched step ops (the GPU kernels on CuPy arrays)."""
+        xp, mode, mask = self.xp, self.mode, self.mask
+        steps, batch, gates = xg.shape
+        hidden = w_hh.shape[1]
+        b_hh = b_hh if b_hh is not None else xp.zeros(gates, dtype=xg.dtype)
+        h_buf = xp.empty((steps + 1, batch, hidden), dtype=xg.dtype)
+        c_buf = xp.empty_like(h_buf) if mode == "lstm" else None
+        first = steps if self.reverse else 0
+        h_buf[first] = h0
+        if c_buf is not None:
+            c_buf[first] = c0
+        saved = xp.empty((steps, batch, gates if mode == "lstm" else 4 * hidden), dtype=xg.dtype)
+        hg = xp.empty((batch, gates), dtype=xg.dtype)
+        w_hh_t = w_hh.T
+        step = lookup(f"{mode}_step_forward", xp is not numpy)
+        d = -1 if self.reverse else 1
+        for t in self._order(steps):
+            src = t + 1 if self.reverse else t
+            xp.matmul(h_buf[src], w_hh_t, out=hg)
+            if mode == "rnn":
+                h_buf[src + d] = step(xg[t], hg, b_hh, h_buf[src], mask[t], self.nonlinearity)
+            elif mode == "lstm":
+                h_buf[src + d], c_buf[src + d], saved[t] = step(xg[t], hg, b_hh, h_buf[src], c_buf[src], mask[t])
+            else:
+                h_buf[src + d], saved[t] = step(xg[t], hg, b_hh, h_buf[src], mask[t])
+        self.h_buf, self.c_buf, self.saved = h_buf, c_buf, saved
 
     # ----- backward --------------------------------------------------------------------------
     def backward(self, *grads):
         gy, gh = grads[0], grads[1]
         gc = grads[2] if self.mode == "lstm" else None
-        xp, mode, mask = self.xp, self.mode, self.mask
+        xp, mode = self.xp, self.mode
         steps, batch, _ = self.x.shape
         hidden, gates = self.w_hh.shape[1], self.w_hh.shape[0]
         dtype = self.x.dtype
-        gym = gy * mask[:, :, None] if gy is not None else None
+        gym = gy * self.mask[:, :, None] if gy is not None else None
         dh = gh.astype(dtype, copy=True) if gh is not None else xp.zeros((batch, hidden), dtype=dtype)
-        dxg = xp.empty((steps, batch, gates), dtype=dtype)
+        dc = None
+        if mode == "lstm":
+            dc = gc.astype(dtype, copy=True) if gc is not None else xp.zeros((batch, hidden), dtype=dtype)
+        if self.fast:
+            dxg, dhg, dh, dc = recurrent_cpu.backward(mode, self.w_hh, self.h_buf, self.c_buf, self.saved, gym,
+                                                      dh, dc, self.finished, self.reverse, self.nonlinearity)
+        else:
+            dxg, dhg, dh, dc = self._steps_backward(gym, dh, dc)
+        rows = steps * batch
+        dxg2, dhg2 = dxg.reshape(rows, gates), dhg.reshape(rows, gates)
+        h_in = self._split(self.h_buf)[0]
+        gx = (dxg2 @ self.w_ih).reshape(self.x.shape)
+        gw_ih = dxg2.T @ self.x.reshape(rows, -1)
+        gw_hh = dhg2.T @ h_in.reshape(rows, hidden)
+        out = [gx, dh] + ([dc] if mode == "lstm" else []) + [gw_ih, gw_hh]
+        if self.bias:
+            out += [dxg2.sum(axis=0), dhg2.sum(axis=0)]
+        return tuple(out)
+
+    def _steps_backward(self, gym: Array | None, dh: Array, dc: Array | None) -> tuple[Array, ...]:
+        """BPTT over the dispatched step-backward ops; returns ``dxg, dhg, dh0, dc0``."""
+        xp, mode, mask, w_hh = self.xp, self.mode, self.mask, self.w_hh
+        steps, batch, _ = self.x.shape
+        dxg = xp.empty((steps, batch, w_hh.shape[0]), dtype=dh.dtype)
         dhg = dxg if mode != "gru" else xp.empty_like(dxg)
         h_in, h_out = self._split(self.h_buf)
         back = lookup(f"{mode}_step_backward", xp is not numpy)
-        w_hh = self.w_hh
-        rec = xp.empty((batch, hidden), dtype=dtype)
-        order = reversed(self._order(steps))
+        rec = xp.empty_like(dh)
         if mode == "lstm":
             c_in, c_out = self._split(self.c_buf)
-            dc = gc.astype(dtype, copy=True) if gc is not None else xp.zeros((batch, hidden), dtype=dtype)
-        for t in order:
+        for t in reversed(self._order(steps)):
             if gym is not None:
                 dh += gym[t]
             if mode == "rnn":
@@ -165,15 +192,7 @@ class Recurrent(Function):
                 dxg[t], dhg[t], carry = back(self.saved[t], h_in[t], dh, mask[t])
             xp.matmul(dhg[t], w_hh, out=rec)
             dh = carry + rec
-        rows = steps * batch
-        dxg2, dhg2 = dxg.reshape(rows, gates), dhg.reshape(rows, gates)
-        gx = (dxg2 @ self.w_ih).reshape(self.x.shape)
-        gw_ih = dxg2.T @ self.x.reshape(rows, -1)
-        gw_hh = dhg2.T @ h_in.reshape(rows, hidden)
-        out = [gx, dh] + ([dc] if mode == "lstm" else []) + [gw_ih, gw_hh]
-        if self.bias:
-            out += [dxg2.sum(axis=0), dhg2.sum(axis=0)]
-        return tuple(out)
+        return dxg, dhg, dh, dc
 
 
 def _run(mode: str, x: Tensor, states: list[Tensor], weights: tuple[Tensor | None, ...], lengths: Any,

@@ -99,6 +99,13 @@ CASES = [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")]
 LAYER = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
+@pytest.fixture(params=["fast", "steps"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both CPU paths: recurrent_cpu's in-place loops, and the dispatched cells.py step ops."""
+    monkeypatch.setattr(R, "FAST_CPU", request.param == "fast")
+    return request.param
+
+
 def build(mode: str, nl: str, size: int, hidden: int, layers: int, bidirectional: bool, seed: int = 0) -> nn.Module:
     kwargs = {"nonlinearity": nl} if mode == "rnn" else {}
     with default_dtype_scope("float64"):
@@ -120,7 +127,7 @@ def run_model(model: nn.Module, mode: str, x: Tensor, h0: Tensor | None, c0: Ten
 
 @pytest.mark.parametrize("mode,nl", CASES)
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_matches_reference_forward_and_gradients(mode: str, nl: str, bidirectional: bool) -> None:
+def test_matches_reference_forward_and_gradients(mode: str, nl: str, bidirectional: bool, path: str) -> None:
     steps, batch, size, hidden, layers = 6, 4, 3, 5, 2
     dirs = 2 if bidirectional else 1
     lengths = [5, 1, 6, 3]
@@ -158,7 +165,7 @@ def test_matches_reference_forward_and_gradients(mode: str, nl: str, bidirection
 
 
 @pytest.mark.parametrize("mode", ["rnn", "lstm", "gru"])
-def test_batch_first_and_default_state(mode: str) -> None:
+def test_batch_first_and_default_state(mode: str, path: str) -> None:
     model = build(mode, "tanh", 3, 4, 1, True)
     x = numpy.random.default_rng(2).standard_normal((5, 2, 3))
     y, h_n, _ = run_model(model, mode, Tensor(x), None, None, None)
@@ -172,7 +179,7 @@ def test_batch_first_and_default_state(mode: str) -> None:
 
 
 @pytest.mark.parametrize("mode", ["rnn", "lstm", "gru"])
-def test_without_bias(mode: str) -> None:
+def test_without_bias(mode: str, path: str) -> None:
     with default_dtype_scope("float64"):
         model = LAYER[mode](2, 3, bias=False)
     assert [n for n, _ in model.named_parameters()] == ["weight_ih_l0", "weight_hh_l0"]

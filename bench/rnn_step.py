@@ -1,0 +1,109 @@
+"""Training-step benchmark of a 2-layer tanh RNN: gpunet vs PyTorch CPU in the same run.
+
+Workload: T=50, B=32, input 32, hidden 128, 2 layers; loss = MSE of a linear head on the last
+layer's final state; one SGD step (forward, backward, update). Prints the median ms/step of
+each framework and the ratio. PyTorch is optional (skipped when not importable).
+
+    python bench/rnn_step.py [--steps 50] [--threads N]
+
+OpenBLAS tuning variables set on some machines (``OPENBLAS_CORETYPE``, ``OPENBLAS_L2_SIZE``)
+slow NumPy's small GEMMs; to measure without them run
+``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/rnn_step.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy
+
+T, B, I, H, LAYERS = 50, 32, 32, 128, 2
+
+
+def median_ms(step: Callable[[], None], steps: int, warmup: int = 5) -> float:
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def data() -> tuple[numpy.ndarray, numpy.ndarray]:
+    rng = numpy.random.default_rng(0)
+    return rng.standard_normal((T, B, I)).astype("float32"), rng.standard_normal((B, 1)).astype("float32")
+
+
+def gpunet_step() -> Callable[[], None]:
+    import gpunet
+    from gpunet import functional as F
+    from gpunet import nn
+    from gpunet.autograd import Tensor
+    from gpunet.optim import SGD
+
+    gpunet.use("numpy", quiet=True)
+    x, y = data()
+    rnn, head = nn.RNN(I, H, num_layers=LAYERS), nn.Linear(H, 1)
+    opt = SGD(rnn.parameters() + head.parameters(), lr=0.01)
+    xt, yt = Tensor(x), Tensor(y)
+
+    def step() -> None:
+        _, h_n = rnn(xt)
+        loss = F.mse_loss(head(h_n[LAYERS - 1]), yt)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def torch_step() -> Callable[[], None] | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    x, y = data()
+    rnn, head = torch.nn.RNN(I, H, num_layers=LAYERS), torch.nn.Linear(H, 1)
+    opt = torch.optim.SGD(list(rnn.parameters()) + list(head.parameters()), lr=0.01)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+    def step() -> None:
+        _, h_n = rnn(xt)
+        loss = torch.nn.functional.mse_loss(head(h_n[LAYERS - 1]), yt)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    args = parser.parse_args()
+    env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS") if k in os.environ}
+    print(f"2-layer tanh RNN, T={T} B={B} I={I} H={H}, SGD step; env {env or '{}'}")
+    ours = median_ms(gpunet_step(), args.steps)
+    print(f"gpunet (numpy {numpy.__version__}): {ours:8.2f} ms/step")
+    step = torch_step()
+    if step is None:
+        print("torch: not installed, peer skipped")
+        return
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    theirs = median_ms(step, args.steps)
+    print(f"torch {torch.__version__} ({torch.get_num_threads()} threads): {theirs:8.2f} ms/step")
+    print(f"ratio torch/gpunet: {theirs / ours:.2f}x ({'gpunet faster' if ours < theirs else 'torch faster'})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""The NumPy fast path of the recurrent loops: the equations of ``cells.py``, done in place.
+
+Per timestep: one GEMM written straight into a preallocated buffer and a few in-place ufuncs.
+Biases that only shift a pre-activation are folded into the input projection beforehand; the
+sigmoid gates use ``sigmoid(x) = 0.5 * tanh(x / 2) + 0.5`` with the ``1/2`` folded into those
+gates' weights, so one ``tanh`` covers every gate. Derivative factors that do not depend on the
+incoming gradient are formed for all timesteps at once before the backward loop. Length masks
+become ``copyto(..., where=finished)`` on the steps that have finished rows only.
+
+``finished[t]`` is ``None`` when every sequence runs at step ``t``, else a ``(B, 1)`` bool array.
+State buffers are ``(T+1, B, H)`` in time order (see ``recurrent.Recurrent``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+Array = Any
+
+
+def _steps(steps: int, reverse: bool) -> list[tuple[int, int, int]]:
+    """``(t, src, dst)`` in processing order: step ``t`` reads state ``src`` and writes ``dst``."""
+    if reverse:
+        return [(t, t + 1, t) for t in range(steps - 1, -1, -1)]
+    return [(t, t, t + 1) for t in range(steps)]
+
+
+def _sigmoid_scale(hidden: int, gates: str, dtype: Any) -> tuple[Array, Array]:
+    """Per-gate input scale (1/2 on sigmoid gates) and output offset (1/2 on sigmoid gates)."""
+    scale = np.concatenate([np.full(hidden, 0.5 if g == "s" else 1.0) for g in gates]).astype(dtype)
+    return scale, np.where(scale == 0.5, 0.5, 0.0).astype(dtype)
+
+
+def forward(mode: str, xg: Array, w_hh: Array, b_hh: Array | None, h0: Array, c0: Array | None,
+            finished: list[Array | None], reverse: bool, nonlinearity: str
+            ) -> tuple[Array, Array | None, Array | None]:
+    """Run the loop; ``xg`` (T, B, G) already holds ``b_ih`` and is modified. Returns ``h_buf, c_buf, saved``."""
+    steps, batch, _ = xg.shape
+    hidden = w_hh.shape[1]
+    h_buf = np.empty((steps + 1, batch, hidden), dtype=xg.dtype)
+    h_buf[steps if reverse else 0] = h0
+    order = _steps(steps, reverse)
+    if mode == "rnn":
+        if b_hh is not None:
+            xg += b_hh
+        w_t = w_hh.T
+        for t, src, dst in order:
+            h = h_buf[dst]
+            np.matmul(h_buf[src], w_t, out=h)
+            h += xg[t]
+            if nonlinearity == "tanh":
+                np.tanh(h, out=h)
+            else:
+                np.maximum(h, 0, out=h)
+            if finished[t] is not None:
+                np.copyto(h, h_buf[src], where=finished[t])
+        return h_buf, None, None
+    if mode == "lstm":
+        return _lstm_forward(xg, w_hh, b_hh, h_buf, c0, finished, order)
+    return _gru_forward(xg, w_hh, b_hh, h_buf, finished, order)
+
+
+def _lstm_forward(xg: Array, w_hh: Array, b_hh: Array | None, h_buf: Array, c0: Array,
+                  finished: list[Array | None], order: list[tuple[int, int, int]]) -> tuple[Array, Array, Array]:
+    steps, batch, gates = xg.shape
+    hidden = gates // 4
+    scale, offset = _sigmoid_scale(hidden, "ssts", xg.dtype)
+    if b_hh is not None:
+        xg += b_hh
+    xg *= scale
+    w_t = (w_hh * scale[:, None]).T
+    c_buf = np.empty_like(h_buf)
+    c_buf[order[0][1]] = c0
+    saved = np.empty((steps, batch, gates + hidden), dtype=xg.dtype)  # i, f, g, o, tanh(c)
+    tmp = np.empty((batch, hidden), dtype=xg.dtype)
+    for t, src, dst in order:
+        g_all = saved[t, :, :gates]
+        np.matmul(h_buf[src], w_t, out=g_all)
+        g_all += xg[t]
+        np.tanh(g_all, out=g_all)
+        g_all *= scale
+        g_all += offset
+        i, f, g, o, tc = (saved[t, :, k * hidden:(k + 1) * hidden] for k in range(5))
+        c = c_buf[dst]
+        np.multiply(f, c_buf[src], out=c)
+        np.multiply(i, g, out=tmp)
+        c += tmp
+        np.tanh(c, out=tc)
+        np.multiply(o, tc, out=h_buf[dst])
+        if finished[t] is not None:
+            np.copyto(h_buf[dst], h_buf[src], where=finished[t])
+            np.copyto(c, c_buf[src], where=finished[t])
+    return h_buf, c_buf, saved
+
+
+def _gru_forward(xg: Array, w_hh: Array, b_hh: Array | None, h_buf: Array,
+                 finished: list[Array | None], order: list[tuple[int, int, int]]) -> tuple[Array, None, Array]:
+    steps, batch, gates = xg.shape
+    hidden = gates // 3
+    two = 2 * hidden
+    scale, _ = _sigmoid_scale(hidden, "sst", xg.dtype)
+    b_hn = b_hh[two:] if b_hh is not None else np.zeros(hidden, dtype=xg.dtype)
+    if b_hh is not None:
+        xg[:, :, :two] += b_hh[:two]
+    xg[:, :, :two] *= 0.5
+    w_t = (w_hh * scale[:, None]).T
+    saved = np.empty((steps, batch, 4 * hidden), dtype=xg.dtype)  # r, z, n, hn + b_hn (as cells.py)
+    hg = np.empty((batch, gates), dtype=xg.dtype)
+    for t, src, dst in order:
+        np.matmul(h_buf[src], w_t, out=hg)
+        s = saved[t]
+        rz, n, hn = s[:, :two], s[:, two:gates], s[:, gates:]
+        np.add(xg[t, :, :two], hg[:, :two], out=rz)
+        np.tanh(rz, out=rz)
+        rz *= 0.5
+        rz += 0.5
+        np.add(hg[:, two:], b_hn, out=hn)
+        np.multiply(s[:, :hidden], hn, out=n)
+        n += xg[t, :, two:]
+        np.tanh(n, out=n)
+        h = h_buf[dst]
+        np.subtract(h_buf[src], n, out=h)
+        h *= s[:, hidden:two]
+        h += n
+        if finished[t] is not None:
+            np.copyto(h, h_buf[src], where=finished[t])
+    return h_buf, None, saved
+
+
+def backward(mode: str, w_hh: Array, h_buf: Array, c_buf: Array | None, saved: Array | None, gym: Array | None,
+             dh: Array, dc: Array | None, finished: list[Array | None], reverse: bool, nonlinearity: str
+             ) -> tuple[Array, Array, Array, Array | None]:
+    """BPTT through the loop. ``dh``/``dc`` (owned, modified) are the final states' gradients.
+
+    Returns ``dxg, dhg, dh0, dc0`` (``dhg`` is ``dxg`` for RNN and LSTM).
+    """
+    steps = h_buf.shape[0] - 1
+    order = _steps(steps, reverse)[::-1]
+    h_in, h_out = (h_buf[1:], h_buf[:-1]) if reverse else (h_buf[:-1], h_buf[1:])
+    if mode == "rnn":
+        deriv = 1 - h_out * h_out if nonlinearity == "tanh" else (h_out > 0).astype(h_buf.dtype)
+        return (*_simple_backward(deriv, w_hh, gym, dh, finished, order), None)
+    if mode == "lstm":
+        return _lstm_backward(w_hh, c_buf, saved, gym, dh, dc, finished, order, reverse)
+    return _gru_backward(w_hh, h_in, saved, gym, dh, finished, order)
+
+
+def _simple_backward(deriv: Array, w_hh: Array, gym: Array | None, dh: Array, finished: list[Array | None],
+                     order: list[tuple[int, int, int]]) -> tuple[Array, Array, Array]:
+    dxg = np.empty_like(deriv)
+    spare = np.empty_like(dh)
+    for t, _, _ in order:
+        if gym is not None:
+            dh += gym[t]
+        d = dxg[t]
+        np.multiply(dh, deriv[t], out=d)
+        if finished[t] is not None:
+            np.copyto(d, 0, where=finished[t])
+        np.matmul(d, w_hh, out=spare)
+        if finished[t] is not None:
+            np.copyto(spare, dh, where=finished[t])
+        dh, spare = spare, dh
+    return dxg, dxg, dh
+
+
+def _lstm_backward(w_hh: Array, c_buf: Array, saved: Array, gym: Array | None, dh: Array, dc: Array,
+                   finished: list[Array | None], order: list[tuple[int, int, int]], reverse: bool
+                   ) -> tuple[Array, Array, Array, Array]:
+    hidden = c_buf.shape[2]
+    i, f, g, o, tc = (saved[:, :, k * hidden:(k + 1) * hidden] for k in range(5))
+    c_in = c_buf[1:] if reverse else c_buf[:-1]
+    steps, batch = saved.shape[:2]
+    factors = np.empty((steps, batch, 4 * hidden), dtype=saved.dtype)  # d pre / d(dct or dh)
+    factors[:, :, :hidden] = g * i * (1 - i)
+    factors[:, :, hidden:2 * hidden] = c_in * f * (1 - f)
+    factors[:, :, 2 * hidden:3 * hidden] = i * (1 - g * g)
+    factors[:, :, 3 * hidden:] = tc * o * (1 - o)
+    through_h = o * (1 - tc * tc)
+    dxg = np.empty_like(factors)
+    dct, spare_h, spare_c = np.empty_like(dh), np.empty_like(dh), np.empty_like(dh)
+    for t, _, _ in order:
+        if gym is not None:
+            dh += gym[t]
+        np.multiply(dh, through_h[t], out=dct)
+        dct += dc
+        d = dxg[t]
+        np.multiply(dct[:, None, :], factors[t, :, :3 * hidden].reshape(batch, 3, hidden),
+                    out=d[:, :3 * hidden].reshape(batch, 3, hidden))
+        np.multiply(dh, factors[t, :, 3 * hidden:], out=d[:, 3 * hidden:])
+        np.multiply(dct, f[t], out=spare_c)
+        if finished[t] is not None:
+            np.copyto(d, 0, where=finished[t])
+            np.copyto(spare_c, dc, where=finished[t])
+        np.matmul(d, w_hh, out=spare_h)
+        if finished[t] is not None:
+            np.copyto(spare_h, dh, where=finished[t])
+        dh, spare_h = spare_h, dh
+        dc, spare_c = spare_c, dc
+    return dxg, dxg, dh, dc
+
+
+def _gru_backward(w_hh: Array, h_in: Array, saved: Array, gym: Array | None, dh: Array,
+                  finished: list[Array | None], order: list[tuple[int, int, int]]
+                  ) -> tuple[Array, Array, Array, None]:
+    hidden = h_in.shape[2]
+    two = 2 * hidden
+    r, z, n, hn = (saved[:, :, k * hidden:(k + 1) * hidden] for k in range(4))
+    through_n = (1 - z) * (1 - n * n)
+    through_z = (h_in - n) * z * (1 - z)
+    through_r = hn * r * (1 - r)
+    dn_all = np.empty_like(h_in)
+    dhg = np.empty(saved.shape[:2] + (3 * hidden,), dtype=saved.dtype)
+    spare, carry = np.empty_like(dh), np.empty_like(dh)
+    for t, _, _ in order:
+        if gym is not None:
+            dh += gym[t]
+        dn, d = dn_all[t], dhg[t]
+        np.multiply(dh, through_n[t], out=dn)
+        np.multiply(dh, through_z[t], out=d[:, hidden:two])
+        if finished[t] is not None:
+            np.copyto(dn, 0, where=finished[t])
+            np.copyto(d[:, hidden:two], 0, where=finished[t])
+        np.multiply(dn, through_r[t], out=d[:, :hidden])
+        np.multiply(dn, r[t], out=d[:, two:])
+        np.matmul(d, w_hh, out=spare)
+        np.multiply(dh, z[t], out=carry)
+        spare += carry
+        if finished[t] is not None:
+            np.copyto(spare, dh, where=finished[t])
+        dh, spare = spare, dh
+    dxg = dhg.copy()
+    dxg[:, :, two:] = dn_all
+    return dxg, dhg, dh, None
