@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,11 +22,6 @@ class Case:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def _missing(name: str, what: str, exc: Exception) -> WorkloadUnavailable:
-    return WorkloadUnavailable(f"workload {name!r} needs {what}, which this build of gpunet does not have "
-                               f"yet ({type(exc).__name__}: {exc})")
-
-
 def _train_step(model: Any, x: Any, t: Any) -> Callable[[], object]:
     from gpunet import functional as F
     from gpunet.optim import SGD
@@ -42,13 +38,27 @@ def _train_step(model: Any, x: Any, t: Any) -> Callable[[], object]:
     return step
 
 
-def _sequence_model(mode: str) -> Any:
-    from gpunet.nn import recurrent
+def require(name: str) -> Any:
+    """The model class workload ``name`` needs (``None`` for MLP and the kernels); raises
+    :class:`WorkloadUnavailable` with a one-line reason when this build lacks it."""
+    needs = {"lenet": ("gpunet.models.cnn", "LeNet", "LeNet (gpunet.models.cnn)")}
+    for mode in ("rnn", "lstm", "gru"):
+        needs[mode] = ("gpunet.nn.recurrent", mode.upper(), f"the {mode.upper()} layer (gpunet.nn.recurrent)")
+    if name not in needs:
+        return None
+    module, attribute, what = needs[name]
+    try:
+        return getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise WorkloadUnavailable(f"workload {name!r} needs {what}, which this build of gpunet does not "
+                                  f"have yet ({type(exc).__name__}: {exc})") from exc
+
+
+def _sequence_model(layer: Any, mode: str) -> Any:
     from gpunet.nn.linear import Linear
     from gpunet.nn.module import Module
 
     r = RECURRENT
-    layer = getattr(recurrent, mode.upper())
 
     class SequenceClassifier(Module):
         def __init__(self) -> None:
@@ -65,20 +75,14 @@ def _sequence_model(mode: str) -> Any:
 
 
 def _model(name: str) -> Any:
+    model_class = require(name)
     if name == "lenet":
-        try:
-            from gpunet.models.cnn import LeNet
-        except ImportError as exc:
-            raise _missing(name, "LeNet (gpunet.models.cnn)", exc) from exc
-        return LeNet(num_classes=10, in_channels=1, input_size=32)
+        return model_class(num_classes=10, in_channels=1, input_size=32)
     if name == "mlp":
         from gpunet.nn.containers import MLP
 
         return MLP(get_workload(name).shapes["sizes"], activation="relu")
-    try:
-        return _sequence_model(name)
-    except (ImportError, AttributeError) as exc:
-        raise _missing(name, f"the {name.upper()} layer (gpunet.nn.recurrent)", exc) from exc
+    return _sequence_model(model_class, name)
 
 
 def _kernel_step(name: str, arrays: dict[str, Any], on_gpu: bool) -> Callable[[], object]:

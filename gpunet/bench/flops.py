@@ -2,11 +2,13 @@
 
 Convention (the usual one for training throughput): a multiply-add of a GEMM or convolution
 counts 2 FLOPs; a training step is the forward pass, the backward pass (weight gradients for
-every layer, input gradients for every layer except the first, whose input is data) and the
-SGD update (2 FLOPs per parameter). Activations, pooling, biases and the loss are not counted
-(they are under 1 % of these workloads). The cell-step kernels have no GEMM; their count is the
-elementwise arithmetic of the reference formulas (a transcendental counts 1): see
-``CELL_OPS``. Those kernels are memory-bound, so their GFLOP/s is low by nature.
+every layer; input gradients for every layer except the first, whose input is data; no
+gradient for a recurrent layer's initial state) and the SGD update (2 FLOPs per parameter).
+Activations, pooling, biases and the loss are not counted (under 1 % of these workloads).
+These counts equal what ``torch.utils.flop_counter`` measures for PyTorch's versions, plus
+the update. The cell-step kernels have no GEMM; their count is the elementwise arithmetic of
+the reference formulas (a transcendental counts 1, see ``CELL_OPS``). Those kernels are
+memory-bound, so their GFLOP/s is low by nature.
 """
 
 from __future__ import annotations
@@ -37,11 +39,15 @@ def conv2d(batch: int, c_in: int, c_out: int, kernel: tuple[int, int], out_hw: t
 
 
 def recurrent(mode: str, steps: int, batch: int, n_in: int, hidden: int, input_grad: bool = True) -> int:
-    """Forward + backward of one recurrent layer over ``steps`` timesteps (GEMMs only)."""
+    """Forward + backward of one recurrent layer over ``steps`` timesteps (GEMMs only).
+
+    Per step: ``h @ W_hh.T`` forward, its weight gradient, and the gradient to the previous
+    state for every step but the first (the initial state is data, zeros here).
+    """
     gates = GATES[mode] * hidden
     projection = 2 * steps * batch * n_in * gates
-    recurrence = 2 * steps * batch * hidden * gates
-    return projection * (3 if input_grad else 2) + recurrence * 3
+    per_step = 2 * batch * hidden * gates
+    return projection * (3 if input_grad else 2) + per_step * (3 * steps - 1)
 
 
 def sgd(parameters: int) -> int:

@@ -114,11 +114,20 @@ def run(names: Sequence[str], opts: Options, progress: Callable[[str], None] | N
     from gpunet import backend
 
     workloads = [get_workload(n) for n in (names or WORKLOADS)]
+    skipped = []
+    for w in list(workloads):
+        try:
+            cases.require(w.name)
+        except WorkloadUnavailable as exc:
+            if opts.strict:
+                raise
+            workloads.remove(w)
+            skipped.append({"workload": w.name, "reason": str(exc)})
     on_gpu = backend.current() == "cupy"
     notes = [] if on_gpu or tuple(opts.kernels) == ("auto",) else [NUMPY_ONLY]
     peers, missing = available_peers() if opts.peers else ({}, {})
     record: dict[str, Any] = {"schema": report.SCHEMA, "created": _now(), "command": command,
-                              "workloads": [], "skipped": [],
+                              "workloads": [], "skipped": skipped,
                               "notes": notes, "peers": {**peers, **missing}}
     with _blas_limit(opts.threads):
         threads = report.blas_threads()
@@ -129,13 +138,7 @@ def run(names: Sequence[str], opts: Options, progress: Callable[[str], None] | N
         for w in workloads:
             if progress:
                 progress(f"timing {w.name} ...")
-            try:
-                runs = _gpunet_runs(w.name, w.flops, opts, on_gpu)
-            except WorkloadUnavailable as exc:
-                if opts.strict:
-                    raise
-                record["skipped"].append({"workload": w.name, "reason": str(exc)})
-                continue
+            runs = _gpunet_runs(w.name, w.flops, opts, on_gpu)
             runs += _peer_runs(w.name, w.flops, opts, peers, on_gpu, threads)
             timed = [r for r in runs if r["implementation"] == "gpunet" and "ms" in r]
             best = min(timed, key=lambda r: r["ms"]["median"])["label"] if timed else None

@@ -24,11 +24,13 @@ def filters(checkpoint: str, out: str | None, sample: int, data_dir: str | None)
       gpunet filters lenet.npz --out lenet-filters.png
       gpunet filters lenet.npz --sample 7 --out seven.png
     """
+    import numpy
+
     import gpunet
     from gpunet import io
     from gpunet.cli.train import prepare_run
     from gpunet.train import TrainingError
-    from gpunet.visualize import save_filters
+    from gpunet.visualize import first_conv, save_filters
 
     gpunet.use("numpy", quiet=True)
     state = io.load(checkpoint)
@@ -40,12 +42,13 @@ def filters(checkpoint: str, out: str | None, sample: int, data_dir: str | None)
         model.load_state_dict(state["model"])
     except (KeyError, ValueError) as exc:
         raise TrainingError(f"filters: {checkpoint} does not fit model {state['recipe']!r}: {exc}") from exc
+    first_conv(model)
     if sample >= len(split.test):
         raise click.BadParameter(f"{sample} is past the test split ({len(split.test)} images)",
                                  param_hint="--sample")
     *inputs, target = split.test[sample]
     path = Path(out) if out else Path(checkpoint).with_name(Path(checkpoint).stem + "-filters.png")
     title = (f"{state['recipe']} on {split.info.get('name')}: first-layer filters and their feature maps "
-             f"(test image {sample}, label {int(target)})")
+             f"(test image {sample}, label {numpy.asarray(target).reshape(-1)[0]})")
     save_filters(model, inputs[0], path, title)
     click.echo(f"wrote {path}")

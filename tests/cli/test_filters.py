@@ -1,0 +1,78 @@
+"""``gpunet filters`` and :mod:`gpunet.visualize`."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy
+import pytest
+
+import gpunet
+from gpunet.models.cnn import LeNet
+from gpunet.nn.containers import MLP
+from gpunet.visualize import first_layer, save_filters
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_first_layer_is_the_convolution_of_the_image() -> None:
+    model = LeNet(num_classes=10, in_channels=1, input_size=8)
+    image = numpy.random.default_rng(0).random((1, 8, 8), dtype=numpy.float32)
+    filters, maps = first_layer(model, image)
+    assert filters.shape == (6, 1, 5, 5) and maps.shape == (6, 8, 8)  # 8x8 input: "same" padding 2
+    padded = numpy.pad(image[0], 2)
+    expected = sum(filters[3, 0, p, q] * padded[p:p + 8, q:q + 8] for p in range(5) for q in range(5))
+    numpy.testing.assert_allclose(maps[3], expected + model.conv1.bias.numpy()[3], rtol=1e-5, atol=1e-5)
+
+
+def test_save_filters_writes_a_png(tmp_path) -> None:
+    pytest.importorskip("matplotlib")
+    model = LeNet(num_classes=10, in_channels=1, input_size=32)
+    path = save_filters(model, numpy.zeros((1, 32, 32), numpy.float32), tmp_path / "f.png", "title")
+    assert path.read_bytes().startswith(PNG)
+
+
+def test_a_model_without_convolution_is_refused() -> None:
+    with pytest.raises(ValueError, match="no Conv2d layer"):
+        first_layer(MLP([4, 3, 2]), numpy.zeros((1, 2, 2), numpy.float32))
+
+
+def test_filters_command_writes_png(run_cli, lenet_checkpoint, tmp_path) -> None:
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "lenet-filters.png"
+    outcome = run_cli("filters", lenet_checkpoint, "--out", out, "--sample", "3")
+    assert outcome.code == 0, outcome
+    assert f"wrote {out}" in outcome.stdout
+    assert out.read_bytes().startswith(PNG)
+
+
+def test_filters_default_output_sits_beside_the_checkpoint(run_cli, lenet_checkpoint) -> None:
+    pytest.importorskip("matplotlib")
+    outcome = run_cli("filters", lenet_checkpoint)
+    assert outcome.code == 0, outcome
+    assert lenet_checkpoint.with_name("lenet-filters.png").read_bytes().startswith(PNG)
+
+
+def test_filters_sample_past_the_test_split_is_a_usage_error(run_cli, lenet_checkpoint) -> None:
+    outcome = run_cli("filters", lenet_checkpoint, "--sample", "100000")
+    assert outcome.code == 2 and "past the test split" in outcome.stderr
+
+
+def test_filters_of_a_dense_model_is_one_line(run_cli, mlp_checkpoint, tmp_path) -> None:
+    line = run_cli("filters", mlp_checkpoint, "--out", tmp_path / "x.png").error_line()
+    assert "no Conv2d layer" in line
+
+
+def test_filters_missing_checkpoint_is_a_usage_error(run_cli, tmp_path) -> None:
+    outcome = run_cli("filters", tmp_path / "missing.npz")
+    assert outcome.code == 2 and "does not exist" in outcome.stderr
+
+
+def test_filters_without_matplotlib_says_how_to_install(run_cli, lenet_checkpoint, monkeypatch, tmp_path) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    line = run_cli("filters", lenet_checkpoint, "--out", tmp_path / "x.png").error_line()
+    assert "matplotlib" in line and "pip install" in line
+
+
+def test_filters_leave_the_backend_usable() -> None:
+    assert gpunet.current_backend() == "numpy"
