@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 from gpunet import backend
@@ -16,8 +17,9 @@ Pair = tuple[int, int]
 def pair(value: int | tuple[int, int] | list[int], name: str, op: str, minimum: int = 1) -> Pair:
     """``value`` as an ``(h, w)`` pair of ints ``>= minimum`` (OpError otherwise)."""
     items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(items) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+    if len(items) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items):
         raise OpError(f"{op}: expected {name} as an int or a pair of ints, got {value!r}")
+    items = (int(items[0]), int(items[1]))
     if any(v < minimum for v in items):
         raise OpError(f"{op}: expected {name} >= {minimum}, got {value!r}")
     return items  # type: ignore[return-value]

@@ -1,8 +1,9 @@
 """2-D max and average pooling (NCHW), with backward.
 
-Both loop over the ``kh*kw`` kernel taps, each a strided view of the (padded) input the size of
-the output, so the work is a few whole-array operations whatever the batch size. Windows that
-tile the input (stride == kernel, no padding, the common case) need no padded copy at all.
+The array code loops over the ``kh*kw`` kernel taps, each a strided view of the (padded) input
+the size of the output, so the work is a few whole-array operations whatever the batch size;
+it runs on CuPy and NumPy alike. Max pooling of NumPy arrays uses the numba kernels of
+:mod:`gpunet.functional.pool_cpu` instead (one pass each way).
 Max pooling pads with ``-inf`` and sends the gradient to the first maximum of each window
 (PyTorch's rule); average pooling pads with zeros and counts them (``count_include_pad=True``).
 """
@@ -11,7 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy
+
 from gpunet.autograd import Function, OpError, Tensor
+from gpunet.functional import pool_cpu
 from gpunet.functional.conv import pair
 from gpunet.functional.conv_impl import output_size
 
@@ -25,8 +29,8 @@ class _Pool2d(Function):
     def __init__(self, kernel: Pair, stride: Pair, padding: Pair) -> None:
         self.kernel, self.stride, self.padding = kernel, stride, padding
 
-    def _prepare(self, x: Any) -> Any:
-        """Validate ``x``; return it padded, and set ``out_hw``."""
+    def _check(self, x: Any) -> None:
+        """Validate ``x``; set ``x_shape`` and ``out_hw``."""
         if x.ndim != 4:
             raise OpError(f"{self.op}: expected input of 4 dimensions (N, C, H, W), got shape {x.shape}")
         if x.dtype.kind != "f":
@@ -41,12 +45,15 @@ class _Pool2d(Function):
             raise OpError(f"{self.op}: output size must be positive, got {self.out_hw} for input "
                           f"{x.shape}, kernel {self.kernel}, stride {self.stride}, padding {self.padding}")
         self.x_shape = x.shape
-        if ph == pw == 0:
-            return x
-        return self.xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=self.pad_value)
 
-    def _taps(self, xpad: Any) -> list[Any]:
-        """One strided view ``(N, C, out_h, out_w)`` of ``xpad`` per kernel tap."""
+    def _taps(self, x: Any) -> list[Any]:
+        """One strided view ``(N, C, out_h, out_w)`` of ``x`` padded per kernel tap."""
+        ph, pw = self.padding
+        if ph or pw:
+            x = self.xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=self.pad_value)
+        return self._views(x)
+
+    def _views(self, xpad: Any) -> list[Any]:
         (kh, kw), (sh, sw), (oh, ow) = self.kernel, self.stride, self.out_hw
         return [xpad[:, :, p:p + sh * (oh - 1) + 1:sh, q:q + sw * (ow - 1) + 1:sw]
                 for p in range(kh) for q in range(kw)]
@@ -57,7 +64,7 @@ class _Pool2d(Function):
         ph, pw = self.padding
         gx = self.xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=dtype)
         tiled = self.stride == self.kernel
-        for tap, g in zip(self._taps(gx), grads):
+        for tap, g in zip(self._views(gx), grads):
             if tiled:
                 tap[...] = g  # windows do not overlap
             else:
@@ -68,9 +75,15 @@ class _Pool2d(Function):
 class MaxPool2d(_Pool2d):
     op = "max_pool2d"
     pad_value = -float("inf")
+    compiled = True  # NumPy input: the numba kernels (False: the array code, as on CuPy)
 
     def forward(self, x):
-        taps = self._taps(self._prepare(x))
+        self._check(x)
+        if self.compiled and isinstance(x, numpy.ndarray):
+            y, self.flat_index = pool_cpu.forward(x, self.kernel, self.stride, self.padding, self.out_hw)
+            return y
+        self.flat_index = None
+        taps = self._taps(x)
         y = taps[0].copy()
         index = self.xp.zeros(y.shape, dtype="int8" if len(taps) < 128 else "int32")
         for t, tap in enumerate(taps[1:], start=1):
@@ -80,6 +93,8 @@ class MaxPool2d(_Pool2d):
         return y
 
     def backward(self, gy):
+        if self.flat_index is not None:
+            return pool_cpu.backward(gy, self.flat_index, self.x_shape)
         zero = gy.dtype.type(0)
         kh, kw = self.kernel
         return self._scatter([self.xp.where(self.index == t, gy, zero) for t in range(kh * kw)], gy.dtype)
@@ -89,7 +104,8 @@ class AvgPool2d(_Pool2d):
     op = "avg_pool2d"
 
     def forward(self, x):
-        taps = self._taps(self._prepare(x))
+        self._check(x)
+        taps = self._taps(x)
         y = taps[0].copy()
         for tap in taps[1:]:
             y += tap

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from gpunet import functional as F
 from gpunet.autograd import OpError, Tensor
+from gpunet.functional.pool import MaxPool2d
 from gpunet.testing import gradcheck
 
 
@@ -28,6 +29,13 @@ def pool_reference(x, kernel, stride, padding, kind):
 
 
 POOLS = {"max": F.max_pool2d, "avg": F.avg_pool2d}
+
+
+@pytest.fixture(params=["compiled", "arrays"])
+def max_path(request, monkeypatch):
+    """Run a test with the numba kernels and with the array code CuPy uses."""
+    monkeypatch.setattr(MaxPool2d, "compiled", request.param == "compiled")
+    return request.param
 CASES = [
     ((2, 3, 8, 8), (2, 2), (2, 2), (0, 0)),
     ((2, 3, 9, 7), (2, 2), (2, 2), (0, 0)),
@@ -41,7 +49,7 @@ CASES = [
 
 @pytest.mark.parametrize("kind", ["max", "avg"])
 @pytest.mark.parametrize("shape, kernel, stride, padding", CASES)
-def test_forward_matches_reference(kind, shape, kernel, stride, padding):
+def test_forward_matches_reference(kind, shape, kernel, stride, padding, max_path):
     x = numpy.random.default_rng(0).standard_normal(shape)
     y = POOLS[kind](Tensor(x), kernel, stride, padding)
     numpy.testing.assert_allclose(y.data, pool_reference(x, kernel, stride, padding, kind), rtol=1e-12)
@@ -65,7 +73,7 @@ def test_forward_property(shape, kernel, stride, pad, kind, seed):
 
 @pytest.mark.parametrize("kind", ["max", "avg"])
 @pytest.mark.parametrize("shape, kernel, stride, padding", CASES[:6])
-def test_gradcheck(kind, shape, kernel, stride, padding):
+def test_gradcheck(kind, shape, kernel, stride, padding, max_path):
     x = numpy.random.default_rng(1).standard_normal(shape)
     assert gradcheck(lambda t: POOLS[kind](t, kernel, stride, padding), [x])
 
@@ -77,13 +85,13 @@ def test_default_stride_is_the_kernel():
     numpy.testing.assert_array_equal(F.avg_pool2d(x, 3).data[0, 0], [[7, 10], [25, 28]])
 
 
-def test_max_ties_send_the_gradient_to_the_first_maximum():
+def test_max_ties_send_the_gradient_to_the_first_maximum(max_path):
     x = Tensor(numpy.ones((1, 1, 2, 4)), requires_grad=True)
     F.max_pool2d(x, 2).sum().backward()
     numpy.testing.assert_array_equal(x.grad[0, 0], [[1, 0, 1, 0], [0, 0, 0, 0]])
 
 
-def test_overlapping_max_windows_accumulate():
+def test_overlapping_max_windows_accumulate(max_path):
     x = Tensor(numpy.array([[[[0.0, 0, 0], [0, 5, 0], [0, 0, 0]]]]), requires_grad=True)
     F.max_pool2d(x, 2, stride=1).sum().backward()
     assert x.grad[0, 0, 1, 1] == 4 and x.grad.sum() == 4
@@ -97,7 +105,7 @@ def test_avg_counts_zero_padding():
     numpy.testing.assert_allclose(x.grad, numpy.full((1, 1, 2, 2), 4 / 9))
 
 
-def test_float32_stays_float32():
+def test_float32_stays_float32(max_path):
     x = Tensor(numpy.random.default_rng(2).standard_normal((2, 3, 8, 8)).astype(numpy.float32), requires_grad=True)
     for pool in POOLS.values():
         x.grad = None
@@ -115,6 +123,25 @@ def test_float32_stays_float32():
     (numpy.zeros((1, 1, 8, 8)), (0,), "expected kernel_size >= 1"),
     (numpy.zeros((1, 1, 8, 8)), (2, 0), "expected stride >= 1"),
 ])
-def test_errors(kind, x, args, message):
+def test_errors(kind, x, args, message, max_path):
     with pytest.raises(OpError, match=f"{kind}_pool2d: {message}"):
         POOLS[kind](Tensor(x), *args)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_property_both_max_paths(compiled, monkeypatch):
+    monkeypatch.setattr(MaxPool2d, "compiled", compiled)
+    rng = numpy.random.default_rng(3)
+    for _ in range(20):
+        k = tuple(rng.integers(1, 4, 2))
+        s = tuple(rng.integers(1, 3, 2))
+        p = (int(rng.integers(0, k[0] // 2 + 1)), int(rng.integers(0, k[1] // 2 + 1)))
+        x = rng.standard_normal((2, 2, int(rng.integers(k[0], 9)), int(rng.integers(k[1], 9))))
+        y = F.max_pool2d(Tensor(x), k, s, p)
+        numpy.testing.assert_array_equal(y.data, pool_reference(x, k, s, p, "max"))
+
+
+def test_max_nan_propagates_like_pytorch():
+    x = numpy.zeros((1, 1, 2, 2))
+    x[0, 0, 1, 0] = numpy.nan
+    assert numpy.isnan(F.max_pool2d(Tensor(x), 2).data).all()

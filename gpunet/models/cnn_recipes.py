@@ -1,0 +1,29 @@
+"""``gpunet train lenet``: LeNet-5 on the scikit-learn digits (registered in the recipe table).
+
+Measured on a 2-core CPU (NumPy backend): see bench/README-cnn.md for the accuracy and time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gpunet.models.cnn import LeNet
+from gpunet.nn.module import Module
+from gpunet.recipes import RECIPES, Recipe
+
+
+def _lenet_config(info: dict[str, Any]) -> dict[str, Any]:
+    channels, height, width = info["input_shape"]
+    return {"num_classes": int(info["num_classes"]), "in_channels": int(channels),
+            "input_size": [int(height), int(width)]}
+
+
+def _lenet(info: dict[str, Any]) -> Module:
+    config = _lenet_config(info)
+    return LeNet(config["num_classes"], config["in_channels"], tuple(config["input_size"]))
+
+
+RECIPES["lenet"] = Recipe(
+    "lenet", "digits", _lenet, loss="cross_entropy", optimizer="adam", lr=2e-3, epochs=30, batch_size=32,
+    describe="LeNet-5 (conv 6@5x5, pool, conv 16@5x5, pool, fc 120, 84, 10; ReLU, max pool)",
+    model_config=_lenet_config)
