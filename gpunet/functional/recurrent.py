@@ -162,7 +162,7 @@ class Recurrent(Function):
         rows = steps * batch
         dxg2, dhg2 = dxg.reshape(rows, gates), dhg.reshape(rows, gates)
         h_in = self._split(self.h_buf)[0]
-        gx = (dxg2 @ self.w_ih).reshape(self.x.shape)
+        gx = (dxg2 @ self.w_ih).reshape(self.x.shape) if self.needs_grad[0] else None
         gw_ih = dxg2.T @ self.x.reshape(rows, -1)
         gw_hh = dhg2.T @ h_in.reshape(rows, hidden)
         out = [gx, dh] + ([dc] if mode == "lstm" else []) + [gw_ih, gw_hh]
