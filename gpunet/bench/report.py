@@ -103,7 +103,7 @@ def format_table(record: dict[str, Any]) -> str:
                 lines.append(f"{'':<11}{label:<30}  {run['error']}")
                 continue
             ms = run["ms"]
-            ratio = f"{ratios[label]:.2f}x" if label in ratios else ""
+            ratio = f"{ratios[label]:.3g}x" if label in ratios else ""
             lines.append(f"{'':<11}{label:<30}{_fmt(ms['median']):>9}{_fmt(ms['iqr']):>8}"
                          f"{_fmt(ms['min']) + '..' + _fmt(ms['max']):>18}{run['gflops']:>9.2f}{ratio:>13}")
     for item in record["skipped"]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import statistics
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from gpunet.bench import cases, peers_other, peers_torch, report
-from gpunet.bench.timing import measure
+from gpunet.bench.timing import calibrate, measure_interleaved
 from gpunet.bench.workloads import WORKLOADS, WorkloadUnavailable, get_workload
 
 NUMPY_ONLY = "the NumPy backend has only the NumPy path: --kernels applies to the CuPy backend (GPU)"
@@ -41,40 +42,67 @@ def _blas_limit(threads: int | None) -> Iterator[None]:
         yield
 
 
-def _timed(case: cases.Case, label: str, flops: int, opts: Options) -> dict[str, Any]:
-    timing = measure(case.step, opts.repeat, opts.warmup, case.sync)
-    return {**case.info, "label": label, "ms": timing.as_dict(), "gflops": flops / (timing.median * 1e6)}
+@dataclass
+class _Entry:
+    """One implementation of a workload: its facts, its case, or why it cannot run."""
+
+    info: dict[str, Any]
+    case: cases.Case | None = None
+    error: str | None = None
+    calls: int = 1
 
 
-def _gpunet_runs(name: str, flops: int, opts: Options, on_gpu: bool) -> list[dict[str, Any]]:
+def _scoped(step: Callable[[], object], impl: str) -> Callable[[], object]:
+    """``step`` run with kernel implementation ``impl`` (ops look it up at call time)."""
     from gpunet import config
 
-    runs = []
+    def run_step() -> object:
+        with config.set_kernels(impl):
+            return step()
+
+    return run_step
+
+
+def _gpunet_entries(name: str, opts: Options, on_gpu: bool) -> list[_Entry]:
+    from gpunet import config
+
+    entries = []
     for impl in (opts.kernels if on_gpu else ("numpy",)):
         label = f"gpunet cupy/{impl}" if on_gpu else "gpunet numpy"
-        scope = config.set_kernels(impl) if on_gpu else contextlib.nullcontext()
-        with scope:
-            try:
-                runs.append(_timed(cases.build(name, opts.seed), label, flops, opts))
-            except WorkloadUnavailable:
-                raise
-            except RuntimeError as exc:  # a kernel implementation that cannot run here
-                runs.append({"implementation": "gpunet", "kernels": impl, "label": label, "error": str(exc)})
-    return runs
+        try:
+            with config.set_kernels(impl) if on_gpu else contextlib.nullcontext():
+                case = cases.build(name, opts.seed)
+        except WorkloadUnavailable:
+            raise
+        except RuntimeError as exc:  # a kernel implementation that cannot run here
+            entries.append(_Entry({"implementation": "gpunet", "kernels": impl, "label": label}, error=str(exc)))
+            continue
+        if on_gpu:
+            case.step = _scoped(case.step, impl)
+        entries.append(_Entry({**case.info, "label": label}, case))
+    return entries
 
 
-def _peer_runs(name: str, flops: int, opts: Options, peers: dict[str, str], on_gpu: bool,
-               threads: int) -> list[dict[str, Any]]:
-    runs = []
+def _peer_entries(name: str, opts: Options, peers: dict[str, str], on_gpu: bool, threads: int) -> list[_Entry]:
+    makers: list[tuple[str, Callable[[], cases.Case | None]]] = []
     if "torch" in peers:
         device = "cuda" if on_gpu and _torch_cuda() else "cpu"
-        runs.append(_try_peer(lambda: peers_torch.build(name, threads, device, opts.seed),
-                              f"torch {peers['torch']} {device}", flops, opts))
+        makers.append((f"torch {peers['torch']} {device}",
+                       lambda: peers_torch.build(name, threads, device, opts.seed)))
     for peer in peers_other.PEERS:
         if peer in peers:
-            runs.append(_try_peer(lambda p=peer: peers_other.build(p, name, opts.seed),
-                                  f"{peer} {peers[peer]} cpu", flops, opts))
-    return [r for r in runs if r is not None]
+            makers.append((f"{peer} {peers[peer]} cpu", lambda p=peer: peers_other.build(p, name, opts.seed)))
+    entries = []
+    for label, make in makers:
+        try:
+            case = make()
+        except Exception as exc:  # a peer's failure must not stop gpunet's own measurements
+            entries.append(_Entry({"implementation": label.split()[0], "label": label},
+                                  error=f"{type(exc).__name__}: {exc}"))
+            continue
+        if case is not None:
+            entries.append(_Entry({**case.info, "label": label}, case))
+    return entries
 
 
 def _torch_cuda() -> bool:
@@ -83,19 +111,37 @@ def _torch_cuda() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def _try_peer(make: Callable[[], cases.Case | None], label: str, flops: int, opts: Options) -> dict[str, Any] | None:
-    implementation = label.split()[0]
-    try:
-        case = make()
-        return None if case is None else _timed(case, label, flops, opts)
-    except Exception as exc:  # a peer's failure must not stop gpunet's own measurements
-        return {"implementation": implementation, "label": label, "error": f"{type(exc).__name__}: {exc}"}
+def _time(entries: list[_Entry], flops: int, opts: Options) -> list[dict[str, Any]]:
+    """Warm up and calibrate each entry, then time them interleaved; one run record each."""
+    live = []
+    for e in entries:
+        if e.case is None:
+            continue
+        try:
+            e.calls = calibrate(e.case.step, opts.warmup, e.case.sync)
+            live.append(e)
+        except Exception as exc:
+            if e.info["implementation"] == "gpunet" and not isinstance(exc, RuntimeError):
+                raise
+            e.error = f"{type(exc).__name__}: {exc}"
+    timings = dict(zip(map(id, live), measure_interleaved(
+        [(e.case.step, e.case.sync, e.calls) for e in live if e.case is not None], opts.repeat)))
+    runs = []
+    for e in entries:
+        if e.error is not None or id(e) not in timings:
+            runs.append({**e.info, "error": e.error or "no equivalent"})
+            continue
+        t = timings[id(e)]
+        runs.append({**e.info, "ms": t.as_dict(), "gflops": flops / (t.median * 1e6)})
+    return runs
 
 
 def _ratios(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """gpunet/peer for every pair: ratio of medians, and the median of per-round ratios."""
     ours = [r for r in runs if r["implementation"] == "gpunet" and "ms" in r]
     theirs = [r for r in runs if r["implementation"] != "gpunet" and "ms" in r]
-    return [{"gpunet": a["label"], "peer": b["label"], "ratio": a["ms"]["median"] / b["ms"]["median"]}
+    return [{"gpunet": a["label"], "peer": b["label"], "ratio": a["ms"]["median"] / b["ms"]["median"],
+             "paired_ratio": statistics.median(x / y for x, y in zip(a["ms"]["samples"], b["ms"]["samples"]))}
             for a in ours for b in theirs]
 
 
@@ -138,8 +184,8 @@ def run(names: Sequence[str], opts: Options, progress: Callable[[str], None] | N
         for w in workloads:
             if progress:
                 progress(f"timing {w.name} ...")
-            runs = _gpunet_runs(w.name, w.flops, opts, on_gpu)
-            runs += _peer_runs(w.name, w.flops, opts, peers, on_gpu, threads)
+            entries = _gpunet_entries(w.name, opts, on_gpu) + _peer_entries(w.name, opts, peers, on_gpu, threads)
+            runs = _time(entries, w.flops, opts)
             timed = [r for r in runs if r["implementation"] == "gpunet" and "ms" in r]
             best = min(timed, key=lambda r: r["ms"]["median"])["label"] if timed else None
             record["workloads"].append({"name": w.name, "kind": w.kind, "description": w.description,

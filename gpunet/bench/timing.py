@@ -1,7 +1,9 @@
 """Timing one step: warmup, calibration, repeated samples, median and spread.
 
 On a GPU the clock is read only after ``sync()`` (``cupy.cuda.Device().synchronize()``), so a
-sample covers the kernels it launched, not just their launch. Fast steps run several times per
+sample covers the kernels it launched, not just their launch. Several implementations of one
+workload are timed interleaved (round-robin samples), so load from other processes hits all
+of them alike. Fast steps run several times per
 sample (``calls`` per sample, chosen so a sample lasts about ``min_sample_s``) so that the clock's
 resolution and Python's call overhead do not dominate; times are reported per step.
 """
@@ -60,11 +62,11 @@ def summarize(samples: list[float], calls: int = 1) -> Timing:
                   repeat=len(ordered), calls_per_sample=calls, samples=list(samples))
 
 
-def measure(step: Callable[[], object], repeat: int, warmup: int, sync: Callable[[], None] = no_sync,
-            min_sample_s: float = 0.002, max_calls: int = 1000) -> Timing:
-    """Run ``step`` ``warmup`` times, then time ``repeat`` samples of it (ms per step)."""
-    if repeat < 1 or warmup < 0:
-        raise ValueError(f"measure: expected repeat >= 1 and warmup >= 0, got {repeat}, {warmup}")
+def calibrate(step: Callable[[], object], warmup: int, sync: Callable[[], None] = no_sync,
+              min_sample_s: float = 0.002, max_calls: int = 1000) -> int:
+    """Run ``step`` ``warmup`` times, time one more call; return the calls per sample to use."""
+    if warmup < 0:
+        raise ValueError(f"calibrate: expected warmup >= 0, got {warmup}")
     for _ in range(warmup):
         step()
     sync()
@@ -72,13 +74,39 @@ def measure(step: Callable[[], object], repeat: int, warmup: int, sync: Callable
     step()
     sync()
     first = time.perf_counter() - start
-    calls = max(1, min(max_calls, math.ceil(min_sample_s / max(first, 1e-9))))
-    samples = []
+    return max(1, min(max_calls, math.ceil(min_sample_s / max(first, 1e-9))))
+
+
+def sample(step: Callable[[], object], calls: int, sync: Callable[[], None] = no_sync) -> float:
+    """One sample: milliseconds per call over ``calls`` back-to-back calls."""
+    sync()
+    start = time.perf_counter()
+    for _ in range(calls):
+        step()
+    sync()
+    return (time.perf_counter() - start) * 1e3 / calls
+
+
+def measure(step: Callable[[], object], repeat: int, warmup: int, sync: Callable[[], None] = no_sync,
+            min_sample_s: float = 0.002, max_calls: int = 1000) -> Timing:
+    """Run ``step`` ``warmup`` times, then time ``repeat`` samples of it (ms per step)."""
+    if repeat < 1:
+        raise ValueError(f"measure: expected repeat >= 1, got {repeat}")
+    calls = calibrate(step, warmup, sync, min_sample_s, max_calls)
+    return summarize([sample(step, calls, sync) for _ in range(repeat)], calls)
+
+
+def measure_interleaved(steps: list[tuple[Callable[[], object], Callable[[], None], int]], repeat: int
+                        ) -> list[Timing]:
+    """Time calibrated ``(step, sync, calls)`` triples round-robin, ``repeat`` rounds.
+
+    Interleaving gives every implementation the same share of whatever else the machine is
+    doing, so their ratio stays fair on a busy machine (a drift hits all of them alike).
+    """
+    if repeat < 1:
+        raise ValueError(f"measure_interleaved: expected repeat >= 1, got {repeat}")
+    samples: list[list[float]] = [[] for _ in steps]
     for _ in range(repeat):
-        sync()
-        start = time.perf_counter()
-        for _ in range(calls):
-            step()
-        sync()
-        samples.append((time.perf_counter() - start) * 1e3 / calls)
-    return summarize(samples, calls)
+        for k, (step, sync, calls) in enumerate(steps):
+            samples[k].append(sample(step, calls, sync))
+    return [summarize(values, calls) for values, (_, _, calls) in zip(samples, steps)]

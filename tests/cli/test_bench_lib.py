@@ -6,7 +6,7 @@ import numpy
 import pytest
 
 from gpunet.bench import WORKLOADS, flops, make_inputs
-from gpunet.bench.timing import measure, summarize
+from gpunet.bench.timing import measure, measure_interleaved, no_sync, summarize
 from gpunet.models.cnn import LeNet
 
 # LeNet-5 per image: conv1 6x28x28 outputs of 25 taps, conv2 16x10x10 of 150, fc 400-120-84-10
@@ -72,3 +72,11 @@ def test_inputs_are_identical_for_every_implementation() -> None:
         for key in a:
             numpy.testing.assert_array_equal(a[key], b[key])
             assert a[key].dtype in (numpy.float32, numpy.int64)
+
+
+def test_interleaved_timing_alternates_implementations() -> None:
+    order: list[str] = []
+    steps = [(lambda: order.append("a"), no_sync, 2), (lambda: order.append("b"), no_sync, 1)]
+    first, second = measure_interleaved(steps, repeat=3)
+    assert order == ["a", "a", "b"] * 3
+    assert (first.repeat, first.calls_per_sample, second.calls_per_sample) == (3, 2, 1)
