@@ -115,6 +115,8 @@ class MatMul(Function):
     def backward(self, gy):
         xp = self.xp
         a, b = self.a, self.b
+        if a.ndim == 1 and b.ndim == 1:  # inner product: gy is a scalar
+            return gy * b, gy * a
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = gy
