@@ -42,6 +42,7 @@ from gpunet.functional.math import (
     where,
 )
 from gpunet.functional.pool import avg_pool2d, max_pool2d
+from gpunet.functional.recurrent import gru, lstm, rnn
 
 __all__ = [
     "abs", "add", "binary_cross_entropy_with_logits", "cast", "concat", "cross_entropy", "div",
@@ -50,3 +51,4 @@ __all__ = [
     "reshape", "sigmoid", "softmax", "sqrt", "step", "sub", "sum", "tanh", "transpose", "where",
 ]
 __all__ += ["avg_pool2d", "conv2d", "max_pool2d"]
+__all__ += ["gru", "lstm", "rnn"]
