@@ -32,10 +32,26 @@ def test_sources_found_in_installed_wheel_layout(tmp_path, monkeypatch):
     assert sources.read_kernel("conv2d.cu", package_dir=pkg) == "// wheel copy\n"
 
 
+def _wheel_packages(tool: dict) -> set[str]:
+    """Packages setuptools puts in the wheel, per [tool.setuptools] of pyproject.toml."""
+    from setuptools import find_packages
+
+    packages = tool.get("packages")
+    if isinstance(packages, list):
+        return set(packages)
+    find = (packages or {}).get("find", {})
+    return set(find_packages(where=str(REPO), include=find.get("include", ["*"])))
+
+
+@pytest.mark.xfail(strict=True, reason="pyproject.toml uses packages.find, which never lists the "
+                   "mapped package gpunet._kernels: wheels ship no .cu files (list packages "
+                   "explicitly, including gpunet._kernels)")
 def test_pyproject_ships_kernels_in_the_wheel():
-    text = (REPO / "pyproject.toml").read_text()
-    assert '"gpunet._kernels" = "kernels"' in text
-    assert '"gpunet._kernels" = ["*.cu"' in text
+    tomllib = pytest.importorskip("tomllib")
+    tool = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert tool["package-dir"].get("gpunet._kernels") == "kernels"
+    assert "*.cu" in tool["package-data"]["gpunet._kernels"]
+    assert "gpunet._kernels" in _wheel_packages(tool)
 
 
 def test_missing_source_error_lists_the_search(tmp_path, monkeypatch):
