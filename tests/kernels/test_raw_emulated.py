@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -152,3 +154,22 @@ def test_guard_zones_catch_out_of_bounds_writes(rt):
     out.base[grid.GUARD + 4] = 0.0  # one past the end
     with pytest.raises(grid.GuardError):
         rt.check_guards()
+
+
+@st.composite
+def conv_geometry(draw) -> cases.Conv:
+    """Small random conv problems whose output is non-empty."""
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    sh, sw, dh, dw = (draw(st.integers(1, 3)) for _ in range(4))
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    h = draw(st.integers(max(1, dh * (kh - 1) + 1 - 2 * ph), 9))
+    w = draw(st.integers(max(1, dw * (kw - 1) + 1 - 2 * pw), 9))
+    x = (draw(st.integers(1, 3)), draw(st.integers(1, 5)), h, w)
+    return cases.Conv(x, (draw(st.integers(1, 5)), x[1], kh, kw), (sh, sw), (ph, pw), (dh, dw))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=conv_geometry(), split=st.sampled_from(list(SPLITS)))
+def test_conv2d_random_geometry(rt, case, split):
+    ops = raw_ops.RawOps(rt, **SPLITS[split]).table()
+    cases.check_conv(ops, case, numpy.float64, rt.guarded, numpy.asarray)
