@@ -137,11 +137,13 @@ def _time(entries: list[_Entry], flops: int, opts: Options) -> list[dict[str, An
 
 
 def _ratios(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """gpunet/peer for every pair: ratio of medians, and the median of per-round ratios."""
+    """gpunet/peer for every pair: ratio of medians, median of per-round ratios, ratio of minima
+    (the least-disturbed samples: the steadiest estimate on a busy machine)."""
     ours = [r for r in runs if r["implementation"] == "gpunet" and "ms" in r]
     theirs = [r for r in runs if r["implementation"] != "gpunet" and "ms" in r]
     return [{"gpunet": a["label"], "peer": b["label"], "ratio": a["ms"]["median"] / b["ms"]["median"],
-             "paired_ratio": statistics.median(x / y for x, y in zip(a["ms"]["samples"], b["ms"]["samples"]))}
+             "paired_ratio": statistics.median(x / y for x, y in zip(a["ms"]["samples"], b["ms"]["samples"])),
+             "min_ratio": a["ms"]["min"] / b["ms"]["min"]}
             for a in ours for b in theirs]
 
 

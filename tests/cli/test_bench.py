@@ -69,6 +69,7 @@ def test_peers_give_ratios_when_torch_is_importable(run_cli, tmp_path) -> None:
         assert ratio["ratio"] == pytest.approx(w["runs"][0]["ms"]["median"] / run["ms"]["median"])
         assert f"{ratio['ratio']:.3g}x" in outcome.stdout
         assert ratio["paired_ratio"] > 0
+        assert ratio["min_ratio"] == pytest.approx(w["runs"][0]["ms"]["min"] / run["ms"]["min"])
     if not _torch():
         assert any("torch not importable" in n for n in record["notes"])
 
