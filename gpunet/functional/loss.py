@@ -10,7 +10,7 @@ from gpunet.functional.activation import log_softmax_array
 
 
 def _target(t: Any, like: Tensor) -> Any:
-    return t.data if isinstance(t, Tensor) else like.xp.asarray(t)
+    return t if isinstance(t, Tensor) else like.xp.asarray(t)  # a Tensor target keeps its gradient
 
 
 def _check_same_shape(op: str, x: Any, t: Any) -> None:
