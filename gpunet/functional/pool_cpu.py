@@ -31,7 +31,8 @@ def max_pool_forward(x, kh, kw, sh, sw, ph, pw, y, index):  # pragma: no cover -
 
 @numba.njit(cache=True, nogil=True)
 def max_pool_forward_2x2(x, y, index):  # pragma: no cover - compiled
-    """:func:`max_pool_forward` for kernel 2, stride 2, no padding (fixed trip counts: ~10x faster)."""
+    """:func:`max_pool_forward` for kernel 2, stride 2, no padding and NaN-free ``x`` (fixed trip
+    counts and no NaN test in the loop: ~10x faster)."""
     w = x.shape[3]
     for a in range(y.shape[0]):
         for b in range(y.shape[1]):
@@ -41,7 +42,7 @@ def max_pool_forward_2x2(x, y, index):  # pragma: no cover - compiled
                     for p in range(2):
                         for q in range(2):
                             v = x[a, b, 2 * i + p, 2 * j + q]
-                            if v > best or v != v:
+                            if v > best:
                                 best, where = v, (2 * i + p) * w + 2 * j + q
                     y[a, b, i, j] = best
                     index[a, b, i, j] = where
@@ -65,7 +66,7 @@ def forward(x: numpy.ndarray, kernel: tuple[int, int], stride: tuple[int, int], 
     y = numpy.empty((n, c, *out_hw), dtype=x.dtype)
     index = numpy.empty((n, c, *out_hw), dtype=numpy.int32)
     x = numpy.ascontiguousarray(x)
-    if kernel == stride == (2, 2) and padding == (0, 0):
+    if kernel == stride == (2, 2) and padding == (0, 0) and not numpy.isnan(x).any():
         max_pool_forward_2x2(x, y, index)
     else:
         max_pool_forward(x, *kernel, *stride, *padding, y, index)
