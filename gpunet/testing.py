@@ -48,15 +48,14 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any], eps: float = 1e-6, 
             continue
         analytic = backend.to_numpy(t.grad) if t.grad is not None else numpy.zeros(t.shape)
         numeric = numpy.zeros(t.shape)
-        flat = t.data.reshape(-1)
-        for k in range(flat.size):
-            original = float(flat[k])
-            flat[k] = original + eps
+        for k in numpy.ndindex(*t.shape):  # index the array itself: views need not be contiguous
+            original = float(t.data[k])
+            t.data[k] = original + eps
             plus = scalar()
-            flat[k] = original - eps
+            t.data[k] = original - eps
             minus = scalar()
-            flat[k] = original
-            numeric.reshape(-1)[k] = (plus - minus) / (2 * eps)
+            t.data[k] = original
+            numeric[k] = (plus - minus) / (2 * eps)
         if not numpy.allclose(analytic, numeric, atol=atol, rtol=rtol):
             worst = numpy.unravel_index(numpy.argmax(numpy.abs(analytic - numeric)), t.shape) if t.size else ()
             raise GradcheckError(f"gradcheck: input {index} (shape {t.shape}): analytic and numerical "

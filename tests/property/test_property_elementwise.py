@@ -19,13 +19,14 @@ from property_strategies import (
     away_from_zero,
     finite,
     leaves,
+    nonempty_shapes,
     positive,
     shapes,
 )
 
 from gpunet import functional as F
-from gpunet.autograd import Tensor
-from gpunet.testing import gradcheck
+from gpunet.autograd import Function, Tensor
+from gpunet.testing import GradcheckError, gradcheck
 
 pairs = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, min_side=0, max_side=MAX_SIDE)
 
@@ -106,3 +107,29 @@ def test_reused_input_accumulates_gradients(pair: Any, data: st.DataObject) -> N
     """``a * b + a``: the gradient of ``a`` sums over both uses and over broadcast dimensions."""
     a, b = (data.draw(arrays(s)) for s in pair.input_shapes)
     assert gradcheck(lambda x, y: x * y + x - y / 2.0, [a.copy(), b.copy()])
+
+
+@FEW
+@given(x=arrays(hnp.array_shapes(min_dims=2, max_dims=3, min_side=1, max_side=MAX_SIDE)), data=st.data())
+def test_gradcheck_accepts_strided_views(x: numpy.ndarray, data: st.DataObject) -> None:
+    """Transposed or sliced (non-contiguous) inputs are perturbed in place, not through a copy."""
+    view = x.T if data.draw(st.booleans()) else x[..., ::2]
+    assert gradcheck(lambda t: t * t + F.exp(t), [view])
+
+
+class WrongSquare(Function):
+    """``x**2`` with a wrong derivative (``x`` instead of ``2x``)."""
+
+    def forward(self, x):
+        self.x = x
+        return x * x
+
+    def backward(self, gy):
+        return gy * self.x
+
+
+@FEW
+@given(x=arrays(nonempty_shapes, away_from_zero()))
+def test_gradcheck_catches_a_wrong_backward(x: numpy.ndarray) -> None:
+    with pytest.raises(GradcheckError, match="analytic and numerical gradients differ"):
+        gradcheck(lambda t: WrongSquare()(t), [x])
