@@ -1,9 +1,10 @@
 // Fused recurrent-cell steps (RNN tanh/relu, LSTM, GRU), forward and backward.
 // Semantics: gpunet/functional/cells.py, term by term. Design: kernels/README.md.
 //
-// One thread per hidden unit (b, j) computes all of that unit's gates, through a grid-stride
-// loop over B * H. Every array is C-contiguous: xg/hg (B, G), b_hh (G,), states (B, H),
-// mask (B,), with G = gates * H. Launch: block (256, 1, 1), any grid.
+// Step kernels: one thread per hidden unit (b, j) computes all of that unit's gates, through a
+// grid-stride loop over B * H. Every array is C-contiguous: xg/hg (B, G), b_hh (G,), states
+// (B, H), mask (B,), with G = gates * H. Launch: block (256, 1, 1), any grid.
+// Sequence kernels (*_seq_fwd, forward only): see "Whole-sequence forward" below.
 
 namespace cells {
 
@@ -22,6 +23,39 @@ __device__ __forceinline__ T blend(T m, T fresh, T carried) {
     return m * fresh + (T(1) - m) * carried;
 }
 
+// Per-unit cell math, shared by the step kernels and the whole-sequence kernels below.
+template <typename T>
+__device__ __forceinline__ T rnn_act(T pre, int relu) {
+    return relu ? (pre < T(0) ? T(0) : pre) : tanh_(pre);
+}
+
+template <typename T>
+struct LstmUnit { T h, c, i, f, g, o; };
+
+// pre_*: xg + hg + b_hh of each gate; hp, cp: carried state; m: mask.
+template <typename T>
+__device__ __forceinline__ LstmUnit<T> lstm_unit(T pre_i, T pre_f, T pre_g, T pre_o, T hp, T cp,
+                                                 T m) {
+    const T i = sigmoid_(pre_i), f = sigmoid_(pre_f);
+    const T g = tanh_(pre_g), o = sigmoid_(pre_o);
+    const T c_new = f * cp + i * g;
+    const T h_new = o * tanh_(c_new);
+    return {blend(m, h_new, hp), blend(m, c_new, cp), i, f, g, o};
+}
+
+template <typename T>
+struct GruUnit { T h, r, z, n, hn; };
+
+// x*: input projections; hb*: hg + b_hh of each gate; hp: carried state; m: mask.
+template <typename T>
+__device__ __forceinline__ GruUnit<T> gru_unit(T xr, T xz, T xn, T hbr, T hbz, T hbn, T hp, T m) {
+    const T r = sigmoid_(xr + hbr);
+    const T z = sigmoid_(xz + hbz);
+    const T n = tanh_(xn + r * hbn);
+    const T h_new = (T(1) - z) * n + z * hp;
+    return {blend(m, h_new, hp), r, z, n, hbn};
+}
+
 template <typename T>
 __device__ __forceinline__ void rnn_forward(const T* xg, const T* hg, const T* b_hh,
                                             const T* h_prev, const T* mask, T* h, int B, int H,
@@ -31,8 +65,7 @@ __device__ __forceinline__ void rnn_forward(const T* xg, const T* hg, const T* b
          idx += (long long)gridDim.x * blockDim.x) {
         const int b = (int)(idx / H), j = (int)(idx - (long long)b * H);
         const T pre = xg[idx] + hg[idx] + b_hh[j];
-        const T act = relu ? (pre < T(0) ? T(0) : pre) : tanh_(pre);
-        h[idx] = blend(mask[b], act, h_prev[idx]);
+        h[idx] = blend(mask[b], rnn_act(pre, relu), h_prev[idx]);
     }
 }
 
@@ -62,17 +95,14 @@ __device__ __forceinline__ void lstm_forward(const T* xg, const T* hg, const T* 
         T pre[4];
         for (int k = 0; k < 4; ++k)
             pre[k] = xg[row + k * H + j] + hg[row + k * H + j] + b_hh[k * H + j];
-        const T i = sigmoid_(pre[0]), f = sigmoid_(pre[1]);
-        const T g = tanh_(pre[2]), o = sigmoid_(pre[3]);
-        const T c_new = f * c_prev[idx] + i * g;
-        const T h_new = o * tanh_(c_new);
-        const T m = mask[b];
-        h[idx] = blend(m, h_new, h_prev[idx]);
-        c[idx] = blend(m, c_new, c_prev[idx]);
-        gates[row + j] = i;
-        gates[row + H + j] = f;
-        gates[row + 2 * H + j] = g;
-        gates[row + 3 * H + j] = o;
+        const LstmUnit<T> u =
+            lstm_unit(pre[0], pre[1], pre[2], pre[3], h_prev[idx], c_prev[idx], mask[b]);
+        h[idx] = u.h;
+        c[idx] = u.c;
+        gates[row + j] = u.i;
+        gates[row + H + j] = u.f;
+        gates[row + 2 * H + j] = u.g;
+        gates[row + 3 * H + j] = u.o;
     }
 }
 
@@ -108,17 +138,15 @@ __device__ __forceinline__ void gru_forward(const T* xg, const T* hg, const T* b
          idx += (long long)gridDim.x * blockDim.x) {
         const int b = (int)(idx / H), j = (int)(idx - (long long)b * H);
         const long long row3 = (long long)b * 3 * H, row4 = (long long)b * 4 * H;
-        const T r = sigmoid_(xg[row3 + j] + (hg[row3 + j] + b_hh[j]));
-        const T z = sigmoid_(xg[row3 + H + j] + (hg[row3 + H + j] + b_hh[H + j]));
-        const T hn = hg[row3 + 2 * H + j] + b_hh[2 * H + j];
-        const T n = tanh_(xg[row3 + 2 * H + j] + r * hn);
-        const T hp = h_prev[idx];
-        const T h_new = (T(1) - z) * n + z * hp;
-        h[idx] = blend(mask[b], h_new, hp);
-        saved[row4 + j] = r;
-        saved[row4 + H + j] = z;
-        saved[row4 + 2 * H + j] = n;
-        saved[row4 + 3 * H + j] = hn;
+        const GruUnit<T> u = gru_unit(
+            xg[row3 + j], xg[row3 + H + j], xg[row3 + 2 * H + j], hg[row3 + j] + b_hh[j],
+            hg[row3 + H + j] + b_hh[H + j], hg[row3 + 2 * H + j] + b_hh[2 * H + j], h_prev[idx],
+            mask[b]);
+        h[idx] = u.h;
+        saved[row4 + j] = u.r;
+        saved[row4 + H + j] = u.z;
+        saved[row4 + 2 * H + j] = u.n;
+        saved[row4 + 3 * H + j] = u.hn;
     }
 }
 
@@ -145,6 +173,108 @@ __device__ __forceinline__ void gru_backward(const T* saved, const T* h_prev, co
         dhg[row3 + H + j] = dz;
         dhg[row3 + 2 * H + j] = dn * r;
         dh_carry[idx] = dhm * z + dhv * (T(1) - m);
+    }
+}
+
+// ---- Whole-sequence forward (persistent over time): one block per sequence b ----------------
+// The block keeps h (and the LSTM cell state) in shared memory for all T steps, computes the
+// recurrent product h_{t-1} @ W_hh^T itself from wt = W_hh^T (H, G), coalesced along j, and
+// applies the same per-unit cell math as the step kernels. One launch per sequence instead of
+// 2 per step: for small batches (latency-bound inference), not for large-batch training.
+// xg (T, B, G) includes b_ih; mask (T, B); outputs hs (T, B, H) and, for LSTM, c_last (B, H).
+
+constexpr int SEQ_MAX_H = 1024;
+
+// acc[g] = sum_k h[k] * wt[k, g*H + j] for the G gates of unit j.
+template <typename T, int G>
+__device__ __forceinline__ void recurrent_dots(const T* wt, const T* h, int H, int j, T* acc) {
+    for (int g = 0; g < G; ++g) acc[g] = T(0);
+    for (int k = 0; k < H; ++k) {
+        const T hk = h[k];
+        const T* row = wt + (long long)k * G * H + j;
+        for (int g = 0; g < G; ++g) acc[g] += hk * row[g * H];
+    }
+}
+
+template <typename T>
+__device__ __forceinline__ void rnn_sequence(const T* xg, const T* wt, const T* b_hh,
+                                             const T* h0, const T* mask, T* hs, int steps,
+                                             int B, int H, int relu) {
+    __shared__ T hbuf[2][SEQ_MAX_H];
+    const int b = blockIdx.x;
+    for (int j = threadIdx.x; j < H; j += blockDim.x) hbuf[0][j] = h0[(long long)b * H + j];
+    __syncthreads();
+    for (int t = 0; t < steps; ++t) {
+        const T* hp = hbuf[t & 1];
+        T* hn = hbuf[(t + 1) & 1];
+        const long long row = (long long)t * B + b;
+        for (int j = threadIdx.x; j < H; j += blockDim.x) {
+            T acc[1];
+            recurrent_dots<T, 1>(wt, hp, H, j, acc);
+            const T pre = xg[row * H + j] + acc[0] + b_hh[j];
+            hn[j] = blend(mask[row], rnn_act(pre, relu), hp[j]);
+            hs[row * H + j] = hn[j];
+        }
+        __syncthreads();
+    }
+}
+
+template <typename T>
+__device__ __forceinline__ void lstm_sequence(const T* xg, const T* wt, const T* b_hh,
+                                              const T* h0, const T* c0, const T* mask, T* hs,
+                                              T* c_last, int steps, int B, int H) {
+    __shared__ T hbuf[2][SEQ_MAX_H];
+    __shared__ T cbuf[SEQ_MAX_H];  // each entry is only touched by the thread owning unit j
+    const int b = blockIdx.x;
+    for (int j = threadIdx.x; j < H; j += blockDim.x) {
+        hbuf[0][j] = h0[(long long)b * H + j];
+        cbuf[j] = c0[(long long)b * H + j];
+    }
+    __syncthreads();
+    for (int t = 0; t < steps; ++t) {
+        const T* hp = hbuf[t & 1];
+        T* hn = hbuf[(t + 1) & 1];
+        const long long row = (long long)t * B + b;
+        const T* x = xg + row * 4 * H;
+        for (int j = threadIdx.x; j < H; j += blockDim.x) {
+            T acc[4];
+            recurrent_dots<T, 4>(wt, hp, H, j, acc);
+            T pre[4];
+            for (int g = 0; g < 4; ++g) pre[g] = x[g * H + j] + acc[g] + b_hh[g * H + j];
+            const LstmUnit<T> u = lstm_unit(pre[0], pre[1], pre[2], pre[3], hp[j], cbuf[j],
+                                            mask[row]);
+            hn[j] = u.h;
+            cbuf[j] = u.c;
+            hs[row * H + j] = u.h;
+        }
+        __syncthreads();
+    }
+    for (int j = threadIdx.x; j < H; j += blockDim.x) c_last[(long long)b * H + j] = cbuf[j];
+}
+
+template <typename T>
+__device__ __forceinline__ void gru_sequence(const T* xg, const T* wt, const T* b_hh,
+                                             const T* h0, const T* mask, T* hs, int steps,
+                                             int B, int H) {
+    __shared__ T hbuf[2][SEQ_MAX_H];
+    const int b = blockIdx.x;
+    for (int j = threadIdx.x; j < H; j += blockDim.x) hbuf[0][j] = h0[(long long)b * H + j];
+    __syncthreads();
+    for (int t = 0; t < steps; ++t) {
+        const T* hp = hbuf[t & 1];
+        T* hn = hbuf[(t + 1) & 1];
+        const long long row = (long long)t * B + b;
+        const T* x = xg + row * 3 * H;
+        for (int j = threadIdx.x; j < H; j += blockDim.x) {
+            T acc[3];
+            recurrent_dots<T, 3>(wt, hp, H, j, acc);
+            const GruUnit<T> u = gru_unit(x[j], x[H + j], x[2 * H + j], acc[0] + b_hh[j],
+                                          acc[1] + b_hh[H + j], acc[2] + b_hh[2 * H + j], hp[j],
+                                          mask[row]);
+            hn[j] = u.h;
+            hs[row * H + j] = u.h;
+        }
+        __syncthreads();
     }
 }
 
@@ -177,6 +307,20 @@ __device__ __forceinline__ void gru_backward(const T* saved, const T* h_prev, co
     __global__ void gru_bwd_##SUFFIX(const T* saved, const T* h_prev, const T* dh,              \
                                      const T* mask, T* dxg, T* dhg, T* dh_carry, int B, int H) { \
         cells::gru_backward<T>(saved, h_prev, dh, mask, dxg, dhg, dh_carry, B, H);             \
+    }                                                                                           \
+    __global__ void rnn_seq_fwd_##SUFFIX(const T* xg, const T* wt, const T* b_hh, const T* h0,  \
+                                         const T* mask, T* hs, int steps, int B, int H,         \
+                                         int relu) {                                            \
+        cells::rnn_sequence<T>(xg, wt, b_hh, h0, mask, hs, steps, B, H, relu);                 \
+    }                                                                                           \
+    __global__ void lstm_seq_fwd_##SUFFIX(const T* xg, const T* wt, const T* b_hh, const T* h0, \
+                                          const T* c0, const T* mask, T* hs, T* c_last,         \
+                                          int steps, int B, int H) {                            \
+        cells::lstm_sequence<T>(xg, wt, b_hh, h0, c0, mask, hs, c_last, steps, B, H);          \
+    }                                                                                           \
+    __global__ void gru_seq_fwd_##SUFFIX(const T* xg, const T* wt, const T* b_hh, const T* h0,  \
+                                         const T* mask, T* hs, int steps, int B, int H) {       \
+        cells::gru_sequence<T>(xg, wt, b_hh, h0, mask, hs, steps, B, H);                       \
     }
 
 extern "C" {

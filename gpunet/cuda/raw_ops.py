@@ -26,7 +26,8 @@ Grid = tuple[int, int, int]
 #: Kernel base names per source file; each exists as ``<name>_f32`` and ``<name>_f64``.
 KERNELS: dict[str, tuple[str, ...]] = {
     "conv2d.cu": ("conv2d_fwd", "conv2d_bwd_input", "conv2d_bwd_weight", "conv2d_split_sum"),
-    "rnn_cells.cu": ("rnn_fwd", "rnn_bwd", "lstm_fwd", "lstm_bwd", "gru_fwd", "gru_bwd"),
+    "rnn_cells.cu": ("rnn_fwd", "rnn_bwd", "lstm_fwd", "lstm_bwd", "gru_fwd", "gru_bwd",
+                     "rnn_seq_fwd", "lstm_seq_fwd", "gru_seq_fwd"),
 }
 SUFFIX = {numpy.dtype(numpy.float32): "f32", numpy.dtype(numpy.float64): "f64"}
 COMPILE_OPTIONS = ("--std=c++17",)
@@ -38,6 +39,7 @@ MAX_SPLITS = 32          # split-K: at most this many partial results per output
 MAX_GRID_Y = 65535
 MAX_INT = 2**31 - 1      # kernels index tiles with 32-bit ints
 CELL_BLOCKS = 65535      # cap for the grid-stride elementwise kernels
+SEQ_MAX_H = 1024         # hidden size limit of the whole-sequence kernels (shared memory)
 
 
 class Runtime(Protocol):
@@ -345,6 +347,70 @@ class RawOps:
         carry = self.rt.empty((batch, hidden), dtype)
         self._cell_launch("gru_bwd", batch, hidden, (*arrays, dxg, dhg, carry))
         return dxg, dhg, carry
+
+    # -- whole-sequence forward (persistent over time; not a dispatch hot op) --------------
+
+    def _sequence(self, op: str, kernel: str, gates: int, xg: Array, w_hh: Array, b_hh: Array,
+                  h0: Array, mask: Array, c0: Array | None = None, *extra: int
+                  ) -> tuple[Array, Array | None]:
+        named = {"xg": xg, "w_hh": w_hh, "b_hh": b_hh, "h0": h0, "mask": mask}
+        if c0 is not None:
+            named["c0"] = c0
+        dtype, arrays = self._arrays(op, **named)
+        xg, w_hh, b_hh, h0, mask = arrays[:5]
+        if h0.ndim != 2 or xg.ndim != 3:
+            raise ValueError(f"{op}: expected xg (T, B, G) and h0 (B, H), got {tuple(xg.shape)} "
+                             f"and {tuple(h0.shape)}")
+        batch, hidden = h0.shape
+        steps = xg.shape[0]
+        if hidden > SEQ_MAX_H:
+            raise ValueError(f"{op}: hidden size {hidden} > {SEQ_MAX_H} (use the step kernels)")
+        for name, arr, shape in (("xg", xg, (steps, batch, gates * hidden)),
+                                 ("w_hh", w_hh, (gates * hidden, hidden)),
+                                 ("b_hh", b_hh, (gates * hidden,)), ("mask", mask, (steps, batch))):
+            self._expect(op, name, arr, shape)
+        if max(xg.size, w_hh.size) > MAX_INT:
+            raise ValueError(f"{op}: sequence too large for one launch")
+        wt = self.rt.xp.ascontiguousarray(w_hh.T)
+        hs = self.rt.empty((steps, batch, hidden), dtype)
+        c_last = None
+        inputs = [xg, wt, b_hh, h0]
+        outputs = [hs]
+        if c0 is not None:
+            self._expect(op, "c0", arrays[5], (batch, hidden))
+            c_last = self.rt.empty((batch, hidden), dtype)
+            inputs.append(arrays[5])
+            outputs.append(c_last)
+        if batch:
+            args = (*inputs, mask, *outputs, numpy.int32(steps), numpy.int32(batch),
+                    numpy.int32(hidden), *(numpy.int32(e) for e in extra))
+            self.rt.launch("rnn_cells.cu", f"{kernel}_{SUFFIX[dtype]}", (batch, 1, 1),
+                           (THREADS, 1, 1), args)
+        return hs, c_last
+
+    def rnn_sequence_forward(self, xg: Array, w_hh: Array, b_hh: Array, h0: Array, mask: Array,
+                             nonlinearity: str = "tanh") -> Array:
+        """All ``T`` steps of an RNN layer in one launch: ``hs`` (T, B, H).
+
+        Same result as looping ``cells.rnn_step_forward`` with ``hg = h_prev @ w_hh.T``;
+        ``xg`` (T, B, H) includes ``b_ih``, ``mask`` is (T, B).
+        """
+        op = "rnn_sequence_forward"
+        relu = self._relu_flag(op, nonlinearity)
+        return self._sequence(op, "rnn_seq_fwd", 1, xg, w_hh, b_hh, h0, mask, None, relu)[0]
+
+    def lstm_sequence_forward(self, xg: Array, w_hh: Array, b_hh: Array, h0: Array, c0: Array,
+                              mask: Array) -> tuple[Array, Array]:
+        """All steps of an LSTM layer in one launch: ``hs`` (T, B, H) and the last ``c`` (B, H)."""
+        hs, c_last = self._sequence("lstm_sequence_forward", "lstm_seq_fwd", 4, xg, w_hh, b_hh,
+                                    h0, mask, c0)
+        return hs, c_last
+
+    def gru_sequence_forward(self, xg: Array, w_hh: Array, b_hh: Array, h0: Array, mask: Array
+                             ) -> Array:
+        """All steps of a GRU layer in one launch: ``hs`` (T, B, H)."""
+        return self._sequence("gru_sequence_forward", "gru_seq_fwd", 3, xg, w_hh, b_hh, h0,
+                              mask)[0]
 
 
 _table: dict[str, Callable[..., Any]] | None = None

@@ -151,7 +151,7 @@ def test_shape_errors(ops):
 
 def test_guard_zones_catch_out_of_bounds_writes(rt):
     out = rt.empty((4,), numpy.float64)
-    out.base[grid.GUARD + 4] = 0.0  # one past the end
+    out.base[grid.MIN_GUARD + 4] = 0.0  # one past the end
     with pytest.raises(grid.GuardError):
         rt.check_guards()
 
@@ -173,3 +173,22 @@ def conv_geometry(draw) -> cases.Conv:
 def test_conv2d_random_geometry(rt, case, split):
     ops = raw_ops.RawOps(rt, **SPLITS[split]).table()
     cases.check_conv(ops, case, numpy.float64, rt.guarded, numpy.asarray)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cell", list(cases.SEQ_GATES))
+@pytest.mark.parametrize("shape", [(4, 3, 5), (3, 2, 300)], ids=["small", "units_over_block"])
+def test_sequence_forward(rt, cell, shape, dtype):
+    cases.check_sequence(raw_ops.RawOps(rt), cell, *shape, dtype, rt.guarded, numpy.asarray)
+
+
+def test_sequence_forward_errors(rt):
+    raw = raw_ops.RawOps(rt)
+    h = numpy.zeros((2, 3))
+    with pytest.raises(ValueError, match="'w_hh' must have shape"):
+        raw.gru_sequence_forward(numpy.zeros((4, 2, 9)), numpy.zeros((9, 2)), numpy.zeros(9), h,
+                                 numpy.ones((4, 2)))
+    big = numpy.zeros((1, raw_ops.SEQ_MAX_H + 1))
+    with pytest.raises(ValueError, match="hidden size"):
+        raw.rnn_sequence_forward(numpy.zeros((1, 1, big.shape[1])), numpy.zeros((big.shape[1],) * 2),
+                                 numpy.zeros(big.shape[1]), big, numpy.ones((1, 1)))

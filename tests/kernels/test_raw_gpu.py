@@ -80,3 +80,11 @@ def test_dispatch_picks_raw(ops, monkeypatch):
 
     monkeypatch.setattr(config, "kernels", lambda: "raw")
     assert dispatch.lookup("conv2d_forward", on_gpu=True) is ops["conv2d_forward"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cell", list(cases.SEQ_GATES))
+@pytest.mark.parametrize("shape", [(4, 3, 5), (16, 8, 300), (5, 2, 1024)])
+def test_sequence_forward(cupy, cell, shape, dtype):
+    raw = raw_ops.RawOps(raw_ops.CupyRuntime())
+    cases.check_sequence(raw, cell, *shape, dtype, cupy.asarray, cupy.asnumpy)

@@ -23,7 +23,7 @@ SPLIT = {"target_blocks": 64, "min_split_k": 32}
 
 
 def _conv(case: str, dtype: type) -> object:
-    return lambda ops, put: cases.check_conv(ops, CONV[case], dtype, put, numpy.asarray)
+    return lambda raw, put: cases.check_conv(raw.table(), CONV[case], dtype, put, numpy.asarray)
 
 
 # name: (source, original text, mutated text, check that must now fail, RawOps options)
@@ -45,12 +45,18 @@ MUTANTS = {
         "conv2d.cu", "z < splits; ++z", "z < splits - 1; ++z",
         _conv("long_reduction", numpy.float64), SPLIT),
     "lstm_gate_order": (
-        "rnn_cells.cu", "const T g = tanh_(pre[2]), o = sigmoid_(pre[3]);",
-        "const T g = tanh_(pre[3]), o = sigmoid_(pre[2]);",
-        lambda ops, put: cases.check_lstm(ops, 5, 7, numpy.float64, put, numpy.asarray), {}),
+        "rnn_cells.cu", "const T g = tanh_(pre_g), o = sigmoid_(pre_o);",
+        "const T g = tanh_(pre_o), o = sigmoid_(pre_g);",
+        lambda raw, put: cases.check_lstm(raw.table(), 5, 7, numpy.float64, put, numpy.asarray),
+        {}),
     "gru_mask_ignored": (
-        "rnn_cells.cu", "h[idx] = blend(mask[b], h_new, hp);", "h[idx] = h_new;",
-        lambda ops, put: cases.check_gru(ops, 5, 7, numpy.float32, put, numpy.asarray), {}),
+        "rnn_cells.cu", "return {blend(m, h_new, hp), r, z, n, hbn};", "return {h_new, r, z, n, hbn};",
+        lambda raw, put: cases.check_gru(raw.table(), 5, 7, numpy.float32, put, numpy.asarray),
+        {}),
+    "sequence_recurrent_dot_off_by_one": (
+        "rnn_cells.cu", "for (int k = 0; k < H; ++k) {", "for (int k = 1; k < H; ++k) {",
+        lambda raw, put: cases.check_sequence(raw, "lstm", 3, 2, 5, numpy.float64, put,
+                                              numpy.asarray), {}),
 }
 
 
@@ -60,7 +66,7 @@ def test_mutant_is_caught(name):
     text = read_kernel(source)
     assert text.count(original) == 1, f"mutation site for {name} not found exactly once"
     good = grid.EmulatorRuntime(grid.build({source: text}))
-    check(raw_ops.RawOps(good, **options).table(), good.guarded)  # the real kernel passes
+    check(raw_ops.RawOps(good, **options), good.guarded)  # the real kernel passes
     bad = grid.EmulatorRuntime(grid.build({source: text.replace(original, mutated)}))
     with pytest.raises(AssertionError):
-        check(raw_ops.RawOps(bad, **options).table(), bad.guarded)
+        check(raw_ops.RawOps(bad, **options), bad.guarded)

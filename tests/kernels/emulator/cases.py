@@ -133,3 +133,39 @@ def check_gru(ops: dict[str, Any], batch: int, hidden: int, dtype: Any, put: Put
     dh = _rand(rng, (batch, hidden), dtype)
     got = ops["gru_step_backward"](put(want[1]), put(hp), put(dh), put(m))
     _compare("gru_step_backward", got, cells.gru_step_backward(want[1], hp, dh, m), dtype, get)
+
+
+SEQ_GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+
+
+def check_sequence(raw: Any, cell: str, steps: int, batch: int, hidden: int, dtype: Any,
+                   put: Put, get: Get, seed: int = 0) -> None:
+    """``raw.<cell>_sequence_forward`` against a loop of cells steps with ``hg = h @ W_hh.T``."""
+    rng = numpy.random.default_rng(seed)
+    gh = SEQ_GATES[cell] * hidden
+    xg = _rand(rng, (steps, batch, gh), dtype)
+    w = (rng.standard_normal((gh, hidden)) / numpy.sqrt(hidden)).astype(dtype)
+    b, h0, c0 = _rand(rng, (gh,), dtype), _rand(rng, (batch, hidden), dtype), \
+        _rand(rng, (batch, hidden), dtype)
+    lengths = (steps - 2 * numpy.arange(batch)) % (steps + 1)  # full, shorter, 0: mixed
+    mask = (numpy.arange(steps)[:, None] < lengths[None, :]).astype(dtype)
+    h, c, want = h0, c0, []
+    for t in range(steps):
+        hg = h @ w.T
+        if cell.startswith("rnn"):
+            h = cells.rnn_step_forward(xg[t], hg, b, h, mask[t], cell[4:])
+        elif cell == "lstm":
+            h, c, _ = cells.lstm_step_forward(xg[t], hg, b, h, c, mask[t])
+        else:
+            h, _ = cells.gru_step_forward(xg[t], hg, b, h, mask[t])
+        want.append(h)
+    want_hs = numpy.stack(want) if want else numpy.empty((0, batch, hidden), dtype)
+    if cell.startswith("rnn"):
+        got = raw.rnn_sequence_forward(put(xg), put(w), put(b), put(h0), put(mask), cell[4:])
+    elif cell == "lstm":
+        got, c_last = raw.lstm_sequence_forward(put(xg), put(w), put(b), put(h0), put(c0),
+                                                put(mask))
+        _close("lstm_sequence_forward c_last", get(c_last), c, dtype)
+    else:
+        got = raw.gru_sequence_forward(put(xg), put(w), put(b), put(h0), put(mask))
+    _close(f"{cell}_sequence_forward", get(got), want_hs, dtype)

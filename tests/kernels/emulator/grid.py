@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 CXX = os.environ.get("CXX", "g++")
 FLAGS = ("-std=c++20", "-pthread", "-O1", "-fPIC", "-shared", "-Wall", "-Wno-unknown-pragmas",
          "-Werror")
-GUARD = 64  # elements of NaN on each side of every emulator-allocated array
+MIN_GUARD = 64  # NaN elements on each side of an emulator array: max(MIN_GUARD, its size)
 
 
 class GuardError(AssertionError):
@@ -89,15 +89,17 @@ class EmulatorRuntime:
 
     def __init__(self, lib: ctypes.CDLL) -> None:
         self._lib = lib
-        self._guarded: list[numpy.ndarray] = []
+        self._guarded: list[tuple[numpy.ndarray, int]] = []
         self.launches: list[tuple[str, tuple, tuple]] = []
 
     def empty(self, shape: tuple[int, ...], dtype: Any) -> numpy.ndarray:
-        """Uninitialised (NaN-filled) array between NaN guard zones."""
+        """Uninitialised (NaN-filled) array between NaN guard zones as large as itself, so a
+        stray store a whole row or tile past either end still lands in a guard."""
         size = int(numpy.prod(shape, dtype=numpy.int64))
-        buf = numpy.full(size + 2 * GUARD, numpy.nan, dtype=dtype)
-        self._guarded.append(buf)
-        return buf[GUARD: GUARD + size].reshape(shape)
+        guard = max(MIN_GUARD, size)
+        buf = numpy.full(size + 2 * guard, numpy.nan, dtype=dtype)
+        self._guarded.append((buf, guard))
+        return buf[guard: guard + size].reshape(shape)
 
     def guarded(self, arr: numpy.ndarray) -> numpy.ndarray:
         """A guarded C-contiguous copy of ``arr`` (use for kernel inputs)."""
@@ -106,8 +108,8 @@ class EmulatorRuntime:
         return out
 
     def check_guards(self) -> None:
-        for buf in self._guarded:
-            if not (numpy.isnan(buf[:GUARD]).all() and numpy.isnan(buf[-GUARD:]).all()):
+        for buf, guard in self._guarded:
+            if not (numpy.isnan(buf[:guard]).all() and numpy.isnan(buf[-guard:]).all()):
                 raise GuardError("a kernel wrote outside its array")
 
     def launch(self, source: str, kernel: str, grid: tuple, block: tuple, args: tuple) -> None:
