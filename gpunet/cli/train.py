@@ -16,7 +16,11 @@ from gpunet.cli.progress import EpochProgress
 
 
 def prepare_run(model: str, dataset: str | None, seed: int, data_dir: str | None) -> tuple[Any, Any, Any]:
-    """Recipe (adapted to the dataset), split and a freshly initialised model."""
+    """Recipe (adapted to the dataset), split and a freshly initialised model.
+
+    A model that cannot take the dataset (wrong input shape or input count) is a usage error
+    naming both, found by one forward pass on two test samples (the RNG state is preserved).
+    """
     import gpunet
     from gpunet.data import load_dataset
     from gpunet.recipes import get_recipe
@@ -24,14 +28,42 @@ def prepare_run(model: str, dataset: str | None, seed: int, data_dir: str | None
     recipe = get_recipe(model)
     name = dataset or recipe.dataset
     options = {"data_dir": data_dir} if data_dir else {}
-    split = load_dataset(name, seed=seed, **options)
+    try:
+        split = load_dataset(name, seed=seed, **options)
+    except TypeError as exc:
+        if "data_dir" not in str(exc):
+            raise
+        raise click.BadParameter(f"dataset {name!r} reads no files", param_hint="--data-dir") from exc
     if recipe.loss in ("bce", "perceptron") and not split.info.get("binary"):
         if recipe.loss == "perceptron":
             raise click.BadParameter(f"the perceptron is a binary classifier; dataset {name!r} has "
                                      f"{split.info.get('num_classes')} classes", param_hint="--dataset")
         recipe = dataclasses.replace(recipe, loss="cross_entropy")
     gpunet.manual_seed(seed)
-    return recipe, split, recipe.build(split.info)
+    try:
+        net = recipe.build(split.info)
+        _dry_run(recipe, net, split)
+    except (TypeError, ValueError, KeyError, IndexError) as exc:
+        shape = split.info.get("input_shape")
+        raise click.BadParameter(f"model {model!r} does not fit dataset {name!r} (input shape {shape}): {exc}",
+                                 param_hint="--dataset") from exc
+    return recipe, split, net
+
+
+def _dry_run(recipe: Any, net: Any, split: Any) -> None:
+    """One forward pass on two test samples, without touching the RNG or the graph."""
+    import gpunet
+    from gpunet import random as gpunet_random
+
+    state = gpunet_random.get_state()
+    *inputs, _ = split.test[:2]
+    net.eval()
+    try:
+        with gpunet.no_grad():
+            recipe.forward(net, *(gpunet.tensor(a) for a in inputs))
+    finally:
+        net.train()
+        gpunet_random.set_state(state)
 
 
 @click.command()

@@ -93,3 +93,29 @@ def test_evaluate_a_non_training_checkpoint_is_one_line(run_cli, tmp_path) -> No
     other = io.save({"kind": "weights", "w": [1.0]}, tmp_path / "other.npz")
     line = run_cli("evaluate", other, "--backend", "numpy").error_line()
     assert "not a training checkpoint" in line
+
+
+@pytest.mark.parametrize(("model", "dataset"), [("mlp", "dna"), ("lenet", "credit"), ("rnn", "xor")])
+def test_model_that_does_not_fit_the_dataset_is_a_usage_error(run_cli, model: str, dataset: str) -> None:
+    outcome = run_cli("train", model, "--dataset", dataset, "--backend", "numpy", "--epochs", "1")
+    assert outcome.code == 2, outcome
+    assert "Traceback" not in outcome.stderr
+    assert f"model {model!r} does not fit dataset {dataset!r}" in outcome.stderr
+
+
+def test_data_dir_for_a_generated_dataset_is_a_usage_error(run_cli, tmp_path) -> None:
+    outcome = run_cli("train", "mlp", "--data-dir", tmp_path, "--backend", "numpy")
+    assert outcome.code == 2 and "dataset 'credit' reads no files" in outcome.stderr
+
+
+def test_prepare_run_fit_check_leaves_the_rng_alone() -> None:
+    """The fit check runs a forward pass; the RNG must end where seeding + building leaves it."""
+    import gpunet
+    from gpunet import random as gpunet_random
+    from gpunet.cli.train import prepare_run
+
+    recipe, split, _ = prepare_run("mlp", None, 3, None)
+    after = gpunet_random.get_state()
+    gpunet.manual_seed(3)
+    recipe.build(split.info)
+    assert gpunet_random.get_state() == after
