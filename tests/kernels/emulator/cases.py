@@ -46,9 +46,11 @@ def tolerances(dtype: Any) -> dict[str, float]:
         {"rtol": 2e-5, "atol": 2e-5}
 
 
-def _close(name: str, got: numpy.ndarray, want: numpy.ndarray, dtype: Any) -> None:
+def _close(name: str, got: numpy.ndarray, want: numpy.ndarray, dtype: Any, scale: float = 1.0
+           ) -> None:
     assert got.dtype == want.dtype, f"{name}: dtype {got.dtype} != {want.dtype}"
-    numpy.testing.assert_allclose(got, want, err_msg=name, **tolerances(dtype))
+    tol = {k: v * scale for k, v in tolerances(dtype).items()}
+    numpy.testing.assert_allclose(got, want, err_msg=name, **tol)
 
 
 def check_conv(ops: dict[str, Any], case: Conv, dtype: Any, put: Put, get: Get,
@@ -165,7 +167,8 @@ def check_sequence(raw: Any, cell: str, steps: int, batch: int, hidden: int, dty
     elif cell == "lstm":
         got, c_last = raw.lstm_sequence_forward(put(xg), put(w), put(b), put(h0), put(c0),
                                                 put(mask))
-        _close("lstm_sequence_forward c_last", get(c_last), c, dtype)
+        _close("lstm_sequence_forward c_last", get(c_last), c, dtype, scale=5)
     else:
         got = raw.gru_sequence_forward(put(xg), put(w), put(b), put(h0), put(mask))
-    _close(f"{cell}_sequence_forward", get(got), want_hs, dtype)
+    # scale: H-term dot products summed in another order than BLAS, over several steps
+    _close(f"{cell}_sequence_forward", get(got), want_hs, dtype, scale=5)
