@@ -4,7 +4,7 @@ Workload: T=50, B=32, input 32, hidden 128, 2 layers; loss = MSE of a linear hea
 layer's final state; one SGD step (forward, backward, update). Prints the median ms/step of
 each framework and the ratio. PyTorch is optional (skipped when not importable).
 
-    python bench/rnn_step.py [--steps 50] [--threads N]
+    python bench/rnn_step.py [--steps 50] [--threads N]   (steps of both frameworks alternate)
 
 OpenBLAS tuning variables set on some machines (``OPENBLAS_CORETYPE``, ``OPENBLAS_L2_SIZE``)
 slow NumPy's small GEMMs; to measure without them run
@@ -24,15 +24,18 @@ import numpy
 T, B, I, H, LAYERS = 50, 32, 32, 128, 2
 
 
-def median_ms(step: Callable[[], None], steps: int, warmup: int = 5) -> float:
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+def interleaved_ms(steps: dict[str, Callable[[], None]], rounds: int, warmup: int = 5) -> dict[str, float]:
+    """Median ms per call of each step, timed in alternation so load changes hit all alike."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def data() -> tuple[numpy.ndarray, numpy.ndarray]:
@@ -85,24 +88,28 @@ def torch_step() -> Callable[[], None] | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--steps", type=int, default=50, help="timed steps per framework")
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     args = parser.parse_args()
-    env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS") if k in os.environ}
+    env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
+                                      "OMP_NUM_THREADS") if k in os.environ}
     print(f"2-layer tanh RNN, T={T} B={B} I={I} H={H}, SGD step; env {env or '{}'}")
-    ours = median_ms(gpunet_step(), args.steps)
-    print(f"gpunet (numpy {numpy.__version__}): {ours:8.2f} ms/step")
-    step = torch_step()
-    if step is None:
+    steps = {f"gpunet (numpy {numpy.__version__})": gpunet_step()}
+    peer = torch_step()
+    if peer is None:
         print("torch: not installed, peer skipped")
-        return
-    import torch
+    else:
+        import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    theirs = median_ms(step, args.steps)
-    print(f"torch {torch.__version__} ({torch.get_num_threads()} threads): {theirs:8.2f} ms/step")
-    print(f"ratio torch/gpunet: {theirs / ours:.2f}x ({'gpunet faster' if ours < theirs else 'torch faster'})")
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        steps[f"torch {torch.__version__} ({torch.get_num_threads()} threads)"] = peer
+    result = interleaved_ms(steps, args.steps)
+    for name, ms in result.items():
+        print(f"{name}: {ms:8.2f} ms/step (median of {args.steps})")
+    if len(result) == 2:
+        ours, theirs = result.values()
+        print(f"ratio torch/gpunet: {theirs / ours:.2f}x ({'gpunet faster' if ours < theirs else 'torch faster'})")
 
 
 if __name__ == "__main__":
