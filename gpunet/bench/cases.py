@@ -118,6 +118,14 @@ def _kernel_step(name: str, arrays: dict[str, Any], on_gpu: bool) -> Callable[[]
     return gru_step
 
 
+def _resolved(name: str, on_gpu: bool) -> str:
+    """The module whose forward op the dispatcher picked (shows what ``auto`` resolved to)."""
+    from gpunet.cuda.dispatch import lookup
+
+    op = "conv2d_forward" if name == "conv2d" else f"{name.removesuffix('_step')}_step_forward"
+    return getattr(lookup(op, on_gpu), "__module__", "?")
+
+
 def build(name: str, seed: int = 0) -> Case:
     """gpunet's step for workload ``name`` on the active backend (and, on CuPy, the configured kernels)."""
     import gpunet
@@ -127,13 +135,14 @@ def build(name: str, seed: int = 0) -> Case:
     on_gpu = backend.current() == "cupy"
     host = make_inputs(name, seed)
     arrays = {k: backend.xp().asarray(numpy.ascontiguousarray(v)) for k, v in host.items()}
+    info = {"implementation": "gpunet", "backend": backend.current(),
+            "kernels": config.kernels() if on_gpu else "numpy"}
     if workload.kind == "kernel":
         step = _kernel_step(name, arrays, on_gpu)
+        info["ops_from"] = _resolved(name, on_gpu)
     else:
         gpunet.manual_seed(seed)
         model = _model(name)
         step = _train_step(model, gpunet.Tensor(arrays["x"]), gpunet.Tensor(arrays["t"]))
-    info = {"implementation": "gpunet", "backend": backend.current(),
-            "kernels": config.kernels() if on_gpu else "numpy"}
     return Case(step, timing.cupy_sync if on_gpu else timing.no_sync, info)
 
