@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import numpy
 
+from gpunet.cuda.dispatch import HOT_OPS
 from gpunet.functional.conv_impl import output_size
 
 Array = Any
@@ -111,10 +112,7 @@ class RawOps:
 
     def table(self) -> dict[str, Callable[..., Any]]:
         """``{op_name: launcher}`` for every name in ``gpunet.cuda.dispatch.HOT_OPS``."""
-        names = ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
-                 "rnn_step_forward", "rnn_step_backward", "lstm_step_forward",
-                 "lstm_step_backward", "gru_step_forward", "gru_step_backward")
-        return {name: getattr(self, name) for name in names}
+        return {name: getattr(self, name) for name in HOT_OPS}
 
     # -- validation -----------------------------------------------------------------------
 
