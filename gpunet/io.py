@@ -9,9 +9,11 @@ checkpoint intact. Arrays come back as NumPy arrays whatever backend wrote them.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ FORMAT_VERSION = 1
 _META = "__meta__"
 _REF = "__array__"
 _ZIP_MAGIC = b"PK\x03\x04"
+STALE_TEMP_SECONDS = 600.0
 
 
 class CheckpointError(RuntimeError):
@@ -89,7 +92,25 @@ def save(obj: dict[str, Any], path: str | os.PathLike[str]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+    remove_stale_temp_files(path)
     return path
+
+
+def remove_stale_temp_files(path: str | os.PathLike[str], older_than: float = STALE_TEMP_SECONDS) -> list[Path]:
+    """Delete temporary files of ``path`` that a writer killed mid-write left behind.
+
+    Only files untouched for ``older_than`` seconds go, so a writer still at work keeps its own.
+    """
+    path = Path(path)
+    removed = []
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            if time.time() - tmp.stat().st_mtime > older_than:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            continue
+    return removed
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io as pyio
 import json
+import os
 import pickle
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -292,3 +294,17 @@ def test_meta_that_is_not_json(tmp_path: Path) -> None:
     write_zip(path, {"__meta__.npy": npy_bytes(numpy.frombuffer(b"{not json", dtype=numpy.uint8))})
     with pytest.raises(CheckpointError, match="corrupted"):
         io.load(path)
+
+
+def test_temp_files_left_by_a_killed_writer_are_removed_later(tmp_path: Path) -> None:
+    path = tmp_path / "ck.npz"
+    stale, fresh = tmp_path / ".ck.npz.abc123.tmp", tmp_path / ".ck.npz.def456.tmp"
+    other = tmp_path / ".other.npz.abc123.tmp"
+    for p in (stale, fresh, other):
+        p.write_bytes(b"PK\x03\x04 half a checkpoint")
+    old = time.time() - io.STALE_TEMP_SECONDS - 10
+    for p in (stale, other):
+        os.utime(p, (old, old))
+    io.save({"v": 1}, path)
+    assert not stale.exists()
+    assert fresh.exists() and other.exists()  # a writer may still be busy; another file's temp is not ours
