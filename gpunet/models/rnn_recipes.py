@@ -14,7 +14,7 @@ from gpunet.recipes import RECIPES, Recipe
 # cell -> SequenceClassifier arguments of the default model
 ARCHITECTURES: dict[str, dict[str, Any]] = {
     "rnn": {"cell": "rnn", "embedding_dim": 8, "hidden_size": 64, "num_layers": 1, "nonlinearity": "relu"},
-    "lstm": {"cell": "lstm", "embedding_dim": 8, "hidden_size": 32, "num_layers": 1},
+    "lstm": {"cell": "lstm", "embedding_dim": 8, "hidden_size": 32, "num_layers": 1, "forget_bias": 1.0},
     "gru": {"cell": "gru", "embedding_dim": 8, "hidden_size": 32, "num_layers": 1},
 }
 
@@ -40,7 +40,8 @@ def _recipe(cell: str, epochs: int, lr: float, batch_size: int, clip: float, des
 
 
 RECIPES.update({
-    "rnn": _recipe("rnn", 20, 1e-3, 32, 1.0, "Embedding(8) -> ReLU RNN(64) -> Linear on the final state"),
-    "lstm": _recipe("lstm", 12, 1e-2, 32, 1.0, "Embedding(8) -> LSTM(32) -> Linear on the final state"),
+    "rnn": _recipe("rnn", 15, 1e-3, 32, 1.0, "Embedding(8) -> ReLU RNN(64) -> Linear on the final state"),
+    "lstm": _recipe("lstm", 25, 1e-2, 32, 1.0,
+                    "Embedding(8) -> LSTM(32, forget bias +1) -> Linear on the final state"),
     "gru": _recipe("gru", 12, 1e-2, 32, 1.0, "Embedding(8) -> GRU(32) -> Linear on the final state"),
 })

@@ -66,3 +66,15 @@ def test_rejects_unknown_cells_and_bad_tokens() -> None:
         SequenceClassifier(5, 2, cell="transformer")
     with pytest.raises(ValueError, match="tokens"):
         SequenceClassifier(5, 2)(numpy.zeros(4, dtype=numpy.int64))
+
+
+def test_forget_bias_shifts_only_the_lstm_forget_gates() -> None:
+    gpunet.manual_seed(3)
+    plain = SequenceClassifier(5, 2, cell="lstm", hidden_size=4, num_layers=2)
+    gpunet.manual_seed(3)
+    shifted = SequenceClassifier(5, 2, cell="lstm", hidden_size=4, num_layers=2, forget_bias=1.0)
+    for (name, a), (_, b) in zip(plain.named_parameters(), shifted.named_parameters()):
+        expected = numpy.zeros(a.shape)
+        if "rnn.bias_ih" in name:
+            expected[4:8] = 1.0
+        numpy.testing.assert_allclose(b.numpy() - a.numpy(), expected, atol=1e-6, err_msg=name)
