@@ -8,6 +8,7 @@ seeded generator and each epoch's shuffle from ``(seed, epoch)``, so resuming fr
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import signal
 import threading
@@ -173,7 +174,7 @@ class Trainer:
         if state.get("recipe") != self.recipe.name:
             raise TrainingError(f"resume: {path} is a checkpoint of {state.get('recipe')!r}, "
                                 f"not of {self.recipe.name!r}")
-        expected = self.recipe.config(self.split.info)
+        expected = json.loads(json.dumps(self.recipe.config(self.split.info)))  # tuples as saved: lists
         if state.get("model_config") != expected:
             raise TrainingError(f"resume: {path} holds a model with config {state.get('model_config')}, "
                                 f"expected {expected}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -16,8 +17,8 @@ import pytest
 
 import gpunet
 from gpunet import io
-from gpunet.data import load_dataset
-from gpunet.recipes import Recipe, get_recipe
+from gpunet.data import ArrayDataset, Split, load_dataset
+from gpunet.recipes import RECIPES, Recipe, get_recipe
 from gpunet.train import Settings, Trainer
 
 
@@ -173,6 +174,36 @@ def test_more_epochs_after_resume_continue_the_same_run(tmp_path: Path) -> None:
     longer.restore(path)
     longer.fit()
     assert_same_run(reference, longer)
+
+
+def all_recipes() -> list[str]:
+    get_recipe("mlp")  # loads the CNN and RNN recipes too
+    return sorted(RECIPES)
+
+
+@pytest.mark.parametrize("name", all_recipes())
+def test_every_recipe_resumes_bit_identical(tmp_path: Path, name: str) -> None:
+    """Each model (conv, recurrent with clipping, dense) on a small slice of its own dataset."""
+    recipe = get_recipe(name)
+    full = load_dataset(recipe.dataset, seed=0)
+    split = Split(ArrayDataset(*(a[:64] for a in full.train.arrays)),
+                  ArrayDataset(*(a[:32] for a in full.test.arrays)), full.info)
+    settings = Settings(epochs=2, batch_size=16, lr=recipe.lr, optimizer=recipe.optimizer, seed=5,
+                        momentum=recipe.momentum, clip=recipe.clip)
+
+    def run(progress: Any = None, restore: Path | None = None) -> Trainer:
+        gpunet.manual_seed(5 if restore is None else 77)
+        trainer = Trainer(recipe, recipe.build(full.info), split, settings, checkpoint=tmp_path / "run.npz",
+                          progress=progress)
+        if restore is not None:
+            trainer.restore(restore)
+        with contextlib.suppress(KeyboardInterrupt):
+            trainer.fit()
+        return trainer
+
+    reference = run()
+    run(progress=interrupt_at(6))
+    assert_same_run(reference, run(restore=tmp_path / "run.npz"))
 
 
 # ----- real processes ---------------------------------------------------------------------
