@@ -30,7 +30,8 @@ class Conv2d(Function):
 
     When dispatch picks the reference implementation (NumPy, or CuPy with ``kernels="cupy"``)
     the im2col columns of the forward pass are kept for the weight gradient instead of being
-    rebuilt; other implementations are called through their hot-op signatures.
+    rebuilt, and the output gradient is laid out once for both gradients; other
+    implementations are called through their hot-op signatures.
     """
 
     def __init__(self, stride: Pair, padding: Pair, dilation: Pair) -> None:
@@ -53,20 +54,26 @@ class Conv2d(Function):
     def backward(self, gy):
         on_gpu = backend.is_cupy_array(gy)
         args = (self.stride, self.padding, self.dilation)
-        needs = getattr(self, "needs_grad", (True, True, True))
-        gx = gw = gb = None
-        if needs[0]:
-            gx = dispatch.lookup("conv2d_backward_input", on_gpu)(gy, self.w, self.x.shape, *args)
-        if needs[1]:
-            backward_weight = dispatch.lookup("conv2d_backward_weight", on_gpu)
-            if backward_weight is conv_impl.conv2d_backward_weight and self.cols is not None:
-                gw = conv_impl.backward_weight_from_cols(self.cols, gy, self.w.shape, self.geometry)
+        need_x, need_w, need_b = (*getattr(self, "needs_grad", ()), True, True, True)[:3]
+        backward_input = dispatch.lookup("conv2d_backward_input", on_gpu)
+        backward_weight = dispatch.lookup("conv2d_backward_weight", on_gpu)
+        gx = gw = None
+        rows = conv_impl.gy_rows(gy, self.geometry) if self.cols is not None else None
+        if need_x:
+            if backward_input is conv_impl.conv2d_backward_input and rows is not None:
+                gx = conv_impl.backward_input_from_rows(rows, self.w, self.geometry)
+            else:
+                gx = backward_input(gy, self.w, self.x.shape, *args)
+        if need_w:
+            if backward_weight is conv_impl.conv2d_backward_weight and rows is not None:
+                gw = conv_impl.backward_weight_from_cols(self.cols, rows, self.w.shape)
             else:
                 gw = backward_weight(self.x, gy, self.w.shape, *args)
-        if self.has_bias:
-            gb = gy.sum(axis=(0, 2, 3)) if needs[2] else None
-            return gx, gw, gb
-        return gx, gw
+        if not self.has_bias:
+            return gx, gw
+        if not need_b:
+            return gx, gw, None
+        return gx, gw, rows.sum(axis=1) if rows is not None else gy.sum(axis=(0, 2, 3))
 
 
 def check_conv2d_inputs(x: Any, w: Any, b: Any, stride: Pair, padding: Pair, dilation: Pair) -> None:

@@ -114,10 +114,16 @@ def forward_from_cols(cols: Array, w: Array, g: Geometry) -> Array:
     return xp.ascontiguousarray(y.transpose(1, 0, 2, 3))
 
 
-def backward_weight_from_cols(cols: Array, gy: Array, w_shape: tuple[int, ...], g: Geometry) -> Array:
-    """The weight gradient ``(C_out, C_in, kh, kw)`` from :func:`im2col` columns."""
-    xp = get_array_module(cols, gy)
-    return xp.matmul(gy_rows(gy, g), cols.T).reshape(tuple(w_shape))
+def backward_weight_from_cols(cols: Array, rows: Array, w_shape: tuple[int, ...]) -> Array:
+    """The weight gradient ``(C_out, C_in, kh, kw)`` from :func:`im2col` columns and
+    :func:`gy_rows` of the output gradient."""
+    return get_array_module(cols, rows).matmul(rows, cols.T).reshape(tuple(w_shape))
+
+
+def backward_input_from_rows(rows: Array, w: Array, g: Geometry) -> Array:
+    """The input gradient (NCHW) from :func:`gy_rows` of the output gradient."""
+    xp = get_array_module(rows, w)
+    return col2im(xp.matmul(xp.ascontiguousarray(w).reshape(w.shape[0], -1).T, rows), g)
 
 
 def conv2d_forward(x: Array, w: Array, stride: Pair, padding: Pair, dilation: Pair) -> Array:
@@ -130,13 +136,11 @@ def conv2d_backward_weight(x: Array, gy: Array, w_shape: tuple[int, ...], stride
                            padding: Pair, dilation: Pair) -> Array:
     """Gradient w.r.t. the weight: ``(C_out, C_in, kh, kw)``."""
     g = Geometry(x.shape, tuple(w_shape[2:]), stride, padding, dilation)
-    return backward_weight_from_cols(im2col(x, g), gy, w_shape, g)
+    return backward_weight_from_cols(im2col(x, g), gy_rows(gy, g), w_shape)
 
 
 def conv2d_backward_input(gy: Array, w: Array, x_shape: tuple[int, ...], stride: Pair,
                           padding: Pair, dilation: Pair) -> Array:
     """Gradient w.r.t. the input: ``x_shape``; scatters each kernel tap back (col2im)."""
-    xp = get_array_module(gy, w)
     g = Geometry(tuple(x_shape), w.shape[2:], stride, padding, dilation)
-    gcols = xp.matmul(xp.ascontiguousarray(w).reshape(w.shape[0], -1).T, gy_rows(gy, g))
-    return col2im(gcols, g)
+    return backward_input_from_rows(gy_rows(gy, g), w, g)
