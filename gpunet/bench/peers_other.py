@@ -134,8 +134,8 @@ def _dezero_model(name: str) -> Any:
     class SequenceClassifier(dezero.Model):
         def __init__(self) -> None:
             super().__init__()
-            self.l0 = layer(r["hidden"], in_size=r["input"])
-            self.l1 = layer(r["hidden"], in_size=r["hidden"])
+            # sizes inferred on first call: DeZero 0.0.13's RNN(in_size=...) gives h2h the wrong shape
+            self.l0, self.l1 = layer(r["hidden"]), layer(r["hidden"])
             self.head = L.Linear(r["classes"], in_size=r["hidden"])
 
         def forward(self, x: Any) -> Any:
