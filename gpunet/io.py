@@ -72,7 +72,11 @@ def _unflatten(obj: Any, arrays: dict[str, numpy.ndarray]) -> Any:
 
 
 def save(obj: dict[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Write ``obj`` (nested dicts/lists of arrays and JSON values) to ``path`` atomically."""
+    """Write ``obj`` (nested dicts/lists of arrays and JSON values) to ``path`` atomically.
+
+    Raises TypeError for values it cannot store safely and CheckpointError when the file cannot be
+    written (the previous checkpoint, if any, is then left as it was).
+    """
     from gpunet import __version__
 
     path = Path(path)
@@ -80,11 +84,22 @@ def save(obj: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     tree = _flatten(obj, arrays)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "gpunet_version": __version__, "tree": tree}
     payload = numpy.frombuffer(json.dumps(meta).encode("utf-8"), dtype=numpy.uint8)
+    try:
+        _write_atomically(path, lambda handle: numpy.savez(handle, **{_META: payload}, **arrays))
+    except OSError as exc:
+        raise CheckpointError(f"save: cannot write {path} ({type(exc).__name__}: {exc}); "
+                              f"the previous checkpoint there, if any, is unchanged") from exc
+    remove_stale_temp_files(path)
+    return path
+
+
+def _write_atomically(path: Path, write: Any) -> None:
+    """``write(handle)`` into a temporary file beside ``path``, fsync, rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            numpy.savez(handle, **{_META: payload}, **arrays)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -92,8 +107,6 @@ def save(obj: dict[str, Any], path: str | os.PathLike[str]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
-    remove_stale_temp_files(path)
-    return path
 
 
 def remove_stale_temp_files(path: str | os.PathLike[str], older_than: float = STALE_TEMP_SECONDS) -> list[Path]:

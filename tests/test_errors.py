@@ -248,3 +248,11 @@ def test_cli_resume_of_another_model_is_one_line(mlp_checkpoint: Path) -> None:
 def test_cli_divergence_is_one_line() -> None:
     done = cli("train", "linear", "--lr", "1e38", "--epochs", "3", "--quiet")
     assert_one_line_error(done, r"bce loss is (nan|inf) at step \d+ \(epoch 1, batch \d+\); lower --lr")
+
+
+@pytest.mark.slow
+def test_cli_unwritable_checkpoint_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    done = cli("train", "linear", "--epochs", "1", "--quiet", "--checkpoint", str(blocker / "ck.npz"))
+    assert_one_line_error(done, r"save: cannot write .*ck\.npz \((FileExistsError|NotADirectoryError)")
