@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -174,6 +175,26 @@ def test_more_epochs_after_resume_continue_the_same_run(tmp_path: Path) -> None:
     longer.restore(path)
     longer.fit()
     assert_same_run(reference, longer)
+
+
+def test_training_in_another_thread_gives_the_same_run(tmp_path: Path) -> None:
+    """Signal handlers belong to the main thread: elsewhere the step is not guarded, but still runs."""
+    reference = make_trainer(get_recipe("mlp"), "sgd", epochs=1)
+    reference.fit()
+    other = make_trainer(get_recipe("mlp"), "sgd", tmp_path / "run.npz", epochs=1)
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            other.fit()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(timeout=120)
+    assert not errors and not thread.is_alive()
+    assert_same_run(reference, other)
 
 
 def all_recipes() -> list[str]:
