@@ -93,19 +93,19 @@ def format_table(record: dict[str, Any]) -> str:
     lines = [f"backend {s['backend']}, kernels {', '.join(s['kernels'])}, {s['threads']} thread(s), "
              f"repeat {s['repeat']}, warmup {s['warmup']}; times are ms per step",
              f"{'workload':<11}{'implementation':<30}{'median':>9}{'IQR':>8}{'min..max':>18}"
-             f"{'GFLOP/s':>9}{'gpunet/peer':>13}"]
+             f"{'GFLOP/s':>9}{'gpunet/peer':>13}{'(by min)':>10}"]
     for w in record["workloads"]:
         lines.append(f"{w['name']:<11}{w['description']}  [{w['flops'] / 1e6:,.2f} MFLOP/step]")
-        ratios = {r["peer"]: r["ratio"] for r in w["ratios"] if r["gpunet"] == w.get("best")}
+        ratios = {r["peer"]: r for r in w["ratios"] if r["gpunet"] == w.get("best")}
         for run in w["runs"]:
             label = run["label"]
             if "error" in run:
                 lines.append(f"{'':<11}{label:<30}  {run['error']}")
                 continue
             ms = run["ms"]
-            ratio = f"{ratios[label]:.3g}x" if label in ratios else ""
+            ratio = f"{ratios[label]['ratio']:.3g}x{ratios[label]['min_ratio']:>9.3g}x" if label in ratios else ""
             lines.append(f"{'':<11}{label:<30}{_fmt(ms['median']):>9}{_fmt(ms['iqr']):>8}"
-                         f"{_fmt(ms['min']) + '..' + _fmt(ms['max']):>18}{run['gflops']:>9.2f}{ratio:>13}")
+                         f"{_fmt(ms['min']) + '..' + _fmt(ms['max']):>18}{run['gflops']:>9.2f}{ratio:>23}")
     for item in record["skipped"]:
         lines.append(f"{item['workload']:<11}skipped: {item['reason']}")
     for note in record["notes"]:
