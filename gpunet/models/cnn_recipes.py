@@ -23,7 +23,9 @@ def _lenet(info: dict[str, Any]) -> Module:
     return LeNet(config["num_classes"], config["in_channels"], tuple(config["input_size"]))
 
 
+# SGD with momentum beat Adam here (Adam lr 1e-3..2e-3 plateaued at 96-97% on the seed-0 split).
 RECIPES["lenet"] = Recipe(
-    "lenet", "digits", _lenet, loss="cross_entropy", optimizer="adam", lr=2e-3, epochs=30, batch_size=32,
+    "lenet", "digits", _lenet, loss="cross_entropy", optimizer="sgd", lr=0.04, momentum=0.9, epochs=40,
+    batch_size=32,
     describe="LeNet-5 (conv 6@5x5, pool, conv 16@5x5, pool, fc 120, 84, 10; ReLU, max pool)",
     model_config=_lenet_config)
