@@ -35,7 +35,8 @@ def _list_workloads() -> None:
 @click.option("--backend", "backend_name", type=click.Choice(backend.BACKENDS), default=None,
               help="Array backend [default: $GPUNET_BACKEND or auto].")
 @click.option("--kernels", multiple=True, type=click.Choice(config.KERNEL_CHOICES),
-              help="GPU implementation(s) of the hot ops; repeat to compare side by side [default: auto].")
+              help="GPU implementation(s) of the hot ops; repeat to compare side by side "
+                   "[default: $GPUNET_KERNELS or auto].")
 @click.option("--repeat", type=click.IntRange(min=1), default=DEFAULT_REPEAT, show_default=True,
               help="Timed samples per implementation.")
 @click.option("--warmup", type=click.IntRange(min=0), default=DEFAULT_WARMUP, show_default=True,
@@ -74,7 +75,7 @@ def bench(workloads: tuple[str, ...], backend_name: str | None, kernels: tuple[s
         raise click.BadParameter(f"unknown workload {unknown[0]!r}; expected one of {', '.join(WORKLOADS)}",
                                  param_hint="WORKLOAD")
     backend.use(backend_name or os.environ.get("GPUNET_BACKEND", "auto"), quiet=True)
-    opts = runner.Options(repeat=repeat, warmup=warmup, kernels=kernels or ("auto",), peers=peers,
+    opts = runner.Options(repeat=repeat, warmup=warmup, kernels=kernels or (config.kernels(),), peers=peers,
                           threads=threads, strict=bool(workloads))
     command = _command_line(workloads, {"backend": backend_name, "kernels": kernels, "repeat": repeat,
                                         "warmup": warmup, "peers": peers, "threads": threads, "json": json_path})
