@@ -14,6 +14,7 @@ slow NumPy's small GEMMs; to measure without them run
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import time
@@ -90,6 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=50, help="timed steps per framework")
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args()
     env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
                                       "OMP_NUM_THREADS") if k in os.environ}
@@ -110,6 +112,11 @@ def main() -> None:
     if len(result) == 2:
         ours, theirs = result.values()
         print(f"ratio torch/gpunet: {theirs / ours:.2f}x ({'gpunet faster' if ours < theirs else 'torch faster'})")
+    if args.json:
+        record = {"workload": {"T": T, "B": B, "I": I, "H": H, "layers": LAYERS}, "env": env,
+                  "steps": args.steps, "median_ms": result, "load_average": os.getloadavg()}
+        with open(args.json, "w") as fh:
+            json.dump(record, fh, indent=2)
 
 
 if __name__ == "__main__":
