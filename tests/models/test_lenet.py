@@ -71,7 +71,13 @@ def test_dense_vs_conv_weights():
 
 
 def test_lenet_learns_digits():
-    """A few hundred Adam steps on the 8x8 digits reach far above chance (10%)."""
+    """A few hundred Adam steps on the 8x8 digits reach far above chance (10%).
+
+    One BLAS thread: these GEMMs are small, and on a busy shared machine OpenBLAS threads that
+    spin-wait for a core can make a step 10-20x slower; one thread keeps this test at seconds.
+    """
+    from threadpoolctl import threadpool_limits
+
     from gpunet.data import DataLoader, load_dataset
     from gpunet.optim import Adam
 
@@ -79,12 +85,13 @@ def test_lenet_learns_digits():
     model = LeNet(input_size=8)
     opt = Adam(model.parameters(), lr=2e-3)
     loader = DataLoader(split.train, batch_size=32, shuffle=True, seed=0)
-    for epoch in range(5):
-        for x, t in loader.iterate(epoch):
-            loss = F.cross_entropy(model(x), t)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    with threadpool_limits(limits=1, user_api="blas"):
+        for epoch in range(5):
+            for x, t in loader.iterate(epoch):
+                loss = F.cross_entropy(model(x), t)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
     x_test, y_test = split.test.arrays
     with gpunet.no_grad():
         predicted = model(gpunet.tensor(x_test)).data.argmax(axis=1)
