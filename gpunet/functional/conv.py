@@ -44,9 +44,8 @@ class Conv2d(Function):
         if forward is conv_impl.conv2d_forward and is_grad_enabled():
             self.geometry = conv_impl.Geometry(x.shape, w.shape[2:], self.stride, self.padding, self.dilation)
             self.cols = conv_impl.im2col(x, self.geometry)
-            y = conv_impl.forward_from_cols(self.cols, w, self.geometry)
-        else:
-            y = forward(x, w, self.stride, self.padding, self.dilation)
+            return conv_impl.forward_from_cols(self.cols, w, self.geometry, b)
+        y = forward(x, w, self.stride, self.padding, self.dilation)
         if b is not None:
             y += b.reshape(1, -1, 1, 1)
         return y

@@ -105,13 +105,17 @@ def gy_rows(gy: Array, g: Geometry) -> Array:
     return rows.reshape(c_out, -1)
 
 
-def forward_from_cols(cols: Array, w: Array, g: Geometry) -> Array:
-    """The convolution output (NCHW, contiguous) from :func:`im2col` columns."""
+def forward_from_cols(cols: Array, w: Array, g: Geometry, bias: Array | None = None) -> Array:
+    """The convolution output (NCHW, contiguous) from :func:`im2col` columns, plus ``bias``
+    (added while the output is copied to NCHW)."""
     xp = get_array_module(cols, w)
     c_out = w.shape[0]
     y = xp.matmul(xp.ascontiguousarray(w).reshape(c_out, -1), cols)
-    y = y.reshape(c_out, g.n, g.out_h, g.row)[:, :, :, :g.out_w]
-    return xp.ascontiguousarray(y.transpose(1, 0, 2, 3))
+    y = y.reshape(c_out, g.n, g.out_h, g.row)[:, :, :, :g.out_w].transpose(1, 0, 2, 3)
+    if bias is None:
+        return xp.ascontiguousarray(y)
+    out = xp.empty((g.n, c_out, g.out_h, g.out_w), dtype=y.dtype)
+    return xp.add(y, bias.reshape(1, c_out, 1, 1), out=out)
 
 
 def backward_weight_from_cols(cols: Array, rows: Array, w_shape: tuple[int, ...]) -> Array:

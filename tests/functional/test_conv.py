@@ -132,9 +132,11 @@ def test_only_needed_gradients_are_computed():
 def test_no_grad_forward_matches():
     rng = numpy.random.default_rng(6)
     x, w = Tensor(rng.standard_normal((2, 2, 7, 7))), Tensor(rng.standard_normal((3, 2, 3, 3)))
-    with gpunet.no_grad():
-        y = F.conv2d(x, w, stride=2, padding=1)
-    numpy.testing.assert_array_equal(y.data, F.conv2d(x, w, stride=2, padding=1).data)
+    b = Tensor(rng.standard_normal(3), requires_grad=True)
+    for stride in (1, 2):
+        with gpunet.no_grad():
+            y = F.conv2d(x, w, b, stride=stride, padding=1)
+        numpy.testing.assert_array_equal(y.data, F.conv2d(x, w, b, stride=stride, padding=1).data)
 
 
 @pytest.mark.parametrize("x_shape, w_shape, b_shape, kwargs, message", [
