@@ -228,7 +228,9 @@ def test_every_recipe_resumes_bit_identical(tmp_path: Path, name: str) -> None:
 
 
 # ----- real processes ---------------------------------------------------------------------
-CLI = [sys.executable, "-m", "gpunet.cli", "train", "perceptron", "--epochs", "3", "--quiet", "--backend", "numpy"]
+EPOCHS = 2  # of 750 steps each (batch size 1)
+CLI = [sys.executable, "-m", "gpunet.cli", "train", "perceptron", "--epochs", str(EPOCHS), "--quiet",
+       "--backend", "numpy"]
 
 
 def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -273,7 +275,7 @@ def start_and_stop(path: Path, min_step: int, sig: int) -> int:
 
 def final_model(path: Path) -> dict[str, numpy.ndarray]:
     state = io.load(path)
-    assert state["epoch"] == 3 and state["batch"] == 0
+    assert state["epoch"] == EPOCHS and state["batch"] == 0
     return state["model"]
 
 
@@ -282,7 +284,7 @@ def test_sigkilled_cli_run_resumes_bit_identical(tmp_path: Path) -> None:
     reference = tmp_path / "reference.npz"
     run_cli("--checkpoint", str(reference))
     path = tmp_path / "run.npz"
-    for min_step in (300, 1000):  # epoch 1 mid-way, then epoch 2 mid-way (train split: 750 rows)
+    for min_step in (300, 900):  # epoch 1 mid-way, then epoch 2 mid-way (train split: 750 rows)
         seen = start_and_stop(path, min_step, signal.SIGKILL)
         assert io.load(path)["step"] >= seen  # nothing before the last checkpoint was lost
     run_cli("--checkpoint", str(path), "--resume")
