@@ -99,8 +99,9 @@ class Recurrent(Function):
             xg += b_ih
         self.mask = mask = self.mask.astype(x.dtype, copy=False)
         self.fast = self.xp is numpy and FAST_CPU
+        running = mask.all(axis=1) if self.xp is numpy else None  # no device sync on the GPU
+        self.all_running = running is not None and bool(running.all())
         if self.fast:
-            running = backend.to_numpy(mask).all(axis=1)
             self.finished = [None if run else (mask[t] == 0)[:, None] for t, run in enumerate(running)]
             self.h_buf, self.c_buf, self.saved = recurrent_cpu.forward(
                 self.mode, xg, w_hh, b_hh, h0, c0, self.finished, self.reverse, self.nonlinearity)
@@ -108,7 +109,8 @@ class Recurrent(Function):
             self._steps_forward(xg, w_hh, b_hh, h0, c0)
         self.x, self.w_ih, self.w_hh = x, w_ih, w_hh
         last = 0 if self.reverse else steps
-        y = self._split(self.h_buf)[1] * mask[:, :, None]
+        h_out = self._split(self.h_buf)[1]
+        y = h_out.copy() if self.all_running else h_out * mask[:, :, None]
         if self.mode == "lstm":
             return y, self.h_buf[last].copy(), self.c_buf[last].copy()
         return y, self.h_buf[last].copy()
@@ -149,7 +151,9 @@ class Recurrent(Function):
         steps, batch, _ = self.x.shape
         hidden, gates = self.w_hh.shape[1], self.w_hh.shape[0]
         dtype = self.x.dtype
-        gym = gy * self.mask[:, :, None] if gy is not None else None
+        gym = gy
+        if gy is not None and not self.all_running:
+            gym = gy * self.mask[:, :, None]
         dh = gh.astype(dtype, copy=True) if gh is not None else xp.zeros((batch, hidden), dtype=dtype)
         dc = None
         if mode == "lstm":
@@ -167,7 +171,8 @@ class Recurrent(Function):
         gw_hh = dhg2.T @ h_in.reshape(rows, hidden)
         out = [gx, dh] + ([dc] if mode == "lstm" else []) + [gw_ih, gw_hh]
         if self.bias:
-            out += [dxg2.sum(axis=0), dhg2.sum(axis=0)]
+            db_ih = dxg2.sum(axis=0)
+            out += [db_ih, db_ih.copy() if dhg is dxg else dhg2.sum(axis=0)]
         return tuple(out)
 
     def _steps_backward(self, gym: Array | None, dh: Array, dc: Array | None) -> tuple[Array, ...]:
