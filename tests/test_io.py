@@ -6,6 +6,8 @@ import io as pyio
 import json
 import os
 import pickle
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -309,3 +311,38 @@ def test_temp_files_left_by_a_killed_writer_are_removed_later(tmp_path: Path) ->
     io.save({"v": 1}, path)
     assert not stale.exists()
     assert fresh.exists() and other.exists()  # a writer may still be busy; another file's temp is not ours
+
+
+WRITER = """
+import sys, numpy
+from gpunet import io
+version = 0
+while True:
+    io.save({"version": version, "w": numpy.full(1_000_000, version, dtype=numpy.float64)}, sys.argv[1])
+    print(version, flush=True)
+    version += 1
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_during_writes_leaves_a_complete_checkpoint(tmp_path: Path) -> None:
+    """A process saving 8 MB checkpoints in a loop is killed at random moments, often mid-write."""
+    path = tmp_path / "ck.npz"
+    rng = numpy.random.default_rng(0)
+    env = {**os.environ, "GPUNET_QUIET": "1"}
+    last = -1
+    for _ in range(4):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True,
+                                env=env)
+        assert proc.stdout is not None
+        proc.stdout.readline()  # one save completed
+        time.sleep(float(rng.uniform(0.0, 0.3)))
+        proc.kill()
+        proc.wait(timeout=30)
+        proc.stdout.close()
+        state = io.load(path)
+        assert state["version"] >= 0 and (state["w"] == state["version"]).all()
+        last = state["version"]
+    assert last >= 0
+    # the writer spends nearly all its time writing, so kills land mid-write and leave temp files
+    assert list(tmp_path.glob(".ck.npz.*.tmp")), "no kill landed mid-write"
