@@ -34,6 +34,12 @@ def rt(lib) -> grid.EmulatorRuntime:
     return grid.EmulatorRuntime(lib)
 
 
+@pytest.fixture(params=["parallel", "serial"])
+def sched_rt(lib, request) -> grid.EmulatorRuntime:
+    """Both thread schedules, for the kernels that use shared memory and barriers."""
+    return grid.EmulatorRuntime(lib, serial=request.param == "serial")
+
+
 @pytest.fixture
 def ops(rt) -> dict:
     return raw_ops.RawOps(rt, target_blocks=1).table()  # never split-K
@@ -46,9 +52,9 @@ SPLITS = {"no_split": {"target_blocks": 1}, "split_k": {"target_blocks": 64, "mi
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("split", list(SPLITS))
 @pytest.mark.parametrize("case", cases.CONV_CASES.values(), ids=list(cases.CONV_CASES))
-def test_conv2d(rt, case, split, dtype):
-    ops = raw_ops.RawOps(rt, **SPLITS[split]).table()
-    cases.check_conv(ops, case, dtype, rt.guarded, numpy.asarray)
+def test_conv2d(sched_rt, case, split, dtype):
+    ops = raw_ops.RawOps(sched_rt, **SPLITS[split]).table()
+    cases.check_conv(ops, case, dtype, sched_rt.guarded, numpy.asarray)
 
 
 def test_split_k_plan():
@@ -178,8 +184,9 @@ def test_conv2d_random_geometry(rt, case, split):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("cell", list(cases.SEQ_GATES))
 @pytest.mark.parametrize("shape", [(4, 3, 5), (3, 2, 300)], ids=["small", "units_over_block"])
-def test_sequence_forward(rt, cell, shape, dtype):
-    cases.check_sequence(raw_ops.RawOps(rt), cell, *shape, dtype, rt.guarded, numpy.asarray)
+def test_sequence_forward(sched_rt, cell, shape, dtype):
+    cases.check_sequence(raw_ops.RawOps(sched_rt), cell, *shape, dtype, sched_rt.guarded,
+                         numpy.asarray)
 
 
 def test_sequence_forward_errors(rt):

@@ -20,13 +20,15 @@ pytestmark = pytest.mark.skipif(not grid.have_compiler(), reason="no C++ compile
 
 CONV = cases.CONV_CASES
 SPLIT = {"target_blocks": 64, "min_split_k": 32}
+SERIAL = {"serial": True}  # deterministic schedule: a missing barrier always shows
 
 
 def _conv(case: str, dtype: type) -> object:
     return lambda raw, put: cases.check_conv(raw.table(), CONV[case], dtype, put, numpy.asarray)
 
 
-# name: (source, original text, mutated text, check that must now fail, RawOps options)
+# name: (source, original text, mutated text, check that must now fail, options: RawOps
+# keywords, plus "serial" for the emulator schedule)
 MUTANTS = {
     "conv_tile_loop_off_by_one": (
         "conv2d.cu", "k0 < k_end; k0 += BK", "k0 + BK < k_end; k0 += BK",
@@ -53,6 +55,17 @@ MUTANTS = {
         "rnn_cells.cu", "return {blend(m, h_new, hp), r, z, n, hbn};", "return {h_new, r, z, n, hbn};",
         lambda raw, put: cases.check_gru(raw.table(), 5, 7, numpy.float32, put, numpy.asarray),
         {}),
+    "conv_missing_barrier_after_loads": (
+        "conv2d.cu", "op.tap(k0 + BK + tid, k_end);\n        __syncthreads();\n",
+        "op.tap(k0 + BK + tid, k_end);\n", _conv("3x3_pad1_edge_m_k", numpy.float64), SERIAL),
+    "conv_missing_barrier_after_compute": (
+        "conv2d.cu", "        __syncthreads();\n        buf ^= 1;", "        buf ^= 1;",
+        _conv("cin_over_tile", numpy.float64), SERIAL),
+    "lstm_sequence_missing_barrier": (
+        "rnn_cells.cu", "hs[row * H + j] = u.h;\n        }\n        __syncthreads();\n    }\n    for",
+        "hs[row * H + j] = u.h;\n        }\n    }\n    for",
+        lambda raw, put: cases.check_sequence(raw, "lstm", 3, 2, 300, numpy.float64, put,
+                                              numpy.asarray), SERIAL),
     "sequence_recurrent_dot_off_by_one": (
         "rnn_cells.cu", "for (int k = 0; k < H; ++k) {", "for (int k = 1; k < H; ++k) {",
         lambda raw, put: cases.check_sequence(raw, "lstm", 3, 2, 5, numpy.float64, put,
@@ -63,10 +76,12 @@ MUTANTS = {
 @pytest.mark.parametrize("name", list(MUTANTS))
 def test_mutant_is_caught(name):
     source, original, mutated, check, options = MUTANTS[name]
+    options = dict(options)
+    serial = options.pop("serial", False)
     text = read_kernel(source)
     assert text.count(original) == 1, f"mutation site for {name} not found exactly once"
-    good = grid.EmulatorRuntime(grid.build({source: text}))
+    good = grid.EmulatorRuntime(grid.build({source: text}), serial=serial)
     check(raw_ops.RawOps(good, **options), good.guarded)  # the real kernel passes
-    bad = grid.EmulatorRuntime(grid.build({source: text.replace(original, mutated)}))
+    bad = grid.EmulatorRuntime(grid.build({source: text.replace(original, mutated)}), serial=serial)
     with pytest.raises(AssertionError):
         check(raw_ops.RawOps(bad, **options), bad.guarded)

@@ -1,13 +1,19 @@
 // CPU shim for running unchanged CUDA C kernels: force-included (g++ -include cuda_shim.h)
 // before a .cu file. Models: the thread hierarchy (threadIdx/blockIdx thread_local, one real
-// thread per CUDA thread of a block), __syncthreads as a std::barrier across the block,
-// __shared__ as static storage (valid because blocks run one after another). Not modelled:
-// warp shuffles/votes, atomics, dynamic shared memory, cooperative groups.
+// thread per CUDA thread of a block), __syncthreads as a barrier across the block, __shared__ as
+// static storage (valid because blocks run one after another). Two schedules (launch.h):
+// parallel (threads run freely between barriers, std::barrier) and serial (threads run one at a
+// time between barriers in a fixed order that alternates direction each phase: deterministic,
+// and a missing __syncthreads makes a thread read shared data its peers have not written yet).
+// Not modelled: warp shuffles/votes, atomics, dynamic shared memory, cooperative groups.
 #pragma once
 
 #include <barrier>
 #include <cstddef>
 #include <math.h>
+#include <memory>
+#include <semaphore>
+#include <vector>
 
 struct dim3 {
     unsigned x = 1, y = 1, z = 1;
@@ -21,11 +27,66 @@ struct dim3 {
 #define __launch_bounds__(...)
 
 namespace emu {
+
 inline thread_local dim3 thread_idx;
 inline thread_local dim3 block_idx;
+inline thread_local unsigned flat_tid = 0;
 inline dim3 block_dim;
 inline dim3 grid_dim;
-inline std::barrier<>* block_barrier = nullptr;
+
+// How the threads of a block meet at __syncthreads (and at the end of each block).
+struct BlockSync {
+    virtual ~BlockSync() = default;
+    virtual void start(unsigned tid) = 0;   // before the thread's first block
+    virtual void sync(unsigned tid) = 0;    // __syncthreads
+    virtual void finish(unsigned tid) = 0;  // after the thread's last block
+};
+
+struct ParallelSync final : BlockSync {
+    explicit ParallelSync(unsigned n) : bar(n) {}
+    void start(unsigned) override {}
+    void sync(unsigned) override { bar.arrive_and_wait(); }
+    void finish(unsigned) override {}
+    std::barrier<> bar;
+};
+
+// One thread runs at a time; the turn passes in thread order (reversed on odd phases) and a
+// phase ends when every thread has reached the barrier. Each thread sleeps on its own
+// semaphore, so passing the turn wakes exactly one thread.
+struct SerialSync final : BlockSync {
+    explicit SerialSync(unsigned n) : n(n), wake(n) {
+        for (auto& w : wake) w = std::make_unique<std::binary_semaphore>(0);
+    }
+    unsigned at(unsigned pos) const { return phase % 2 == 0 ? pos : n - 1 - pos; }
+    unsigned pos_of(unsigned tid) const { return phase % 2 == 0 ? tid : n - 1 - tid; }
+    // Only the thread holding the turn runs, so the counters need no lock.
+    void pass(unsigned tid, bool arrive) {
+        const unsigned next = pos_of(tid) + 1;
+        unsigned to = n;  // n: nobody (every thread has finished)
+        if (arrive && ++arrived == n) {
+            arrived = 0;
+            ++phase;
+            to = at(0);
+        } else if (next < n) {
+            to = at(next);
+        }
+        if (to < n) wake[to]->release();
+    }
+    void start(unsigned tid) override {
+        if (tid == 0) wake[0]->release();
+        wake[tid]->acquire();
+    }
+    void sync(unsigned tid) override {
+        pass(tid, true);
+        wake[tid]->acquire();
+    }
+    void finish(unsigned tid) override { pass(tid, false); }
+    unsigned n, arrived = 0, phase = 0;
+    std::vector<std::unique_ptr<std::binary_semaphore>> wake;
+};
+
+inline BlockSync* block_sync = nullptr;
+
 }  // namespace emu
 
 #define threadIdx (::emu::thread_idx)
@@ -33,4 +94,4 @@ inline std::barrier<>* block_barrier = nullptr;
 #define blockDim (::emu::block_dim)
 #define gridDim (::emu::grid_dim)
 
-inline void __syncthreads() { emu::block_barrier->arrive_and_wait(); }
+inline void __syncthreads() { emu::block_sync->sync(emu::flat_tid); }

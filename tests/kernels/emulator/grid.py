@@ -76,19 +76,26 @@ def build(sources: dict[str, str]) -> ctypes.CDLL:
             raise RuntimeError(f"emulator build failed: {' '.join(cmd)}\n{proc.stderr}")
         os.replace(tmp, lib_path)
     lib = ctypes.CDLL(str(lib_path))
-    lib.emu_launch.argtypes = [ctypes.c_char_p] + [ctypes.c_uint] * 6 + [ctypes.c_void_p]
+    lib.emu_launch.argtypes = [ctypes.c_char_p] + [ctypes.c_uint] * 6 + [ctypes.c_void_p,
+                                                                          ctypes.c_int]
     lib.emu_launch.restype = ctypes.c_int
     return lib
 
 
 class EmulatorRuntime:
-    """A ``raw_ops.Runtime`` over NumPy arrays and an emulator library from :func:`build`."""
+    """A ``raw_ops.Runtime`` over NumPy arrays and an emulator library from :func:`build`.
+
+    ``serial=True`` runs the threads of a block one at a time between barriers, in an order that
+    alternates each phase (deterministic; exposes missing ``__syncthreads``); the default runs
+    them freely in parallel between barriers.
+    """
 
     xp = numpy
     array_type = numpy.ndarray
 
-    def __init__(self, lib: ctypes.CDLL) -> None:
+    def __init__(self, lib: ctypes.CDLL, serial: bool = False) -> None:
         self._lib = lib
+        self.serial = serial
         self._guarded: list[tuple[numpy.ndarray, int]] = []
         self.launches: list[tuple[str, tuple, tuple]] = []
 
@@ -125,7 +132,7 @@ class EmulatorRuntime:
                 raise AssertionError(f"{kernel}: unexpected kernel argument {type(arg)}")
         argv = (ctypes.c_void_p * len(holders))(
             *(ctypes.cast(ctypes.pointer(h), ctypes.c_void_p) for h in holders))
-        if self._lib.emu_launch(kernel.encode(), *grid, *block, argv) != 0:
+        if self._lib.emu_launch(kernel.encode(), *grid, *block, argv, int(self.serial)) != 0:
             raise KeyError(f"kernel {kernel!r} is not in the emulator library")
         self.launches.append((kernel, tuple(grid), tuple(block)))
         self.check_guards()

@@ -1,6 +1,6 @@
 // Grid launcher for the CPU emulator: included after the shim and the .cu sources by the
-// generated registry (see grid.py). emu_launch(name, grid, block, args) behaves like
-// cuLaunchKernel: args[i] points at the i-th kernel parameter.
+// generated registry (see grid.py). emu_launch(name, grid, block, args, serial) behaves like
+// cuLaunchKernel: args[i] points at the i-th kernel parameter; serial picks the schedule.
 #pragma once
 
 #include <cstring>
@@ -31,28 +31,33 @@ struct Entry {
 // Blocks run in sequence; the threads of a block are real threads. Each thread walks the
 // whole grid and meets the others at a barrier after every block, so __shared__ storage is
 // never touched by two blocks at once.
-inline void run_grid(const Erased& fn, dim3 grid, dim3 block, void** args) {
+inline void run_grid(const Erased& fn, dim3 grid, dim3 block, void** args, bool serial) {
     const unsigned nthreads = block.x * block.y * block.z;
-    std::barrier<> bar(nthreads);
-    block_barrier = &bar;
+    ParallelSync parallel(nthreads);
+    SerialSync serialized(nthreads);
+    BlockSync* sync = serial ? static_cast<BlockSync*>(&serialized) : &parallel;
+    block_sync = sync;
     block_dim = block;
     grid_dim = grid;
     std::vector<std::thread> pool;
     pool.reserve(nthreads);
     for (unsigned t = 0; t < nthreads; ++t) {
         pool.emplace_back([&, t] {
+            flat_tid = t;
             thread_idx = {t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
+            sync->start(t);
             for (unsigned bz = 0; bz < grid.z; ++bz)
                 for (unsigned by = 0; by < grid.y; ++by)
                     for (unsigned bx = 0; bx < grid.x; ++bx) {
                         block_idx = {bx, by, bz};
                         fn(args);
-                        bar.arrive_and_wait();
+                        sync->sync(t);
                     }
+            sync->finish(t);
         });
     }
     for (auto& th : pool) th.join();
-    block_barrier = nullptr;
+    block_sync = nullptr;
 }
 
 }  // namespace emu
@@ -61,10 +66,11 @@ inline void run_grid(const Erased& fn, dim3 grid, dim3 block, void** args) {
 #define EMU_REGISTRY(...)                                                                   \
     static const ::emu::Entry emu_table[] = {__VA_ARGS__};                                  \
     extern "C" int emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz,      \
-                              unsigned bx, unsigned by, unsigned bz, void** args) {         \
+                              unsigned bx, unsigned by, unsigned bz, void** args,           \
+                              int serial) {                                                 \
         for (const auto& e : emu_table)                                                     \
             if (std::strcmp(e.name, name) == 0) {                                           \
-                ::emu::run_grid(e.fn, dim3{gx, gy, gz}, dim3{bx, by, bz}, args);            \
+                ::emu::run_grid(e.fn, dim3{gx, gy, gz}, dim3{bx, by, bz}, args, serial != 0); \
                 return 0;                                                                   \
             }                                                                               \
         return 1;                                                                           \
