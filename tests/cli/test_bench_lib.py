@@ -80,3 +80,23 @@ def test_interleaved_timing_alternates_implementations() -> None:
     first, second = measure_interleaved(steps, repeat=3)
     assert order == ["a", "a", "b"] * 3
     assert (first.repeat, first.calls_per_sample, second.calls_per_sample) == (3, 2, 1)
+
+
+def test_a_failing_peer_is_recorded_and_gpunet_still_timed() -> None:
+    from gpunet.bench.cases import Case
+    from gpunet.bench.report import format_table
+    from gpunet.bench.runner import Options, _Entry, _ratios, _time
+
+    def broken() -> None:
+        raise RuntimeError("peer exploded")
+
+    entries = [_Entry({"implementation": "gpunet", "label": "gpunet numpy"}, Case(lambda: None)),
+               _Entry({"implementation": "torch", "label": "torch x cpu"}, Case(broken))]
+    ours, theirs = _time(entries, 1000, Options(repeat=2, warmup=0))
+    assert ours["ms"]["repeat"] == 2 and "error" not in ours
+    assert theirs["error"] == "RuntimeError: peer exploded" and "ms" not in theirs
+    assert _ratios([ours, theirs]) == []
+    record = {"settings": {"backend": "numpy", "kernels": ["numpy"], "threads": 1, "repeat": 2, "warmup": 0},
+              "workloads": [{"name": "w", "description": "d", "flops": 1000, "runs": [ours, theirs],
+                             "best": "gpunet numpy", "ratios": []}], "skipped": [], "notes": []}
+    assert "peer exploded" in format_table(record)
