@@ -18,6 +18,7 @@ import pytest
 
 import gpunet
 from gpunet import io
+from gpunet.backend import to_numpy
 from gpunet.data import ArrayDataset, Split, load_dataset
 from gpunet.recipes import RECIPES, Recipe, get_recipe
 from gpunet.train import Settings, Trainer
@@ -59,12 +60,12 @@ def assert_same_run(a: Trainer, b: Trainer) -> None:
     state_a, state_b = a.model.state_dict(), b.model.state_dict()
     assert state_a.keys() == state_b.keys()
     for name in state_a:
-        assert numpy.array_equal(state_a[name], state_b[name]), name
+        assert numpy.array_equal(to_numpy(state_a[name]), to_numpy(state_b[name])), name
     opt_a, opt_b = a.optimizer.state_dict(), b.optimizer.state_dict()
     assert opt_a["steps"] == opt_b["steps"] and opt_a["hyper"] == opt_b["hyper"]
     for buffers_a, buffers_b in zip(opt_a["state"], opt_b["state"]):
         assert buffers_a.keys() == buffers_b.keys()
-        assert all(numpy.array_equal(buffers_a[k], buffers_b[k]) for k in buffers_a)
+        assert all(numpy.array_equal(to_numpy(buffers_a[k]), to_numpy(buffers_b[k])) for k in buffers_a)
     assert (a.epoch, a.batch, a.step) == (b.epoch, b.batch, b.step)
     drop = ("seconds",)
     assert [{k: v for k, v in r.items() if k not in drop} for r in a.history.epochs] == \
@@ -195,6 +196,28 @@ def test_training_in_another_thread_gives_the_same_run(tmp_path: Path) -> None:
     thread.join(timeout=120)
     assert not errors and not thread.is_alive()
     assert_same_run(reference, other)
+
+
+@pytest.mark.gpu
+def test_gpu_run_resumes_exactly_and_its_checkpoint_loads_on_numpy(tmp_path: Path) -> None:
+    path = tmp_path / "gpu.npz"
+    with gpunet.use("cupy"):
+        reference = make_trainer(get_recipe("mlp"), "adam")
+        reference.fit()
+        first = make_trainer(get_recipe("mlp"), "adam", path, progress=interrupt_at(30))
+        with pytest.raises(KeyboardInterrupt):
+            first.fit()
+        resumed = make_trainer(get_recipe("mlp"), "adam", path, init_seed=99)
+        resumed.restore(path)
+        resumed.fit()
+        assert all(p.device == "cupy" for p in resumed.model.parameters())
+        assert_same_run(reference, resumed)
+    saved = io.load(path)
+    assert all(type(v) is numpy.ndarray for v in saved["model"].values())
+    on_cpu = make_trainer(get_recipe("mlp"), "adam", init_seed=99)
+    on_cpu.restore(path)
+    for name, value in on_cpu.model.state_dict().items():
+        assert type(value) is numpy.ndarray and numpy.array_equal(value, saved["model"][name])
 
 
 def all_recipes() -> list[str]:
