@@ -1,10 +1,12 @@
 """Training-step benchmark of a 2-layer tanh RNN: gpunet vs PyTorch CPU in the same run.
 
 Workload: T=50, B=32, input 32, hidden 128, 2 layers; loss = MSE of a linear head on the last
-layer's final state; one SGD step (forward, backward, update). Prints the median ms/step of
-each framework and the ratio. PyTorch is optional (skipped when not importable).
+layer's final state; one SGD step (forward, backward, update). Prints the median wall-clock and
+process-CPU ms/step of each framework (steps alternate between them) and the ratios. PyTorch is
+optional (skipped when not importable). For a like-for-like single-core comparison run
+``OPENBLAS_NUM_THREADS=1 python bench/rnn_step.py --threads 1``.
 
-    python bench/rnn_step.py [--steps 50] [--threads N]   (steps of both frameworks alternate)
+    python bench/rnn_step.py [--steps 50] [--threads N] [--json out.json]
 
 OpenBLAS tuning variables set on some machines (``OPENBLAS_CORETYPE``, ``OPENBLAS_L2_SIZE``)
 slow NumPy's small GEMMs; to measure without them run
@@ -25,18 +27,24 @@ import numpy
 T, B, I, H, LAYERS = 50, 32, 32, 128, 2
 
 
-def interleaved_ms(steps: dict[str, Callable[[], None]], rounds: int, warmup: int = 5) -> dict[str, float]:
-    """Median ms per call of each step, timed in alternation so load changes hit all alike."""
+def interleaved_ms(steps: dict[str, Callable[[], None]], rounds: int, warmup: int = 5
+                   ) -> dict[str, dict[str, float]]:
+    """Median wall and process-CPU ms per call of each step, timed in alternation.
+
+    Alternating makes load changes hit every framework alike; on a busy machine the CPU time
+    (all threads of this process) is the steadier measure of the work done.
+    """
     for step in steps.values():
         for _ in range(warmup):
             step()
-    times: dict[str, list[float]] = {name: [] for name in steps}
+    times: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": []} for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             step()
-            times[name].append((time.perf_counter() - start) * 1e3)
-    return {name: statistics.median(values) for name, values in times.items()}
+            times[name]["cpu"].append((time.process_time() - cpu) * 1e3)
+            times[name]["wall"].append((time.perf_counter() - wall) * 1e3)
+    return {name: {kind: statistics.median(v) for kind, v in t.items()} for name, t in times.items()}
 
 
 def data() -> tuple[numpy.ndarray, numpy.ndarray]:
@@ -108,10 +116,12 @@ def main() -> None:
         steps[f"torch {torch.__version__} ({torch.get_num_threads()} threads)"] = peer
     result = interleaved_ms(steps, args.steps)
     for name, ms in result.items():
-        print(f"{name}: {ms:8.2f} ms/step (median of {args.steps})")
+        print(f"{name}: {ms['wall']:8.2f} ms/step wall, {ms['cpu']:8.2f} ms/step CPU (medians of {args.steps})")
     if len(result) == 2:
         ours, theirs = result.values()
-        print(f"ratio torch/gpunet: {theirs / ours:.2f}x ({'gpunet faster' if ours < theirs else 'torch faster'})")
+        for kind in ("wall", "cpu"):
+            ratio = theirs[kind] / ours[kind]
+            print(f"ratio torch/gpunet ({kind}): {ratio:.2f}x ({'gpunet' if ratio > 1 else 'torch'} faster)")
     if args.json:
         record = {"workload": {"T": T, "B": B, "I": I, "H": H, "layers": LAYERS}, "env": env,
                   "steps": args.steps, "median_ms": result, "load_average": os.getloadavg()}
