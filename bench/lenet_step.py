@@ -42,7 +42,8 @@ def blas_threads() -> int:
     return os.cpu_count() or 1
 
 
-def time_steps(steps: dict[str, Callable[[], None]], repeats: int, warmup: int) -> dict[str, list[float]]:
+def time_steps(steps: dict[str, Callable[[], None]], repeats: int, warmup: int,
+               clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
     """ms per step of each contender, interleaved step by step so that load from other processes
     on the machine hits all of them alike."""
     for step in steps.values():
@@ -51,9 +52,9 @@ def time_steps(steps: dict[str, Callable[[], None]], repeats: int, warmup: int) 
     times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(repeats):
         for name, step in steps.items():
-            start = time.perf_counter()
+            start = clock()
             step()
-            times[name].append((time.perf_counter() - start) * 1e3)
+            times[name].append((clock() - start) * 1e3)
     return times
 
 
@@ -117,7 +118,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="BLAS threads for NumPy (threadpoolctl) and torch [default: NumPy's own]")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time with the process CPU clock instead of the wall clock (for a busy "
+                             "machine; meaningful with --threads 1)")
     args = parser.parse_args()
+    if args.threads:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=args.threads, user_api="blas")
     rng = numpy.random.default_rng(0)
     x = rng.random((BATCH, 1, SIZE, SIZE), dtype=numpy.float32)
     t = rng.integers(0, CLASSES, BATCH).astype(numpy.int64)
@@ -126,14 +136,17 @@ def main() -> None:
     for name in [name for name, step in runs.items() if step is None]:
         print(f"{name:>7}: not installed, skipped")
         del runs[name]
-    times = time_steps(runs, args.repeats, args.warmup)  # type: ignore[arg-type]
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    times = time_steps(runs, args.repeats, args.warmup, clock)  # type: ignore[arg-type]
     results = {name: statistics.median(values) for name, values in times.items()}
     for name, value in results.items():
-        print(f"{name:>7}: {value:7.2f} ms/step (median of {args.repeats}, min {min(times[name]):.2f})")
+        print(f"{name:>7}: {value:7.2f} ms/step (median of {args.repeats}, min {min(times[name]):.2f}"
+              f"{', CPU time' if args.cpu_time else ''})")
     if "torch" in results:
         print(f"  ratio: {results['gpunet'] / results['torch']:.2f}x (gpunet / torch, {threads} threads)")
     if args.json:
         record = {"benchmark": "lenet_step", "batch": BATCH, "input": [1, SIZE, SIZE], "threads": threads,
+                  "clock": "process_time" if args.cpu_time else "perf_counter",
                   "ms_per_step": results, "machine": platform.machine(), "python": platform.python_version(),
                   "numpy": numpy.__version__, "openblas_env": {k: v for k, v in os.environ.items()
                                                                if k.startswith("OPENBLAS")}}
