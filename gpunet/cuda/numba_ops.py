@@ -66,9 +66,11 @@ def _pair(op: str, name: str, v: Any) -> Pair:
 
 
 def _dev(a: Array) -> Any:
+    """A numba view of CuPy array ``a``. No stream sync: kernels run on CuPy's current stream,
+    which already orders them after the work that produced ``a``."""
     from numba import cuda
 
-    return cuda.as_cuda_array(a)
+    return cuda.as_cuda_array(a, sync=False)
 
 
 def _stream() -> Any:
