@@ -27,6 +27,22 @@ def summary(model: str, dataset: str | None) -> None:
     tensors = [gpunet.Tensor(a) for a in inputs]
     click.echo(f"{model} ({recipe.describe or type(net).__name__}) on {split.info.get('name')}")
     click.echo(format_table(net, layer_table(net, *tensors)))
-    extra = getattr(net, "summary_notes", None)
-    if callable(extra):
-        click.echo(extra())
+    click.echo(_conv_note(net, tensors[0].shape))
+
+
+def _conv_note(net, input_shape: tuple[int, ...]) -> str:
+    """The source text's comparison for the first conv layer: dense (mn)^2 weights vs its filters."""
+    from gpunet.nn.conv import Conv2d
+
+    conv = next((m for m in net.modules() if isinstance(m, Conv2d)), None)
+    if conv is None or len(input_shape) != 4:
+        return ""
+    from gpunet.models.cnn import dense_vs_conv_weights
+
+    m, n = input_shape[2], input_shape[3]
+    c_out, c_in, kh, kw = conv.weight.shape
+    one = dense_vs_conv_weights(m, n, (kh, kw))
+    full = dense_vs_conv_weights(m, n, (kh, kw), c_in, c_out)
+    return (f"dense vs conv: a fully-connected layer between two {m}x{n} layers needs ({m}*{n})^2 = "
+            f"{one.dense:,} weights, one {kh}x{kw} filter only {one.conv}; for {c_in}->{c_out} channels "
+            f"{full.dense:,} dense weights vs {full.conv:,} in the filters of the first conv layer")
