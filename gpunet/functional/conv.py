@@ -37,12 +37,17 @@ class Conv2d(Function):
     def __init__(self, stride: Pair, padding: Pair, dilation: Pair) -> None:
         self.stride, self.padding, self.dilation = stride, padding, dilation
 
+    def __call__(self, x: Any, *rest: Any) -> Any:
+        self.x_needs_grad = not isinstance(x, Tensor) or x.requires_grad  # wide columns pay off in col2im
+        return super().__call__(x, *rest)
+
     def forward(self, x, w, b=None):
         check_conv2d_inputs(x, w, b, self.stride, self.padding, self.dilation)
         self.x, self.w, self.has_bias, self.cols = x, w, b is not None, None
         forward = dispatch.lookup("conv2d_forward", backend.is_cupy_array(x))
         if forward is conv_impl.conv2d_forward and is_grad_enabled():
-            self.geometry = conv_impl.Geometry(x.shape, w.shape[2:], self.stride, self.padding, self.dilation)
+            self.geometry = conv_impl.Geometry(x.shape, w.shape[2:], self.stride, self.padding, self.dilation,
+                                               wide=getattr(self, "x_needs_grad", True))
             self.cols = conv_impl.im2col(x, self.geometry)
             return conv_impl.forward_from_cols(self.cols, w, self.geometry, b)
         y = forward(x, w, self.stride, self.padding, self.dilation)

@@ -118,6 +118,21 @@ def test_float32_keeps_dtype_and_matches_float64():
                                   atol=1e-4)
 
 
+@pytest.mark.parametrize("x_grad", [True, False])
+def test_wide_and_narrow_columns_agree(x_grad):
+    """The Function uses wide columns when the input needs a gradient, strided rows otherwise."""
+    rng = numpy.random.default_rng(7)
+    x, w, b = rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    xt, wt = Tensor(x, requires_grad=x_grad), Tensor(w, requires_grad=True)
+    y = F.conv2d(xt, wt, Tensor(b), 1, 1)
+    numpy.testing.assert_allclose(y.data, conv_reference(x, w, b, (1, 1), (1, 1), (1, 1)), rtol=1e-12)
+    gy = rng.standard_normal(y.shape)
+    y.backward(gy)
+    numpy.testing.assert_allclose(wt.grad, conv_impl.conv2d_backward_weight(x, gy, w.shape, (1, 1), (1, 1), (1, 1)),
+                                  rtol=1e-12)
+    assert (xt.grad is not None) == x_grad
+
+
 def test_only_needed_gradients_are_computed():
     rng = numpy.random.default_rng(5)
     x = Tensor(rng.standard_normal((2, 1, 6, 6)))
@@ -136,7 +151,7 @@ def test_no_grad_forward_matches():
     for stride in (1, 2):
         with gpunet.no_grad():
             y = F.conv2d(x, w, b, stride=stride, padding=1)
-        numpy.testing.assert_array_equal(y.data, F.conv2d(x, w, b, stride=stride, padding=1).data)
+        numpy.testing.assert_allclose(y.data, F.conv2d(x, w, b, stride=stride, padding=1).data, rtol=1e-12)
 
 
 @pytest.mark.parametrize("x_shape, w_shape, b_shape, kwargs, message", [
