@@ -13,25 +13,16 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import numpy
 
 from gpunet.cuda.dispatch import HOT_OPS
+from gpunet.cuda.raw_runtime import COMPILE_OPTIONS, KERNELS, SUFFIX, CupyRuntime, Runtime
 from gpunet.functional.conv_impl import output_size
 
 Array = Any
 Pair = tuple[int, int]
-Grid = tuple[int, int, int]
-
-#: Kernel base names per source file; each exists as ``<name>_f32`` and ``<name>_f64``.
-KERNELS: dict[str, tuple[str, ...]] = {
-    "conv2d.cu": ("conv2d_fwd", "conv2d_bwd_input", "conv2d_bwd_weight", "conv2d_split_sum"),
-    "rnn_cells.cu": ("rnn_fwd", "rnn_bwd", "lstm_fwd", "lstm_bwd", "gru_fwd", "gru_bwd",
-                     "rnn_seq_fwd", "lstm_seq_fwd", "gru_seq_fwd"),
-}
-SUFFIX = {numpy.dtype(numpy.float32): "f32", numpy.dtype(numpy.float64): "f64"}
-COMPILE_OPTIONS = ("--std=c++17",)
 
 THREADS = 256            # block size of every kernel
 TILE = 64                # conv2d output tile (rows and columns), see kernels/conv2d.cu
@@ -41,45 +32,6 @@ MAX_GRID_Y = 65535
 MAX_INT = 2**31 - 1      # kernels index tiles with 32-bit ints
 CELL_BLOCKS = 65535      # cap for the grid-stride elementwise kernels
 SEQ_MAX_H = 1024         # hidden size limit of the whole-sequence kernels (shared memory)
-
-
-class Runtime(Protocol):
-    """Where kernels run: CuPy on a GPU, or the CPU grid emulator in the tests."""
-
-    xp: Any
-    array_type: type
-
-    def empty(self, shape: tuple[int, ...], dtype: Any) -> Array: ...
-
-    def launch(self, source: str, kernel: str, grid: Grid, block: Grid, args: tuple) -> None: ...
-
-
-class CupyRuntime:
-    """Compiles each source once (lazily, on first launch) with ``cupy.RawModule``."""
-
-    def __init__(self) -> None:
-        import cupy
-
-        self.xp = cupy
-        self.array_type = cupy.ndarray
-        self._modules: dict[str, Any] = {}
-        self._functions: dict[str, Any] = {}
-
-    def empty(self, shape: tuple[int, ...], dtype: Any) -> Array:
-        return self.xp.empty(shape, dtype=dtype)
-
-    def _function(self, source: str, kernel: str) -> Any:
-        if kernel not in self._functions:
-            if source not in self._modules:
-                from gpunet.cuda.sources import read_kernel
-
-                self._modules[source] = self.xp.RawModule(code=read_kernel(source),
-                                                          options=COMPILE_OPTIONS)
-            self._functions[kernel] = self._modules[source].get_function(kernel)
-        return self._functions[kernel]
-
-    def launch(self, source: str, kernel: str, grid: Grid, block: Grid, args: tuple) -> None:
-        self._function(source, kernel)(grid, block, args)
 
 
 def _pair(op: str, name: str, value: Any, minimum: int) -> Pair:
@@ -437,4 +389,4 @@ def available() -> dict[str, Callable[..., Any]]:
     return _table
 
 
-__all__ = ["KERNELS", "CupyRuntime", "RawOps", "Runtime", "available"]
+__all__ = ["COMPILE_OPTIONS", "KERNELS", "SUFFIX", "CupyRuntime", "RawOps", "Runtime", "available"]
