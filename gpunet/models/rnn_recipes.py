@@ -1,7 +1,22 @@
 """Training recipes of the recurrent sequence classifiers (``gpunet train rnn|lstm|gru``).
 
-Defaults were measured on the ``dna`` dataset on a 2-core CPU (see the recurrent note in
-``bench/``); each run takes a few minutes at most.
+All use Adam, batch 32, gradient-norm clipping at 1.0 and the ``dna`` dataset (motif ``TATAAT``,
+order-dependent labels). Each first sits on a plateau at chance, then jumps to ~100 %. Measured
+with ``OPENBLAS_NUM_THREADS=1 gpunet train NAME --dataset dna --backend numpy`` (seed 0) on the
+2-core CPU, with the machine heavily shared (load average 60-85), so wall times are inflated;
+the CPU seconds are what a run costs:
+
+======  =============================================  ======  ==========  ========  ==========
+model   architecture                                   epochs  jump (ep.)  test acc  CPU / wall
+======  =============================================  ======  ==========  ========  ==========
+rnn     Embedding(8), ReLU RNN(64), lr 1e-3            15      7           1.000     10 s / 93 s
+lstm    Embedding(8), LSTM(32), forget bias +1, lr 1e-2  25    9           1.000     33 s / 360 s
+gru     Embedding(8), GRU(32), lr 1e-2                 12      4           1.000     16 s / 185 s
+======  =============================================  ======  ==========  ========  ==========
+
+Other seeds jumped at epochs 6-7 (rnn), 5 (gru) and up to 17 (lstm), hence the LSTM's margin.
+A tanh RNN (hidden 64/128, lr 1e-3 to 1e-2) stayed at chance for 30 epochs: the ReLU RNN is the
+one that learns the 60-step dependency.
 """
 
 from __future__ import annotations
