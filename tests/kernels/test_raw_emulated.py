@@ -199,3 +199,20 @@ def test_sequence_forward_errors(rt):
     with pytest.raises(ValueError, match="hidden size"):
         raw.rnn_sequence_forward(numpy.zeros((1, 1, big.shape[1])), numpy.zeros((big.shape[1],) * 2),
                                  numpy.zeros(big.shape[1]), big, numpy.ones((1, 1)))
+
+
+def test_serial_schedule_reports_barrier_divergence():
+    """Half the block skips a __syncthreads: the serial schedule reports it and still ends."""
+    src = """extern "C" __global__ void diverge_f32(float* out, int n) {
+        if (threadIdx.x % 2 == 0) __syncthreads();
+        out[threadIdx.x] = (float)n;
+    }
+    extern "C" __global__ void diverge_f64(double* out, int n) { out[threadIdx.x] = n; }
+    """
+    lib = grid.build({"diverge.cu": src}, kernels=("diverge",))
+    rt = grid.EmulatorRuntime(lib, serial=True)
+    out = rt.empty((4,), numpy.float32)
+    with pytest.raises(grid.BarrierDivergence):
+        rt.launch("diverge.cu", "diverge_f32", (1, 1, 1), (4, 1, 1), (out, numpy.int32(7)))
+    rt.launch("diverge.cu", "diverge_f64", (1, 1, 1), (4, 1, 1),
+              (rt.empty((4,), numpy.float64), numpy.int32(7)))

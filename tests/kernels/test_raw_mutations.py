@@ -61,6 +61,10 @@ MUTANTS = {
     "conv_missing_barrier_after_compute": (
         "conv2d.cu", "        __syncthreads();\n        buf ^= 1;", "        buf ^= 1;",
         _conv("cin_over_tile", numpy.float64), SERIAL),
+    "conv_divergent_barrier": (
+        "conv2d.cu", "    __syncthreads();\n    int buf = 0;",
+        "    if (tid < BK) __syncthreads();\n    int buf = 0;",
+        _conv("3x3_pad1_edge_m_k", numpy.float32), SERIAL),
     "lstm_sequence_missing_barrier": (
         "rnn_cells.cu", "hs[row * H + j] = u.h;\n        }\n        __syncthreads();\n    }\n    for",
         "hs[row * H + j] = u.h;\n        }\n    }\n    for",

@@ -33,6 +33,10 @@ class GuardError(AssertionError):
     """A kernel wrote outside the array it was given."""
 
 
+class BarrierDivergence(AssertionError):
+    """Threads of one block disagreed on a barrier (undefined behaviour in CUDA)."""
+
+
 def have_compiler() -> bool:
     """Whether the C++ compiler used by the emulator is on PATH."""
     return shutil.which(CXX) is not None
@@ -46,29 +50,32 @@ def cache_dir() -> Path:
     return path
 
 
-def _registry(sources: dict[str, str], folder: Path) -> str:
+def _registry(sources: dict[str, str], folder: Path, kernels: tuple[str, ...] | None) -> str:
     lines = ['#include "cuda_shim.h"']
     names = []
     for file_name, text in sources.items():
         path = folder / file_name
         path.write_text(text, encoding="utf-8")
         lines.append(f'#include "{path}"')
-        names += [f"{base}_{suffix}" for base in KERNELS[file_name] for suffix in SUFFIX.values()]
+        bases = KERNELS[file_name] if kernels is None else kernels
+        names += [f"{base}_{suffix}" for base in bases for suffix in SUFFIX.values()]
     lines.append('#include "launch.h"')
     lines.append("EMU_REGISTRY(" + ", ".join(f"EMU_KERNEL({n})" for n in names) + ")")
     return "\n".join(lines) + "\n"
 
 
-def build(sources: dict[str, str]) -> ctypes.CDLL:
-    """Compile ``{file name: CUDA C text}`` (names as in ``raw_ops.KERNELS``) and load it."""
+def build(sources: dict[str, str], kernels: tuple[str, ...] | None = None) -> ctypes.CDLL:
+    """Compile ``{file name: CUDA C text}`` and load it. The kernels registered are those of
+    ``raw_ops.KERNELS`` for each file name, or the base names ``kernels`` (``_f32``/``_f64``)."""
     shim = "".join((HERE / f).read_text() for f in ("cuda_shim.h", "launch.h"))
-    digest = hashlib.sha256(repr((sorted(sources.items()), shim, FLAGS, CXX)).encode()).hexdigest()
+    key = (sorted(sources.items()), kernels, shim, FLAGS, CXX)
+    digest = hashlib.sha256(repr(key).encode()).hexdigest()
     folder = cache_dir() / digest[:20]
     lib_path = folder / "kernels.so"
     if not lib_path.exists():
         folder.mkdir(parents=True, exist_ok=True)
         main = folder / "registry.cpp"
-        main.write_text(_registry(sources, folder), encoding="utf-8")
+        main.write_text(_registry(sources, folder, kernels), encoding="utf-8")
         tmp = folder / f"kernels.{os.getpid()}.so"
         cmd = [CXX, *FLAGS, f"-I{HERE}", str(main), "-o", str(tmp)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -132,7 +139,10 @@ class EmulatorRuntime:
                 raise AssertionError(f"{kernel}: unexpected kernel argument {type(arg)}")
         argv = (ctypes.c_void_p * len(holders))(
             *(ctypes.cast(ctypes.pointer(h), ctypes.c_void_p) for h in holders))
-        if self._lib.emu_launch(kernel.encode(), *grid, *block, argv, int(self.serial)) != 0:
+        rc = self._lib.emu_launch(kernel.encode(), *grid, *block, argv, int(self.serial))
+        if rc == 1:
             raise KeyError(f"kernel {kernel!r} is not in the emulator library")
+        if rc == 2:
+            raise BarrierDivergence(f"{kernel}: threads of a block diverged at __syncthreads")
         self.launches.append((kernel, tuple(grid), tuple(block)))
         self.check_guards()

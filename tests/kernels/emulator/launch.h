@@ -1,6 +1,7 @@
 // Grid launcher for the CPU emulator: included after the shim and the .cu sources by the
 // generated registry (see grid.py). emu_launch(name, grid, block, args, serial) behaves like
 // cuLaunchKernel: args[i] points at the i-th kernel parameter; serial picks the schedule.
+// Returns 0, 1 (unknown kernel) or 2 (threads of a block diverged at a barrier).
 #pragma once
 
 #include <cstring>
@@ -31,7 +32,8 @@ struct Entry {
 // Blocks run in sequence; the threads of a block are real threads. Each thread walks the
 // whole grid and meets the others at a barrier after every block, so __shared__ storage is
 // never touched by two blocks at once.
-inline void run_grid(const Erased& fn, dim3 grid, dim3 block, void** args, bool serial) {
+// Returns false when the block's threads diverged at a barrier (detected by the serial schedule).
+inline bool run_grid(const Erased& fn, dim3 grid, dim3 block, void** args, bool serial) {
     const unsigned nthreads = block.x * block.y * block.z;
     ParallelSync parallel(nthreads);
     SerialSync serialized(nthreads);
@@ -51,13 +53,14 @@ inline void run_grid(const Erased& fn, dim3 grid, dim3 block, void** args, bool 
                     for (unsigned bx = 0; bx < grid.x; ++bx) {
                         block_idx = {bx, by, bz};
                         fn(args);
-                        sync->sync(t);
+                        sync->sync(t, true);
                     }
             sync->finish(t);
         });
     }
     for (auto& th : pool) th.join();
     block_sync = nullptr;
+    return !sync->divergent;
 }
 
 }  // namespace emu
@@ -70,8 +73,8 @@ inline void run_grid(const Erased& fn, dim3 grid, dim3 block, void** args, bool 
                               int serial) {                                                 \
         for (const auto& e : emu_table)                                                     \
             if (std::strcmp(e.name, name) == 0) {                                           \
-                ::emu::run_grid(e.fn, dim3{gx, gy, gz}, dim3{bx, by, bz}, args, serial != 0); \
-                return 0;                                                                   \
+                const dim3 g{gx, gy, gz}, b{bx, by, bz};                                    \
+                return ::emu::run_grid(e.fn, g, b, args, serial != 0) ? 0 : 2;              \
             }                                                                               \
         return 1;                                                                           \
     }
