@@ -9,10 +9,13 @@ the CPU seconds are what a run costs:
 - rnn:  Embedding(8), ReLU RNN(64), lr 1e-3; 15 epochs; jump at epoch 7; test accuracy 1.000;
   10 s CPU (93 s wall).
 - lstm: Embedding(8), LSTM(32) with forget-gate bias +1, lr 1e-2; 25 epochs; jump at epoch 9;
-  test accuracy 1.000; 33 s CPU (360 s wall). With OpenBLAS's default 2 threads on the busy
-  machine: the same 1.000, 190 s CPU (1039 s wall): its threads spin while waiting for a core.
+  test accuracy 1.000; 33 s CPU (360 s wall).
 - gru:  Embedding(8), GRU(32), lr 1e-2; 12 epochs; jump at epoch 4; test accuracy 1.000;
   16 s CPU (185 s wall).
+
+With OpenBLAS's default 2 threads (plain ``gpunet train NAME --dataset dna``, load average
+24-47) the results are the same (1.000 each) in 230 s (lstm), 66 s (gru) and 41 s (rnn) wall;
+on a busy machine BLAS threads spin waiting for a core (lstm: 134 s CPU instead of 33 s).
 
 Other seeds jumped at epochs 6-7 (rnn), 5 (gru) and up to 17 (lstm), hence the LSTM's margin.
 A tanh RNN (hidden 64/128, lr 1e-3 to 1e-2) stayed at chance for 30 epochs: the ReLU RNN is the
