@@ -62,6 +62,15 @@ class Tiles(NamedTuple):
 
 
 DEFAULT_TILES = Tiles()
+INDEX_LIMIT = 2**31  # GEMM sizes and padded image sides stay below this (see ``udivmod``)
+
+
+@cuda.jit(device=True, inline=True)
+def udivmod(a, b):
+    """``divmod`` for ``0 <= a, b < 2**32`` through a 32-bit unsigned divide: a 64-bit divide
+    is a long software sequence on the GPU. :func:`launch` guarantees the range."""
+    q = np.int64(np.uint32(a) // np.uint32(b))
+    return q, a - q * b
 
 
 # ---------------------------------------------------------------- index maps (per pass, dtype)
@@ -74,10 +83,10 @@ def _index_maps(op: str, zero: Any) -> tuple[Callable, Callable, Callable]:
         def load_a(x, m, k, g):
             if m >= g[GM] or k >= g[GK]:
                 return zero
-            n, r = divmod(m, g[HO] * g[WO])
-            i, j = divmod(r, g[WO])
-            c, r = divmod(k, g[KH] * g[KW])
-            p, q = divmod(r, g[KW])
+            n, r = udivmod(m, g[HO] * g[WO])
+            i, j = udivmod(r, g[WO])
+            c, r = udivmod(k, g[KH] * g[KW])
+            p, q = udivmod(r, g[KW])
             hi = i * g[S0] - g[P0] + p * g[D0]
             wi = j * g[S1] - g[P1] + q * g[D1]
             if hi < 0 or hi >= g[H] or wi < 0 or wi >= g[W]:
@@ -92,8 +101,8 @@ def _index_maps(op: str, zero: Any) -> tuple[Callable, Callable, Callable]:
 
         @dev
         def store(y, m, n, v, g):
-            b, r = divmod(m, g[HO] * g[WO])
-            i, j = divmod(r, g[WO])
+            b, r = udivmod(m, g[HO] * g[WO])
+            i, j = udivmod(r, g[WO])
             y[b, n, i, j] = v
 
     elif op == "backward_input":  # a = gy, b = w (C_out,C_in,kh,kw), out = gx (N,C_in,H,W)
@@ -101,18 +110,18 @@ def _index_maps(op: str, zero: Any) -> tuple[Callable, Callable, Callable]:
         def load_a(gy, m, k, g):
             if m >= g[GM] or k >= g[GK]:
                 return zero
-            n, r = divmod(m, g[H] * g[W])
-            h, w = divmod(r, g[W])
-            o, r = divmod(k, g[KH] * g[KW])
-            p, q = divmod(r, g[KW])
+            n, r = udivmod(m, g[H] * g[W])
+            h, w = udivmod(r, g[W])
+            o, r = udivmod(k, g[KH] * g[KW])
+            p, q = udivmod(r, g[KW])
             # output pixel i reads input row h when i*s0 - p0 + p*d0 == h
             ti = h + g[P0] - p * g[D0]
             tj = w + g[P1] - q * g[D1]
-            if ti < 0 or tj < 0 or ti % g[S0] != 0 or tj % g[S1] != 0:
+            if ti < 0 or tj < 0:
                 return zero
-            i = ti // g[S0]
-            j = tj // g[S1]
-            if i >= g[HO] or j >= g[WO]:
+            i, ri = udivmod(ti, g[S0])
+            j, rj = udivmod(tj, g[S1])
+            if ri != 0 or rj != 0 or i >= g[HO] or j >= g[WO]:
                 return zero
             return gy[n, o, i, j]
 
@@ -120,14 +129,14 @@ def _index_maps(op: str, zero: Any) -> tuple[Callable, Callable, Callable]:
         def load_b(w, k, n, g):
             if k >= g[GK] or n >= g[GN]:
                 return zero
-            o, r = divmod(k, g[KH] * g[KW])
-            p, q = divmod(r, g[KW])
+            o, r = udivmod(k, g[KH] * g[KW])
+            p, q = udivmod(r, g[KW])
             return w[o, n, p, q]
 
         @dev
         def store(gx, m, n, v, g):
-            b, r = divmod(m, g[H] * g[W])
-            h, w = divmod(r, g[W])
+            b, r = udivmod(m, g[H] * g[W])
+            h, w = udivmod(r, g[W])
             gx[b, n, h, w] = v
 
     elif op == "backward_weight":  # a = gy, b = x, out = gw as (C_out, K2)
@@ -135,18 +144,18 @@ def _index_maps(op: str, zero: Any) -> tuple[Callable, Callable, Callable]:
         def load_a(gy, m, k, g):
             if m >= g[GM] or k >= g[GK]:
                 return zero
-            n, r = divmod(k, g[HO] * g[WO])
-            i, j = divmod(r, g[WO])
+            n, r = udivmod(k, g[HO] * g[WO])
+            i, j = udivmod(r, g[WO])
             return gy[n, m, i, j]
 
         @dev
         def load_b(x, k, n, g):
             if k >= g[GK] or n >= g[GN]:
                 return zero
-            b, r = divmod(k, g[HO] * g[WO])
-            i, j = divmod(r, g[WO])
-            c, r = divmod(n, g[KH] * g[KW])
-            p, q = divmod(r, g[KW])
+            b, r = udivmod(k, g[HO] * g[WO])
+            i, j = udivmod(r, g[WO])
+            c, r = udivmod(n, g[KH] * g[KW])
+            p, q = udivmod(r, g[KW])
             hi = i * g[S0] - g[P0] + p * g[D0]
             wi = j * g[S1] - g[P1] + q * g[D1]
             if hi < 0 or hi >= g[H] or wi < 0 or wi >= g[W]:
@@ -265,6 +274,9 @@ def launch(op: str, a: Any, b: Any, out: Any, g: tuple[int, ...], dtype: str,
     (device arrays; host NumPy arrays under the simulator). Shapes are the caller's job."""
     if g[GM] == 0 or g[GN] == 0:
         return
+    if max(g[GM], g[GN], g[GK], g[H] + 2 * g[P0], g[W] + 2 * g[P1]) >= INDEX_LIMIT - 2 * tiles.bm:
+        raise ValueError(f"numba conv2d {op}: GEMM size {g[:3]} or padded image exceeds the "
+                         f"kernels' 32-bit index range")
     grid = (math.ceil(g[GM] / tiles.bm), math.ceil(g[GN] / tiles.bn))
     get_kernel(op, dtype, tiles)[grid, tiles.block, stream](a, b, out, g)
 

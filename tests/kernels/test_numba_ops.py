@@ -89,3 +89,12 @@ def test_validation_before_launch(numpy_passes_as_cupy: None, call, error: type,
     h = np.zeros((4, 6), np.float32)
     with pytest.raises(error, match=message):
         call(x, w, h, np.ones(4, np.float32))
+
+
+def test_conv_refuses_sizes_beyond_32_bit_indexing() -> None:
+    from gpunet.cuda import numba_conv
+
+    g = numba_conv.geometry((2**16, 1, 2**8, 2**8), (1, 1, 1, 1), (2**8, 2**8), (1, 1), (0, 0),
+                            (1, 1), "forward")  # M = 2**32 output pixels
+    with pytest.raises(ValueError, match="32-bit index range"):
+        numba_conv.launch("forward", None, None, None, g, "float32")

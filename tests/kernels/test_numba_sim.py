@@ -176,7 +176,7 @@ CONV_MUTANTS = {
     "tile-loop-skips-last-k": ("for kk in range(BK):", "for kk in range(BK - 1):",
                                "ragged-k3x2-s12-d12"),
     "no-top-padding-guard": ("if hi < 0 or hi >= g[H]", "if hi >= g[H]", "s2-p1-k3"),
-    "stride-divisibility-ignored": ("ti % g[S0] != 0 or ", "", "s23-p21-d21"),
+    "stride-divisibility-ignored": ("ri != 0 or ", "", "s23-p21-d21"),
     "edge-tile-row-not-stored": ("if m < g[GM] and n < g[GN]:", "if m < g[GM] - 1 and n < g[GN]:",
                                  "1x1-s2-k-not-tile"),
     "shared-tile-read-wrong-column": ("b_reg[c] = b_tile[kk, ty + c * TY]",
