@@ -8,6 +8,7 @@ own length: no masks.
 
 from __future__ import annotations
 
+import warnings
 from types import SimpleNamespace
 from typing import Any
 
@@ -205,3 +206,19 @@ def test_bad_inputs_raise_clear_errors() -> None:
         model(Tensor(numpy.zeros((5, 2, 3), dtype="float32")), Tensor(numpy.zeros((2, 2, 4), dtype="float32")))
     with pytest.raises(ValueError, match="nonlinearity"):
         nn.RNN(3, 4, nonlinearity="sigmoid")
+
+
+@pytest.mark.parametrize("mode", ["rnn", "lstm", "gru"])
+def test_saturated_gates_stay_finite_and_agree_across_paths(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Huge float32 pre-activations: exp overflows inside the fast path, without warnings or NaN."""
+    layer = LAYER[mode](3, 4)
+    x = Tensor((numpy.random.default_rng(4).standard_normal((6, 2, 3)) * 1e4).astype("float32"))
+    results = []
+    for fast in (True, False):
+        monkeypatch.setattr(R, "FAST_CPU", fast)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            y = layer(x, lengths=[6, 3])[0]
+        results.append(y.numpy())
+    assert numpy.isfinite(results[0]).all()
+    numpy.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=1e-6)
