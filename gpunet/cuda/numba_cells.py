@@ -1,8 +1,8 @@
 """numba.cuda kernels for the recurrent cell steps of :mod:`gpunet.functional.cells`.
 
 Each step is one fused elementwise kernel: thread ``e`` of a grid-stride loop owns the unit
-``(b, j) = divmod(e, H)`` and reads/writes all of that unit's gates (``xg[b, k*H + j]``), so
-consecutive threads touch consecutive addresses in every gate block. Arithmetic stays in the
+``(b, j) = divmod(e, H)`` (a 32-bit divide) and reads/writes all of that unit's gates
+(``xg[b, k*H + j]``), so consecutive threads touch consecutive addresses in every gate block. Arithmetic stays in the
 array dtype: constants are dtype scalars and ``math.tanh`` maps to ``tanhf`` for float32.
 Formulas follow the reference line by line, including ``m*new + (1 - m)*old`` for the mask.
 """
@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 from numba import cuda, types
+
+from gpunet.cuda.numba_conv import INDEX_LIMIT, udivmod
 
 KERNELS = ("rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward",
            "gru_forward", "gru_backward")
@@ -36,7 +38,7 @@ def get_kernels(dtype: str) -> dict[str, Any]:
     def rnn_forward(xg, hg, b_hh, h_prev, mask, relu, h):
         rows, hidden = h.shape
         for e in range(cuda.grid(1), rows * hidden, cuda.gridsize(1)):
-            b, j = divmod(e, hidden)
+            b, j = udivmod(e, hidden)
             pre = xg[b, j] + hg[b, j] + b_hh[j]
             act = max(pre, zero) if relu else math.tanh(pre)
             m = mask[b]
@@ -46,7 +48,7 @@ def get_kernels(dtype: str) -> dict[str, Any]:
     def rnn_backward(h, dh, mask, relu, dpre, dh_carry):
         rows, hidden = h.shape
         for e in range(cuda.grid(1), rows * hidden, cuda.gridsize(1)):
-            b, j = divmod(e, hidden)
+            b, j = udivmod(e, hidden)
             hv = h[b, j]
             if relu:
                 deriv = one if hv > zero else zero
@@ -60,7 +62,7 @@ def get_kernels(dtype: str) -> dict[str, Any]:
     def lstm_forward(xg, hg, b_hh, h_prev, c_prev, mask, h, c, gates):
         rows, hidden = h.shape
         for e in range(cuda.grid(1), rows * hidden, cuda.gridsize(1)):
-            b, j = divmod(e, hidden)
+            b, j = udivmod(e, hidden)
             jf, jg, jo = j + hidden, j + 2 * hidden, j + 3 * hidden
             i = sigmoid(xg[b, j] + hg[b, j] + b_hh[j])
             f = sigmoid(xg[b, jf] + hg[b, jf] + b_hh[jf])
@@ -78,7 +80,7 @@ def get_kernels(dtype: str) -> dict[str, Any]:
     def lstm_backward(gates, c_prev, c, dh, dc, mask, dpre, dh_carry, dc_prev):
         rows, hidden = c.shape
         for e in range(cuda.grid(1), rows * hidden, cuda.gridsize(1)):
-            b, j = divmod(e, hidden)
+            b, j = udivmod(e, hidden)
             jf, jg, jo = j + hidden, j + 2 * hidden, j + 3 * hidden
             i, f, g, o = gates[b, j], gates[b, jf], gates[b, jg], gates[b, jo]
             m = mask[b]
@@ -96,7 +98,7 @@ def get_kernels(dtype: str) -> dict[str, Any]:
     def gru_forward(xg, hg, b_hh, h_prev, mask, h, saved):
         rows, hidden = h.shape
         for e in range(cuda.grid(1), rows * hidden, cuda.gridsize(1)):
-            b, j = divmod(e, hidden)
+            b, j = udivmod(e, hidden)
             jz, jn = j + hidden, j + 2 * hidden
             r = sigmoid(xg[b, j] + (hg[b, j] + b_hh[j]))
             z = sigmoid(xg[b, jz] + (hg[b, jz] + b_hh[jz]))
@@ -112,7 +114,7 @@ def get_kernels(dtype: str) -> dict[str, Any]:
     def gru_backward(saved, h_prev, dh, mask, dxg, dhg, dh_carry):
         rows, hidden = h_prev.shape
         for e in range(cuda.grid(1), rows * hidden, cuda.gridsize(1)):
-            b, j = divmod(e, hidden)
+            b, j = udivmod(e, hidden)
             jz, jn = j + hidden, j + 2 * hidden
             r, z, n, hn = saved[b, j], saved[b, jz], saved[b, jn], saved[b, j + 3 * hidden]
             m = mask[b]
@@ -154,5 +156,7 @@ def launch(name: str, dtype: str, units: int, *args: Any, threads: int = THREADS
     """
     if units == 0:
         return
+    if units >= INDEX_LIMIT - threads * max_blocks:
+        raise ValueError(f"numba {name}: {units} units exceed the kernels' 32-bit index range")
     blocks = min(max_blocks, -(-units // threads))
     get_kernels(dtype)[name][blocks, threads, stream](*args)
