@@ -1,8 +1,10 @@
 """scikit-learn's bundled 8x8 handwritten digits (1797 images, 10 classes; no download).
 
 Pixels (0..16) are scaled to [0, 1] and returned as float32 NCHW ``(N, 1, size, size)`` with
-int64 labels, split 80/20 per class with a fixed seed. ``size`` > 8 (a multiple of 8) enlarges
-each image by nearest-neighbour repetition, e.g. ``size=32`` for the classic LeNet-5 input.
+int64 labels, split 80/20 per class with a fixed seed; ``info`` has the training pixels' mean
+and standard deviation (``pixel_mean``, ``pixel_std``) for models that standardise their input.
+``size`` > 8 (a multiple of 8) enlarges each image by nearest-neighbour repetition, e.g.
+``size=32`` for the classic LeNet-5 input.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def load(seed: int = 0, test_fraction: float = 0.2, size: int = 8, dtype: str = 
         x = x.repeat(factor, axis=2).repeat(factor, axis=3)
     y = labels.astype(numpy.int64)
     train, test = train_test_split((x, y), test_fraction, seed, stratify=y)
+    pixels = train.arrays[0]
     info = {"name": "digits", "num_classes": 10, "input_shape": (1, size, size),
+            "pixel_mean": float(pixels.mean()), "pixel_std": float(pixels.std()),
             "classes": [str(k) for k in range(10)], "source": "sklearn.datasets.load_digits"}
     return Split(ArrayDataset(*train.arrays), ArrayDataset(*test.arrays), info)

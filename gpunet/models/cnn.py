@@ -36,17 +36,22 @@ class LeNet(Module):
     """LeNet-5 for ``in_channels`` x ``input_size`` images (NCHW) and ``num_classes`` logits.
 
     ``activation``: ``"relu"`` or ``"tanh"`` (the original); ``pool``: ``"max"`` or ``"avg"``
-    (the original subsampling). Parameter names follow PyTorch's LeNet examples:
+    (the original subsampling). ``input_mean`` / ``input_std`` standardise the input first, as
+    LeNet-5 did (mean ~0, variance ~1); the defaults leave it unchanged.
+    Parameter names follow PyTorch's LeNet examples:
     ``conv1.weight``, ``conv2.weight``, ``fc1.weight``, ``fc2.weight``, ``fc3.weight`` (+ biases).
     """
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: Size = 32,
-                 activation: str = "relu", pool: str = "max", conv_padding: int | None = None) -> None:
+                 activation: str = "relu", pool: str = "max", conv_padding: int | None = None,
+                 input_mean: float = 0.0, input_std: float = 1.0) -> None:
         super().__init__()
         if activation not in ("relu", "tanh"):
             raise ValueError(f"LeNet: expected activation 'relu' or 'tanh', got {activation!r}")
         if pool not in ("max", "avg"):
             raise ValueError(f"LeNet: expected pool 'max' or 'avg', got {pool!r}")
+        if not input_std > 0:
+            raise ValueError(f"LeNet: expected input_std > 0, got {input_std}")
         h, w = pair(input_size, "input_size", "LeNet")
         if conv_padding is None:
             conv_padding = 0 if min(_feature_side(h, 0), _feature_side(w, 0)) >= 1 else 2
@@ -56,6 +61,7 @@ class LeNet(Module):
                              f"two 2x2 poolings with padding {conv_padding}")
         self.input_size, self.conv_padding, self.num_classes = (h, w), conv_padding, num_classes
         self.activation, self.pool_kind = activation, pool
+        self.input_mean, self.input_std = float(input_mean), float(input_std)
         self.conv1 = Conv2d(in_channels, 6, 5, padding=conv_padding)
         self.conv2 = Conv2d(6, 16, 5, padding=conv_padding)
         self.pool = MaxPool2d(2) if pool == "max" else AvgPool2d(2)
@@ -66,6 +72,8 @@ class LeNet(Module):
 
     def features(self, x: Tensor) -> Tensor:
         """The flattened output of the convolutional part, ``(N, 16 * fh * fw)``."""
+        if self.input_mean != 0.0 or self.input_std != 1.0:
+            x = (x - self.input_mean) * (1.0 / self.input_std)
         x = self.pool(self.act(self.conv1(x)))
         x = self.pool(self.act(self.conv2(x)))
         return F.flatten(x, 1)

@@ -23,6 +23,8 @@ def test_digits_split_shapes_and_scaling():
     counts = numpy.bincount(y_test, minlength=10)
     assert counts.min() >= 34 and counts.max() <= 38
     assert split.info["input_shape"] == (1, 8, 8) and split.info["num_classes"] == 10
+    assert split.info["pixel_mean"] == pytest.approx(float(x_train.mean()))
+    assert split.info["pixel_std"] == pytest.approx(float(x_train.std()))
 
 
 def test_digits_split_is_seeded_and_disjoint():

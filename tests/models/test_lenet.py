@@ -53,6 +53,27 @@ def test_gradients_through_the_whole_network(activation, pool):
     assert all(p.grad is not None and p.grad.shape == p.shape for p in model.parameters())
 
 
+def test_input_standardisation():
+    plain, scaled = LeNet(input_size=8), LeNet(input_size=8, input_mean=0.25, input_std=0.5)
+    scaled.load_state_dict(plain.state_dict())
+    x = numpy.random.default_rng(2).random((2, 1, 8, 8))
+    numpy.testing.assert_allclose(scaled(gpunet.tensor(x)).data, plain(gpunet.tensor((x - 0.25) / 0.5)).data,
+                                  rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="input_std > 0"):
+        LeNet(input_std=0.0)
+
+
+def test_lenet_recipe_builds_from_dataset_info():
+    from gpunet.recipes import get_recipe
+
+    info = {"input_shape": (1, 8, 8), "num_classes": 10, "pixel_mean": 0.3, "pixel_std": 0.4}
+    recipe = get_recipe("lenet")
+    model = recipe.build(info)
+    assert isinstance(model, LeNet) and model.input_size == (8, 8) and model.conv_padding == 2
+    assert (model.input_mean, model.input_std) == (0.3, 0.4)
+    assert recipe.dataset == "digits" and recipe.config(info)["input_size"] == [8, 8]
+
+
 def test_state_dict_round_trip():
     a, b = LeNet(input_size=8), LeNet(input_size=8)
     b.load_state_dict(a.state_dict())
