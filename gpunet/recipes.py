@@ -30,6 +30,8 @@ class Recipe:
     batch_size: int = 64
     clip: float | None = None
     momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "constant"
     forward: Callable[..., Any] = _call
     describe: str = ""
     model_config: Callable[[dict[str, Any]], dict[str, Any]] = field(default=lambda info: {})

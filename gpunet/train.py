@@ -45,9 +45,18 @@ class Settings:
     momentum: float = 0.9
     weight_decay: float = 0.0
     clip: float | None = None
+    schedule: str = "constant"
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
+
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate of ``epoch`` (0-based): constant, or cosine-annealed from ``lr`` towards 0."""
+        if self.schedule == "constant":
+            return self.lr
+        if self.schedule == "cosine":
+            return self.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / max(self.epochs, 1)))
+        raise ValueError(f"schedule: expected 'constant' or 'cosine', got {self.schedule!r}")
 
 
 @dataclass
@@ -234,6 +243,7 @@ class Trainer:
         return self.history
 
     def _run_epoch(self) -> None:
+        self.optimizer.lr = self.settings.lr_at(self.epoch)
         start = time.perf_counter()
         total = len(self.train_loader)
         for batch in self.train_loader.iterate(self.epoch, self.batch):

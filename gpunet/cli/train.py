@@ -75,6 +75,10 @@ def _dry_run(recipe: Any, net: Any, split: Any) -> None:
 @click.option("--batch-size", type=click.IntRange(min=1), default=None)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None)
 @click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default=None)
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=None,
+              help="L2 penalty [default: the recipe's].")
+@click.option("--schedule", type=click.Choice(["constant", "cosine"]), default=None,
+              help="Learning-rate schedule over the epochs [default: the recipe's].")
 @click.option("--clip", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Clip the global gradient norm to this value.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -88,7 +92,8 @@ def _dry_run(recipe: Any, net: Any, split: Any) -> None:
               help="Write the final metrics and history as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def train(model: str, dataset: str | None, data_dir: str | None, epochs: int | None, batch_size: int | None,
-          lr: float | None, optimizer: str | None, clip: float | None, seed: int, backend_name: str | None,
+          lr: float | None, optimizer: str | None, weight_decay: float | None, schedule: str | None,
+          clip: float | None, seed: int, backend_name: str | None,
           kernels: str, checkpoint: str | None, checkpoint_every: int, resume: bool, plot: str | None,
           json_path: str | None, quiet: bool) -> None:
     """Train MODEL (linear, perceptron, mlp, lenet, rnn, lstm, gru) and report test accuracy.
@@ -109,7 +114,8 @@ def train(model: str, dataset: str | None, data_dir: str | None, epochs: int | N
     recipe, split, net = prepare_run(model, dataset, seed, data_dir)
     settings = Settings(epochs=epochs or recipe.epochs, batch_size=batch_size or recipe.batch_size,
                         lr=lr or recipe.lr, optimizer=optimizer or recipe.optimizer, seed=seed,
-                        momentum=recipe.momentum, clip=clip or recipe.clip)
+                        momentum=recipe.momentum, clip=clip or recipe.clip, schedule=schedule or recipe.schedule,
+                        weight_decay=recipe.weight_decay if weight_decay is None else weight_decay)
     trainer = Trainer(recipe, net, split, settings, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
                       progress=EpochProgress(quiet=quiet))
     if resume and Path(checkpoint).exists():
