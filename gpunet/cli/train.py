@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,12 +92,14 @@ def _dry_run(recipe: Any, net: Any, split: Any) -> None:
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write loss/accuracy curves (PNG).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Write the final metrics and history as JSON.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Limit NumPy's BLAS threads (needs threadpoolctl; 1 is fastest for small models on a busy CPU).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def train(model: str, dataset: str | None, data_dir: str | None, epochs: int | None, batch_size: int | None,
           lr: float | None, optimizer: str | None, weight_decay: float | None, schedule: str | None,
           clip: float | None, seed: int, backend_name: str | None,
           kernels: str, checkpoint: str | None, checkpoint_every: int, resume: bool, plot: str | None,
-          json_path: str | None, quiet: bool) -> None:
+          json_path: str | None, threads: int | None, quiet: bool) -> None:
     """Train MODEL (linear, perceptron, mlp, lenet, rnn, lstm, gru) and report test accuracy.
 
     \b
@@ -129,7 +133,8 @@ def train(model: str, dataset: str | None, data_dir: str | None, epochs: int | N
     started = time.perf_counter()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        history = trainer.fit()
+        with blas_threads(threads):
+            history = trainer.fit()
     finally:
         signal.signal(signal.SIGTERM, previous)
     elapsed = time.perf_counter() - started
@@ -146,6 +151,20 @@ def train(model: str, dataset: str | None, data_dir: str | None, epochs: int | N
 
         plot_history(history.epochs, plot, title=f"{model} on {split.info.get('name')}")
         click.echo(f"wrote {plot}")
+
+
+@contextlib.contextmanager
+def blas_threads(threads: int | None) -> Iterator[None]:
+    """Limit the BLAS thread pool for the duration (no-op when ``threads`` is None)."""
+    if threads is None:
+        yield
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError as exc:
+        raise click.UsageError("--threads needs threadpoolctl: pip install threadpoolctl") from exc
+    with threadpool_limits(limits=threads, user_api="blas"):
+        yield
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:

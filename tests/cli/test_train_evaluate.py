@@ -119,3 +119,18 @@ def test_prepare_run_fit_check_leaves_the_rng_alone() -> None:
     gpunet.manual_seed(3)
     recipe.build(split.info)
     assert gpunet_random.get_state() == after
+
+
+def test_train_schedule_weight_decay_and_threads(run_cli, tmp_path) -> None:
+    pytest.importorskip("threadpoolctl")
+    ckpt = tmp_path / "run.npz"
+    outcome = run_cli("train", "mlp", "--epochs", "2", "--backend", "numpy", "--quiet", "--threads", "1",
+                      "--schedule", "cosine", "--weight-decay", "1e-4", "--checkpoint", ckpt)
+    assert outcome.code == 0, outcome
+    settings = io.load(ckpt)["settings"]
+    assert settings["schedule"] == "cosine" and settings["weight_decay"] == pytest.approx(1e-4)
+
+
+def test_train_bad_schedule_is_a_usage_error(run_cli) -> None:
+    outcome = run_cli("train", "mlp", "--schedule", "linear-warmup", "--backend", "numpy")
+    assert outcome.code == 2 and "--schedule" in outcome.stderr
