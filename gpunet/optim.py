@@ -97,12 +97,6 @@ class Adam(Optimizer):
             raise ValueError(f"Adam: expected lr > 0 and betas in [0, 1), got lr={lr}, betas={betas}")
         super().__init__(params, lr=lr, beta1=betas[0], beta2=betas[1], eps=eps, weight_decay=weight_decay)
 
-    def step(self) -> None:
-        self.steps += 1
-        for p, state in zip(self.params, self.state):
-            if p.grad is not None:
-                self.update(p, p.grad, state)
-
     def update(self, p: Parameter, grad: Any, state: dict[str, Any]) -> None:
         h = self.hyper
         if h["weight_decay"]:

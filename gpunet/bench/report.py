@@ -26,14 +26,10 @@ def blas_threads() -> int:
     return os.cpu_count() or 1
 
 
-def _blas() -> str:
-    import numpy
+def _blas_name() -> str:
+    from gpunet.cli.info import blas_name
 
-    try:
-        deps = numpy.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        return f"{deps.get('name')} {deps.get('version', '')}".strip()
-    except Exception:  # older NumPy: no dict mode
-        return "unknown"
+    return blas_name()
 
 
 def _cpu_model() -> str:
@@ -69,7 +65,7 @@ def environment() -> dict[str, Any]:
     from gpunet import backend
 
     return {"gpunet": gpunet.__version__, "python": platform.python_version(), "numpy": numpy.__version__,
-            "blas": _blas(), "blas_threads": blas_threads(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
+            "blas": _blas_name(), "blas_threads": blas_threads(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
             "platform": platform.platform(), "backend": backend.current(), "backend_reason": backend.reason(),
             "env": {k: os.environ[k] for k in ENV_VARS if k in os.environ}, "gpu": _gpu(),
             "load_average": _load()}

@@ -22,22 +22,12 @@ def evaluate(checkpoint: str, data_dir: str | None, backend_name: str | None, ke
       gpunet train lenet --checkpoint lenet.npz && gpunet evaluate lenet.npz
       gpunet evaluate lenet.npz --json
     """
-    from gpunet import io
-    from gpunet.cli.train import prepare_run
+    from gpunet.cli.train import load_trained
     from gpunet.data import DataLoader
-    from gpunet.train import TrainingError
     from gpunet.train import evaluate as run_evaluation
 
     apply_backend(backend_name, kernels)
-    state = io.load(checkpoint)
-    if state.get("kind") != "training" or "recipe" not in state:
-        raise TrainingError(f"evaluate: {checkpoint} is not a training checkpoint of gpunet")
-    seed = int(state.get("settings", {}).get("seed", 0))
-    recipe, split, model = prepare_run(state["recipe"], state.get("dataset"), seed, data_dir)
-    try:
-        model.load_state_dict(state["model"])
-    except (KeyError, ValueError) as exc:
-        raise TrainingError(f"evaluate: {checkpoint} does not fit model {state['recipe']!r}: {exc}") from exc
+    recipe, split, model, state = load_trained(checkpoint, data_dir, "evaluate")
     result = run_evaluation(recipe, model, DataLoader(split.test, 256), int(split.info.get("num_classes", 2)))
     if as_json:
         click.echo(json.dumps({"recipe": state["recipe"], "dataset": split.info.get("name"),

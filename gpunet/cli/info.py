@@ -18,7 +18,7 @@ def collect() -> dict[str, Any]:
     from gpunet import backend
 
     facts: dict[str, Any] = {"gpunet": gpunet.__version__, "python": platform.python_version(),
-                             "numpy": numpy.__version__, "cpu_cores": os.cpu_count(), "blas": _blas()}
+                             "numpy": numpy.__version__, "cpu_cores": os.cpu_count(), "blas": blas_name()}
     try:
         import numba
 
@@ -33,7 +33,8 @@ def collect() -> dict[str, Any]:
     return facts
 
 
-def _blas() -> str:
+def blas_name() -> str:
+    """NumPy's BLAS library and version, as NumPy's build reports it."""
     import numpy
 
     try:

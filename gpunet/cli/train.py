@@ -68,6 +68,23 @@ def _dry_run(recipe: Any, net: Any, split: Any) -> None:
         gpunet_random.set_state(state)
 
 
+def load_trained(checkpoint: str, data_dir: str | None, command: str) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """Rebuild a checkpoint's recipe, split and model, with the trained weights loaded."""
+    from gpunet import io
+    from gpunet.train import TrainingError
+
+    state = io.load(checkpoint)
+    if state.get("kind") != "training" or "recipe" not in state:
+        raise TrainingError(f"{command}: {checkpoint} is not a training checkpoint of gpunet")
+    seed = int(state.get("settings", {}).get("seed", 0))
+    recipe, split, model = prepare_run(state["recipe"], state.get("dataset"), seed, data_dir)
+    try:
+        model.load_state_dict(state["model"])
+    except (KeyError, ValueError) as exc:
+        raise TrainingError(f"{command}: {checkpoint} does not fit model {state['recipe']!r}: {exc}") from exc
+    return recipe, split, model, state
+
+
 @click.command()
 @click.argument("model")
 @click.option("--dataset", default=None, help="Dataset name [default: the model's own].")

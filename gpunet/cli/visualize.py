@@ -27,21 +27,11 @@ def filters(checkpoint: str, out: str | None, sample: int, data_dir: str | None)
     import numpy
 
     import gpunet
-    from gpunet import io
-    from gpunet.cli.train import prepare_run
-    from gpunet.train import TrainingError
+    from gpunet.cli.train import load_trained
     from gpunet.visualize import first_conv, save_filters
 
     gpunet.use("numpy", quiet=True)
-    state = io.load(checkpoint)
-    if state.get("kind") != "training" or "recipe" not in state:
-        raise TrainingError(f"filters: {checkpoint} is not a training checkpoint of gpunet")
-    seed = int(state.get("settings", {}).get("seed", 0))
-    _, split, model = prepare_run(state["recipe"], state.get("dataset"), seed, data_dir)
-    try:
-        model.load_state_dict(state["model"])
-    except (KeyError, ValueError) as exc:
-        raise TrainingError(f"filters: {checkpoint} does not fit model {state['recipe']!r}: {exc}") from exc
+    _, split, model, state = load_trained(checkpoint, data_dir, "filters")
     first_conv(model)
     if sample >= len(split.test):
         raise click.BadParameter(f"{sample} is past the test split ({len(split.test)} images)",
