@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpunet.data import ArrayDataset, DataLoader, load_dataset, train_test_split
-from gpunet.data import credit
+from gpunet.data import ArrayDataset, DataLoader, credit, load_dataset, train_test_split
 
 
 def test_batches_cover_the_dataset_once():
