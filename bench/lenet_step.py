@@ -26,20 +26,9 @@ import numpy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from gpunet.bench.report import blas_threads  # noqa: E402
+
 BATCH, SIZE, CLASSES, LR = 64, 32, 10, 0.01
-
-
-def blas_threads() -> int:
-    """Threads NumPy's BLAS uses (threadpoolctl when available, else the CPU count)."""
-    try:
-        from threadpoolctl import threadpool_info
-
-        counts = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
-        if counts:
-            return int(counts[0])
-    except ImportError:
-        pass
-    return os.cpu_count() or 1
 
 
 def time_steps(steps: dict[str, Callable[[], None]], repeats: int, warmup: int,
