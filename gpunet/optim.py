@@ -122,7 +122,7 @@ def clip_grad_norm(params: Iterable[Parameter], max_norm: float) -> float:
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return 0.0
-    total = math.sqrt(sum(float((g.astype("float64") ** 2).sum()) for g in grads))
+    total = math.sqrt(float(sum((g.astype("float64") ** 2).sum() for g in grads)))  # one host sync
     if total > max_norm > 0:
         scale = max_norm / (total + 1e-6)
         for g in grads:

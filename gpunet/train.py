@@ -227,10 +227,15 @@ class Trainer:
         return value, correct
 
     def _check_grads(self) -> None:
-        for name, p in self.model.named_parameters():
-            if p.grad is not None and not bool(p.xp.isfinite(p.grad).all()):
-                raise TrainingError(f"gradient of {name} has NaN/inf at step {self.step + 1} "
-                                    f"(epoch {self.epoch + 1}, batch {self.batch + 1}); lower --lr or use --clip")
+        """One host sync per step: NaN/inf anywhere makes the sum of all gradients non-finite."""
+        grads = [(name, p) for name, p in self.model.named_parameters() if p.grad is not None]
+        if not grads or math.isfinite(float(sum(p.grad.sum(dtype="float64") for _, p in grads))):
+            return
+        name = next((name for name, p in grads if not bool(p.xp.isfinite(p.grad).all())), None)
+        if name is None:  # the float64 sum overflowed on finite gradients
+            return
+        raise TrainingError(f"gradient of {name} has NaN/inf at step {self.step + 1} "
+                            f"(epoch {self.epoch + 1}, batch {self.batch + 1}); lower --lr or use --clip")
 
     def fit(self) -> History:
         """Train until ``settings.epochs``; returns the history (also kept on the trainer)."""
