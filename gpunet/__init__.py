@@ -15,6 +15,7 @@ from gpunet.backend import current as current_backend
 from gpunet.dtypes import default_dtype, set_default_dtype
 from gpunet.io import CheckpointError, load, save
 from gpunet.random import manual_seed
+from gpunet.settings import using
 
 __version__ = "0.1.0"
 
@@ -36,6 +37,6 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
 __all__ = [
     "BackendError", "CheckpointError", "DeviceMismatchError", "Function", "OpError", "Tensor", "config",
     "current_backend", "default_dtype", "functional", "get_array_module", "gpu_status", "is_grad_enabled",
-    "load", "manual_seed", "nn", "no_grad", "optim", "save", "set_default_dtype", "tensor", "to_numpy", "use",
+    "load", "manual_seed", "nn", "no_grad", "optim", "save", "set_default_dtype", "tensor", "to_numpy", "use", "using",
     "__version__",
 ]

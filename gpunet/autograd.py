@@ -4,37 +4,42 @@ A :class:`Tensor` wraps an ``xp`` array (NumPy or CuPy). A :class:`Function` com
 ``forward`` on raw arrays and its ``backward`` on raw gradient arrays; calling a Function on
 tensors records it in the graph when gradients are enabled. ``Tensor.grad`` is a raw array
 (Chainer's convention), accumulated over every use of the tensor.
+
+This module imports no op: the operators of :class:`Tensor` (``+``, ``@``, ``sum`` ...) are
+installed by :mod:`gpunet.functional` when it loads (:func:`install_operators`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy
 
-from gpunet import backend
+from gpunet import backend, settings
 
 Array = Any
-_grad_enabled = [True]
 
 
 @contextlib.contextmanager
 def no_grad() -> Iterator[None]:
     """Run operations without recording the graph (inference, optimizer updates)."""
-    previous = _grad_enabled[0]
-    _grad_enabled[0] = False
-    try:
+    with settings.using(grad=False):
         yield
-    finally:
-        _grad_enabled[0] = previous
+
+
+@contextlib.contextmanager
+def enable_grad() -> Iterator[None]:
+    """Record the graph again inside a :func:`no_grad` block."""
+    with settings.using(grad=True):
+        yield
 
 
 def is_grad_enabled() -> bool:
     """Whether operations currently record the graph."""
-    return _grad_enabled[0]
+    return settings.current().grad
 
 
 class OpError(ValueError):
@@ -56,7 +61,6 @@ class Tensor:
         self.grad: Array | None = None
         self.requires_grad = requires_grad
         self.creator: Function | None = None
-        self.generation = 0
         self.name = name
 
     # ----- array-like facts -------------------------------------------------------------
@@ -106,18 +110,9 @@ class Tensor:
         """This tensor's data on backend ``name`` (a new leaf tensor)."""
         return Tensor(backend.to_backend(self.data, name), requires_grad=self.requires_grad)
 
-    def astype(self, dtype: Any) -> Tensor:
-        from gpunet.functional.math import cast
-
-        return cast(self, dtype)
-
     def detach(self) -> Tensor:
         """The same data, cut from the graph."""
         return Tensor(self.data)
-
-    def set_creator(self, func: Function) -> None:
-        self.creator = func
-        self.generation = func.generation + 1
 
     def zero_grad(self) -> None:
         self.grad = None
@@ -137,81 +132,14 @@ class Tensor:
             grad = grad.data
         _run_backward(self, grad, retain_graph)
 
-    # ----- operators (implemented in gpunet.functional.math) ----------------------------
-    def __add__(self, other: Any) -> Tensor:
-        return _math().add(self, other)
-
-    def __radd__(self, other: Any) -> Tensor:
-        return _math().add(other, self)
-
-    def __sub__(self, other: Any) -> Tensor:
-        return _math().sub(self, other)
-
-    def __rsub__(self, other: Any) -> Tensor:
-        return _math().sub(other, self)
-
-    def __mul__(self, other: Any) -> Tensor:
-        return _math().mul(self, other)
-
-    def __rmul__(self, other: Any) -> Tensor:
-        return _math().mul(other, self)
-
-    def __truediv__(self, other: Any) -> Tensor:
-        return _math().div(self, other)
-
-    def __rtruediv__(self, other: Any) -> Tensor:
-        return _math().div(other, self)
-
-    def __neg__(self) -> Tensor:
-        return _math().neg(self)
-
-    def __pow__(self, exponent: float) -> Tensor:
-        return _math().pow(self, exponent)
-
-    def __matmul__(self, other: Any) -> Tensor:
-        return _math().matmul(self, other)
-
-    def __rmatmul__(self, other: Any) -> Tensor:
-        return _math().matmul(other, self)
-
-    def __getitem__(self, index: Any) -> Tensor:
-        return _math().getitem(self, index)
-
-    def reshape(self, *shape: Any) -> Tensor:
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return _math().reshape(self, shape)
-
-    def transpose(self, *axes: int) -> Tensor:
-        return _math().transpose(self, axes if axes else None)
-
-    @property
-    def T(self) -> Tensor:  # noqa: N802 - numpy's name
-        return _math().transpose(self, None)
-
-    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return _math().sum(self, axis, keepdims)
-
-    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return _math().mean(self, axis, keepdims)
-
-    def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return _math().max(self, axis, keepdims)
-
-    def exp(self) -> Tensor:
-        return _math().exp(self)
-
-    def log(self) -> Tensor:
-        return _math().log(self)
-
-    def argmax(self, axis: int | None = None) -> Tensor:
-        return Tensor(self.data.argmax(axis=axis))
+    # Operators (``+ - * / @ ** []``, ``reshape``, ``sum`` ...) are installed by
+    # gpunet.functional.install (see install_operators).
 
 
-def _math() -> Any:
-    from gpunet.functional import math
-
-    return math
+def install_operators(methods: dict[str, Callable[..., Any]]) -> None:
+    """Attach operator methods to :class:`Tensor` (called once by :mod:`gpunet.functional`)."""
+    for name, method in methods.items():
+        setattr(Tensor, name, method)
 
 
 def as_array(value: Any, like: Array) -> Array:
@@ -241,10 +169,18 @@ class Function:
     ``forward(*arrays)`` returns an array or a tuple of arrays; ``backward(*grads)`` receives
     one gradient per output (``None`` for outputs that received none, replaced by zeros unless
     the subclass sets ``accepts_none_grads``) and returns one gradient per input (or ``None``).
+
+    State is explicit: before ``forward`` runs, ``needs_input_grad`` (one bool per input) and
+    ``recording`` (whether the call enters the graph) are set; ``forward`` keeps what
+    ``backward`` needs with :meth:`save_for_backward` (a no-op when not recording) and
+    ``backward`` reads it back from :attr:`saved`. The engine calls :meth:`release` after the
+    backward pass, which drops the saved values and the graph links.
     """
 
-    generation = 0
     accepts_none_grads = False
+    needs_input_grad: tuple[bool, ...] = ()
+    recording = False
+    xp: Any = numpy
 
     def __call__(self, *inputs: Any) -> Any:
         tensors = [x if isinstance(x, Tensor) else None for x in inputs]
@@ -260,6 +196,9 @@ class Function:
             where = ", ".join(f"{t.device} {t.shape}" for t in tensors)
             raise backend.DeviceMismatchError(f"{self.name}: expected inputs on one device, got {where}; "
                                               f"{exc}") from None
+        self.recording = settings.current().grad and any(t.requires_grad for t in tensors)
+        self.needs_input_grad = tuple(self.recording and t.requires_grad for t in tensors)
+        self._saved: tuple[Any, ...] | None = ()
         try:
             raw = self.forward(*arrays)
         except (ValueError, IndexError) as exc:
@@ -269,20 +208,40 @@ class Function:
             raise OpError(f"{self.name}: cannot apply to inputs of shapes {shapes}: {exc}") from exc
         outputs = raw if isinstance(raw, tuple) else (raw,)
         results = [Tensor(y) for y in outputs]
-        if _grad_enabled[0] and any(t.requires_grad for t in tensors):
-            self.generation = max(t.generation for t in tensors)
+        if self.recording:
             self.inputs = tensors
             self.outputs = [weakref.ref(y) for y in results]  # weak: no Function <-> Tensor cycle
             self.output_specs = [(y.shape, y.dtype) for y in results]
-            self.needs_grad = [t.requires_grad for t in tensors]
             for y in results:
                 y.requires_grad = True
-                y.set_creator(self)
+                y.creator = self
         return results[0] if len(results) == 1 else tuple(results)
 
     @property
     def name(self) -> str:
         return type(self).__name__.lower()
+
+    def save_for_backward(self, *values: Any) -> None:
+        """Keep ``values`` (arrays, shapes, anything) for :meth:`backward`; skipped when not recording."""
+        if self.recording:
+            self._saved = values
+
+    @property
+    def saved(self) -> tuple[Any, ...]:
+        """What :meth:`save_for_backward` kept; OpError once the graph has been released."""
+        if self._saved is None:
+            raise OpError(f"{self.name}: backward through a graph that was already freed; call "
+                          f"backward(retain_graph=True) the first time to backpropagate twice")
+        return self._saved
+
+    def release(self) -> None:
+        """Drop the saved values and the links into the graph (after backward)."""
+        for ref in self.outputs:
+            y = ref()
+            if y is not None:
+                y.creator = None
+        self.inputs = self.outputs = ()  # type: ignore[assignment]
+        self._saved = None
 
     def forward(self, *xs: Array) -> Array | tuple[Array, ...]:
         raise NotImplementedError
@@ -324,7 +283,7 @@ def _run_backward(root: Tensor, grad: Array, retain_graph: bool) -> None:
         gys = [grads.pop(id(y), (None, None))[1] if y is not None else None for y in outputs]
         if all(g is None for g in gys):
             if not retain_graph:
-                _release(func)
+                func.release()
             continue
         if not func.accepts_none_grads:
             gys = [g if g is not None else func.xp.zeros(shape, dtype=dtype)
@@ -332,7 +291,7 @@ def _run_backward(root: Tensor, grad: Array, retain_graph: bool) -> None:
         gxs = func.backward(*gys)
         if not isinstance(gxs, tuple):
             gxs = (gxs,)
-        for x, gx, needed in zip(func.inputs, gxs, func.needs_grad):
+        for x, gx, needed in zip(func.inputs, gxs, func.needs_input_grad):
             if gx is None or not needed:
                 continue
             if gx.shape != x.shape:
@@ -343,18 +302,7 @@ def _run_backward(root: Tensor, grad: Array, retain_graph: bool) -> None:
                 key = id(x)
                 grads[key] = (x, gx if key not in grads else grads[key][1] + gx)
         if not retain_graph:
-            _release(func)
-
-
-def _release(func: Function) -> None:
-    for ref in func.outputs:
-        y = ref()
-        if y is not None:
-            y.creator = None
-    func.inputs = func.outputs = ()  # type: ignore[assignment]
-    for attr in list(vars(func)):
-        if attr not in ("xp", "generation", "inputs", "outputs", "needs_grad"):
-            delattr(func, attr)
+            func.release()
 
 
 def sum_to(gx: Array, shape: Sequence[int]) -> Array:

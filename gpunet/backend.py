@@ -1,7 +1,7 @@
 """The one switch: which array module (NumPy or CuPy) tensors live on.
 
-``gpunet.use("auto" | "numpy" | "cupy")`` sets the backend globally and also works as a
-context manager. The environment variable ``GPUNET_BACKEND`` gives the starting choice.
+``gpunet.use("auto" | "numpy" | "cupy")`` sets the backend (see :mod:`gpunet.settings` for
+scoping) and also works as a context manager. ``GPUNET_BACKEND`` gives the starting choice.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy
 
-BACKENDS = ("auto", "numpy", "cupy")
+from gpunet import settings
+from gpunet.settings import BACKENDS
+
 _CUDA_HINT = "install a CUDA build of CuPy: pip install 'gpunet[cuda12]' (or 'gpunet[cuda13]')"
 
 
@@ -26,7 +28,7 @@ class DeviceMismatchError(TypeError):
     """NumPy and CuPy arrays met in one operation."""
 
 
-_state: dict[str, Any] = {"name": None, "reason": "", "gpu": None}
+_state: dict[str, Any] = {"gpu": None}  # the cached device probe
 
 
 def gpu_status() -> tuple[bool, str]:
@@ -62,6 +64,11 @@ def _probe_device() -> tuple[bool, str]:
     return True, f"CuPy {cupy.__version__} with {count} CUDA device(s)"
 
 
+def resolve(name: str) -> tuple[str, str]:
+    """``(backend, reason)`` for a requested name; BackendError when it cannot be used."""
+    return _resolve(name)
+
+
 def _resolve(name: str) -> tuple[str, str]:
     name = name.strip().lower()
     if name not in BACKENDS:
@@ -81,23 +88,23 @@ def _resolve(name: str) -> tuple[str, str]:
 
 
 class _BackendScope:
-    """Returned by :func:`use`; restores the previous backend when used with ``with``."""
+    """Returned by :func:`use`; restores the previous settings when used with ``with``."""
 
-    def __init__(self, previous: tuple[str | None, str]) -> None:
+    def __init__(self, previous: settings.Settings) -> None:
         self._previous = previous
 
     def __enter__(self) -> ModuleType:
         return xp()
 
     def __exit__(self, *exc: object) -> None:
-        _state["name"], _state["reason"] = self._previous
+        settings.restore(self._previous)
 
 
 def use(name: str = "auto", *, quiet: bool = False) -> _BackendScope:
-    """Select the backend globally; use as ``with gpunet.use("numpy"): ...`` to scope it."""
-    previous = (_state["name"], _state["reason"])
+    """Select the backend (in the innermost settings scope); ``with gpunet.use("numpy"): ...``
+    restores the previous one on exit."""
     chosen, reason = _resolve(name)
-    _state["name"], _state["reason"] = chosen, reason
+    previous = settings.replace(backend=chosen, backend_reason=reason)
     if name.strip().lower() == "auto" and chosen == "numpy" and not quiet:
         _notice(reason)
     return _BackendScope(previous)
@@ -120,15 +127,17 @@ def short_reason(reason: str) -> str:
 
 def current() -> str:
     """Name of the active backend: ``"numpy"`` or ``"cupy"``."""
-    if _state["name"] is None:
+    name = settings.current().backend
+    if name is None:
         use(os.environ.get("GPUNET_BACKEND", "auto"))
-    return _state["name"]
+        name = settings.current().backend
+    return name
 
 
 def reason() -> str:
     """Why the active backend was chosen."""
     current()
-    return _state["reason"]
+    return settings.current().backend_reason
 
 
 def xp() -> ModuleType:
@@ -209,3 +218,6 @@ def warn_once(message: str) -> None:
     if message not in _noticed:
         _noticed.add(message)
         warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+settings._backend_resolver[0] = _resolve

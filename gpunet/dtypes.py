@@ -1,4 +1,4 @@
-"""The default floating dtype for new parameters and data (float32 unless changed)."""
+"""The default floating dtype for new parameters and data (a view of :mod:`gpunet.settings`)."""
 
 from __future__ import annotations
 
@@ -8,26 +8,22 @@ from typing import Any
 
 import numpy
 
-_default = [numpy.dtype("float32")]
+from gpunet import settings
 
 
 def default_dtype() -> numpy.dtype:
-    return _default[0]
+    return settings.current().dtype
 
 
 def set_default_dtype(dtype: Any) -> None:
     dtype = numpy.dtype(dtype)
     if dtype.kind != "f":
         raise ValueError(f"set_default_dtype: expected a floating dtype, got {dtype}")
-    _default[0] = dtype
+    settings.replace(dtype=dtype)
 
 
 @contextlib.contextmanager
 def default_dtype_scope(dtype: Any) -> Iterator[None]:
     """Temporarily change the default dtype (e.g. float64 for gradient checks)."""
-    previous = _default[0]
-    set_default_dtype(dtype)
-    try:
+    with settings.using(dtype=dtype):
         yield
-    finally:
-        _default[0] = previous

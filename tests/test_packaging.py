@@ -31,4 +31,4 @@ def test_wheel_contains_kernel_sources(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for source in sorted(p.name for p in (REPO / "kernels").glob("*.cu")):
         assert f"gpunet/_kernels/{source}" in names
-    assert "gpunet/cli/__init__.py" in names and "gpunet/cuda/dispatch.py" in names
+    assert "gpunet/cli/__init__.py" in names and "gpunet/ops/registry.py" in names

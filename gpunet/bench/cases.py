@@ -85,8 +85,14 @@ def _model(name: str) -> Any:
     return _sequence_model(model_class, name)
 
 
+def _lookup(op: str, on_gpu: bool) -> Any:
+    from gpunet.ops import registry
+
+    return registry.lookup(op, "cupy" if on_gpu else "numpy")
+
+
 def _kernel_step(name: str, arrays: dict[str, Any], on_gpu: bool) -> Callable[[], object]:
-    from gpunet.cuda.dispatch import lookup
+    lookup = _lookup
 
     if name == "conv2d":
         fwd, bwd_in, bwd_w = (lookup(f"conv2d_{op}", on_gpu) for op in ("forward", "backward_input",
@@ -119,11 +125,9 @@ def _kernel_step(name: str, arrays: dict[str, Any], on_gpu: bool) -> Callable[[]
 
 
 def _resolved(name: str, on_gpu: bool) -> str:
-    """The module whose forward op the dispatcher picked (shows what ``auto`` resolved to)."""
-    from gpunet.cuda.dispatch import lookup
-
+    """The module whose forward op the registry picked (shows what ``auto`` resolved to)."""
     op = "conv2d_forward" if name == "conv2d" else f"{name.removesuffix('_step')}_step_forward"
-    return getattr(lookup(op, on_gpu), "__module__", "?")
+    return getattr(_lookup(op, on_gpu), "__module__", "?")
 
 
 def build(name: str, seed: int = 0) -> Case:

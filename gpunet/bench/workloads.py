@@ -2,7 +2,7 @@
 
 Training steps (``lenet``, ``mlp``, ``rnn``, ``lstm``, ``gru``): forward, softmax cross-entropy,
 backward, plain SGD (lr 0.01). Kernel-level ops (``conv2d``, ``rnn_step``, ``lstm_step``,
-``gru_step``): the hot op's forward and backward on raw arrays through ``gpunet.cuda.dispatch``,
+``gru_step``): the hot op's forward and backward on raw arrays through ``gpunet.cuda.the registry``,
 so ``--kernels`` picks the implementation. Every implementation (gpunet and its peers) gets the
 same arrays from :func:`make_inputs`.
 """

@@ -72,10 +72,11 @@ def _kernel_facts(gpu: bool) -> dict[str, str]:
         if not gpu:
             facts[impl] = "needs a CUDA device"
             continue
-        from gpunet.cuda.dispatch import _kernel_table
+        from gpunet.ops import registry
 
-        table = _kernel_table(impl)
-        facts[impl] = f"usable ({len(table)} ops)" if table else "not available"
+        reasons = registry.usable(impl)
+        ok = [op for op, why in reasons.items() if why is None]
+        facts[impl] = f"usable ({len(ok)} ops)" if ok else f"not available: {next(iter(reasons.values()), '?')}"
     return facts
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gpunet.backend import gpu_status, is_cupy_array
-from gpunet.functional.conv_impl import output_size
+from gpunet.ops.conv2d import output_size
 
 Array = Any
 Pair = tuple[int, int]
@@ -107,7 +107,7 @@ def _conv_geometry(op: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], 
 
 
 def conv2d_forward(x: Array, w: Array, stride: Pair, padding: Pair, dilation: Pair) -> Array:
-    """numba.cuda :func:`gpunet.functional.conv_impl.conv2d_forward`."""
+    """numba.cuda :func:`gpunet.ops.conv2d.conv2d_forward`."""
     from gpunet.cuda import numba_conv
 
     op = "conv2d_forward"
@@ -123,7 +123,7 @@ def conv2d_forward(x: Array, w: Array, stride: Pair, padding: Pair, dilation: Pa
 
 def conv2d_backward_input(gy: Array, w: Array, x_shape: tuple[int, ...], stride: Pair,
                           padding: Pair, dilation: Pair) -> Array:
-    """numba.cuda :func:`gpunet.functional.conv_impl.conv2d_backward_input`."""
+    """numba.cuda :func:`gpunet.ops.conv2d.conv2d_backward_input`."""
     from gpunet.cuda import numba_conv
 
     op = "conv2d_backward_input"
@@ -140,7 +140,7 @@ def conv2d_backward_input(gy: Array, w: Array, x_shape: tuple[int, ...], stride:
 
 def conv2d_backward_weight(x: Array, gy: Array, w_shape: tuple[int, ...], stride: Pair,
                            padding: Pair, dilation: Pair) -> Array:
-    """numba.cuda :func:`gpunet.functional.conv_impl.conv2d_backward_weight`."""
+    """numba.cuda :func:`gpunet.ops.conv2d.conv2d_backward_weight`."""
     from gpunet.cuda import numba_conv
 
     op = "conv2d_backward_weight"
@@ -192,7 +192,7 @@ def _run_cell(name: str, dtype: str, units: int, *arrays: Any) -> None:
 
 def rnn_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Array,
                      nonlinearity: str = "tanh") -> Array:
-    """numba.cuda :func:`gpunet.functional.cells.rnn_step_forward`."""
+    """numba.cuda :func:`gpunet.ops.cells.rnn_step_forward`."""
     op = "rnn_step_forward"
     relu = _relu_flag(op, nonlinearity)
     dtype, b, hidden = _step_inputs(
@@ -204,7 +204,7 @@ def rnn_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Arr
 
 def rnn_step_backward(h: Array, dh: Array, mask: Array, nonlinearity: str = "tanh"
                       ) -> tuple[Array, Array, Array]:
-    """numba.cuda :func:`gpunet.functional.cells.rnn_step_backward`."""
+    """numba.cuda :func:`gpunet.ops.cells.rnn_step_backward`."""
     op = "rnn_step_backward"
     relu = _relu_flag(op, nonlinearity)
     arrays = {"h": h, "dh": dh, "mask": mask}
@@ -219,7 +219,7 @@ def rnn_step_backward(h: Array, dh: Array, mask: Array, nonlinearity: str = "tan
 
 def lstm_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, c_prev: Array,
                       mask: Array) -> tuple[Array, Array, Array]:
-    """numba.cuda :func:`gpunet.functional.cells.lstm_step_forward`."""
+    """numba.cuda :func:`gpunet.ops.cells.lstm_step_forward`."""
     op = "lstm_step_forward"
     dtype, b, hidden = _step_inputs(op, {"xg": xg, "hg": hg, "b_hh": b_hh, "h_prev": h_prev,
                                          "c_prev": c_prev, "mask": mask}, 4)
@@ -232,7 +232,7 @@ def lstm_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, c_prev: 
 
 def lstm_step_backward(gates: Array, c_prev: Array, c: Array, dh: Array, dc: Array,
                        mask: Array) -> tuple[Array, Array, Array, Array]:
-    """numba.cuda :func:`gpunet.functional.cells.lstm_step_backward`."""
+    """numba.cuda :func:`gpunet.ops.cells.lstm_step_backward`."""
     op = "lstm_step_backward"
     arrays = {"gates": gates, "c_prev": c_prev, "c": c, "dh": dh, "dc": dc, "mask": mask}
     dtype = _check(op, arrays)
@@ -250,7 +250,7 @@ def lstm_step_backward(gates: Array, c_prev: Array, c: Array, dh: Array, dc: Arr
 
 def gru_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Array
                      ) -> tuple[Array, Array]:
-    """numba.cuda :func:`gpunet.functional.cells.gru_step_forward`."""
+    """numba.cuda :func:`gpunet.ops.cells.gru_step_forward`."""
     op = "gru_step_forward"
     dtype, b, hidden = _step_inputs(
         op, {"xg": xg, "hg": hg, "b_hh": b_hh, "h_prev": h_prev, "mask": mask}, 3)
@@ -262,7 +262,7 @@ def gru_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Arr
 
 def gru_step_backward(saved: Array, h_prev: Array, dh: Array, mask: Array
                       ) -> tuple[Array, Array, Array]:
-    """numba.cuda :func:`gpunet.functional.cells.gru_step_backward`."""
+    """numba.cuda :func:`gpunet.ops.cells.gru_step_backward`."""
     op = "gru_step_backward"
     arrays = {"saved": saved, "h_prev": h_prev, "dh": dh, "mask": mask}
     dtype = _check(op, arrays)
@@ -307,3 +307,8 @@ def unavailable_reason() -> str | None:
 def available() -> dict[str, Callable[..., Any]]:
     """``{op name: launcher}`` when CuPy has a GPU and numba.cuda can use it, else ``{}``."""
     return dict(OPS) if unavailable_reason() is None else {}
+
+
+def launcher(op: str) -> Callable[..., Any]:
+    """The launcher of hot op ``op`` (the registry's entry)."""
+    return OPS[op]

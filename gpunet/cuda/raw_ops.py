@@ -1,7 +1,7 @@
 """Hot ops as CUDA C kernels (``kernels/*.cu``) loaded through ``cupy.RawModule``.
 
-Every launcher has the exact signature of its reference in ``gpunet.functional.conv_impl`` /
-``gpunet.functional.cells`` and validates in Python before launching: array type (a NumPy
+Every launcher has the exact signature of its reference in ``gpunet.ops.conv2d`` /
+``gpunet.ops.cells`` and validates in Python before launching: array type (a NumPy
 array reaching GPU code is a TypeError naming the op), dtype (float32 or float64, all equal),
 shapes, and C-contiguity (non-contiguous inputs are copied). Launch configuration lives here,
 independent of the runtime, so the CPU grid emulator in ``tests/kernels/emulator`` drives the
@@ -11,15 +11,15 @@ very same launchers with NumPy arrays.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy
 
-from gpunet.cuda.dispatch import HOT_OPS
 from gpunet.cuda.raw_runtime import COMPILE_OPTIONS, KERNELS, SUFFIX, CupyRuntime, Runtime
-from gpunet.functional.conv_impl import output_size
+from gpunet.ops.catalog import HOT_OPS, SEQUENCE_OPS
+from gpunet.ops.conv2d import output_size
+from gpunet.ops.recurrent import SequenceKernels
 
 Array = Any
 Pair = tuple[int, int]
@@ -52,7 +52,7 @@ def _shape4(op: str, name: str, shape: Any) -> tuple[int, int, int, int]:
 
 
 class RawOps:
-    """The hot-op launchers over one :class:`Runtime`; :meth:`table` is what dispatch uses."""
+    """The hot-op launchers over one :class:`Runtime`; :meth:`table` is what the registry uses."""
 
     def __init__(self, runtime: Runtime, *, target_blocks: int = 264, min_split_k: int = 256
                  ) -> None:
@@ -63,8 +63,8 @@ class RawOps:
         self.min_split_k = min_split_k
 
     def table(self) -> dict[str, Callable[..., Any]]:
-        """``{op_name: launcher}`` for every name in ``gpunet.cuda.dispatch.HOT_OPS``."""
-        return {name: getattr(self, name) for name in HOT_OPS}
+        """``{op_name: launcher}`` for every hot op and whole-sequence forward (``gpunet.ops.catalog``)."""
+        return {name: getattr(self, name) for name in HOT_OPS + SEQUENCE_OPS}
 
     # -- validation -----------------------------------------------------------------------
 
@@ -298,7 +298,7 @@ class RawOps:
         self._cell_launch("gru_bwd", batch, hidden, (*arrays, dxg, dhg, carry))
         return dxg, dhg, carry
 
-    # -- whole-sequence forward (persistent over time; not a dispatch hot op) --------------
+    # -- whole-sequence forward (persistent over time; the inference implementation) --------
 
     def _sequence(self, op: str, kernel: str, gates: int, xg: Array, w_hh: Array, b_hh: Array,
                   h0: Array, mask: Array, c0: Array | None = None, *extra: int
@@ -366,22 +366,29 @@ class RawOps:
 _table: dict[str, Callable[..., Any]] | None = None
 
 
+def unavailable_reason() -> str | None:
+    """Why the raw CUDA kernels cannot run here, or None when they can."""
+    from gpunet.backend import gpu_status
+
+    ok, why = gpu_status()
+    if not ok:
+        return why
+    from gpunet.cuda.sources import kernel_path
+
+    try:
+        for source in KERNELS:
+            kernel_path(source)
+    except FileNotFoundError as exc:
+        return str(exc)
+    return None
+
+
 def available() -> dict[str, Callable[..., Any]]:
     """``{op_name: launcher}`` when CuPy has a usable GPU and the sources are found, else ``{}``."""
     global _table
-    from gpunet.backend import gpu_status
-
-    if not gpu_status()[0]:
+    if unavailable_reason() is not None:
         return {}
     if _table is None:
-        from gpunet.cuda.sources import kernel_path
-
-        try:
-            for source in KERNELS:
-                kernel_path(source)
-        except FileNotFoundError as exc:
-            warnings.warn(f"{exc}; raw CUDA kernels disabled", RuntimeWarning, stacklevel=2)
-            return {}
         import cupy
 
         sms = cupy.cuda.Device().attributes["MultiProcessorCount"]
@@ -389,4 +396,16 @@ def available() -> dict[str, Callable[..., Any]]:
     return _table
 
 
-__all__ = ["COMPILE_OPTIONS", "KERNELS", "SUFFIX", "CupyRuntime", "RawOps", "Runtime", "available"]
+def launcher(op: str) -> Callable[..., Any]:
+    """The launcher of hot op ``op`` (the registry's entry; RuntimeError when unusable)."""
+    table = available()
+    if op not in table:
+        raise RuntimeError(f"raw CUDA kernels: no usable launcher for {op}: {unavailable_reason()}")
+    return table[op]
+
+
+#: ``recurrent_inference`` on the raw kernels: one launch per layer while H <= SEQ_MAX_H.
+SEQUENCE_INFERENCE = SequenceKernels("raw", SEQ_MAX_H)
+
+__all__ = ["COMPILE_OPTIONS", "KERNELS", "SUFFIX", "CupyRuntime", "RawOps",
+           "Runtime", "available", "launcher", "unavailable_reason"]

@@ -52,3 +52,7 @@ __all__ = [
 ]
 __all__ += ["avg_pool2d", "conv2d", "max_pool2d"]
 __all__ += ["gru", "lstm", "rnn"]
+
+from gpunet.functional import operators as _operators  # noqa: E402
+
+_operators.install()

@@ -15,11 +15,10 @@ from typing import NamedTuple
 
 from gpunet import functional as F
 from gpunet.autograd import Tensor
-from gpunet.functional.conv import pair
-from gpunet.functional.conv_impl import output_size
 from gpunet.nn.conv import AvgPool2d, Conv2d, MaxPool2d
 from gpunet.nn.linear import Linear
 from gpunet.nn.module import Module
+from gpunet.ops.conv2d import output_size, pair
 
 Size = int | tuple[int, int]
 

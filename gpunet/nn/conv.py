@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 
 from gpunet.autograd import Tensor
-from gpunet.functional.conv import conv2d, pair
+from gpunet.functional.conv import conv2d
 from gpunet.functional.pool import avg_pool2d, max_pool2d
 from gpunet.nn import init
 from gpunet.nn.module import Module, Parameter
+from gpunet.ops.conv2d import pair
 
 Size = int | tuple[int, int]
 

@@ -1,4 +1,4 @@
-"""conv2d: forward against a nested-loop reference, gradients, errors, dispatch."""
+"""conv2d: forward against a nested-loop reference, gradients, errors, the registry."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import gpunet
 from gpunet import functional as F
 from gpunet.autograd import OpError, Tensor
-from gpunet.functional import conv_impl
+from gpunet.ops import conv2d as conv_impl
 from gpunet.testing import gradcheck
 
 
@@ -178,20 +178,19 @@ def test_dtype_mismatch_is_an_error():
         F.conv2d(x, w)
 
 
-def test_uses_dispatch_lookup(monkeypatch):
-    """The Function asks dispatch for each hot op, so GPU kernels take over automatically."""
-    from gpunet.cuda import dispatch
+def test_asks_the_registry_once_per_call(monkeypatch):
+    """The Function asks the registry once, so GPU kernels take over automatically."""
+    from gpunet.ops import registry
 
     asked = []
-    real = dispatch.lookup
+    real = registry.lookup
 
-    def spy(name, on_gpu):
-        asked.append((name, on_gpu))
-        return real(name, on_gpu)
+    def spy(op, device):
+        asked.append((op, device))
+        return real(op, device)
 
-    monkeypatch.setattr(dispatch, "lookup", spy)
+    monkeypatch.setattr(registry, "lookup", spy)
     x = Tensor(numpy.ones((1, 1, 4, 4)), requires_grad=True)
     w = Tensor(numpy.ones((1, 1, 3, 3)), requires_grad=True)
     F.conv2d(x, w).sum().backward()
-    assert {name for name, _ in asked} == {"conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight"}
-    assert not any(on_gpu for _, on_gpu in asked)
+    assert asked == [("conv2d", "numpy")]

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import gpunet
 from gpunet import functional as F
 from gpunet.autograd import OpError, Tensor
-from gpunet.functional.pool import MaxPool2d
 from gpunet.testing import gradcheck
 
 
@@ -32,10 +32,10 @@ POOLS = {"max": F.max_pool2d, "avg": F.avg_pool2d}
 
 
 @pytest.fixture(params=["compiled", "arrays"])
-def max_path(request, monkeypatch):
-    """Run a test with the numba kernels and with the array code CuPy uses."""
-    monkeypatch.setattr(MaxPool2d, "compiled", request.param == "compiled")
-    return request.param
+def max_path(request):
+    """Run a test with the numba kernels (numpy-fast) and with the array code CuPy uses (numpy-ref)."""
+    with gpunet.using(fast_paths=request.param == "compiled"):
+        yield request.param
 CASES = [
     ((2, 3, 8, 8), (2, 2), (2, 2), (0, 0)),
     ((2, 3, 9, 7), (2, 2), (2, 2), (0, 0)),
@@ -129,8 +129,12 @@ def test_errors(kind, x, args, message, max_path):
 
 
 @pytest.mark.parametrize("compiled", [True, False])
-def test_property_both_max_paths(compiled, monkeypatch):
-    monkeypatch.setattr(MaxPool2d, "compiled", compiled)
+def test_property_both_max_paths(compiled):
+    with gpunet.using(fast_paths=compiled):
+        _property_max_path()
+
+
+def _property_max_path():
     rng = numpy.random.default_rng(3)
     for _ in range(20):
         k = tuple(rng.integers(1, 4, 2))

@@ -15,11 +15,12 @@ from typing import Any
 import numpy
 import pytest
 
+import gpunet
 from gpunet import functional as F
 from gpunet import nn
 from gpunet.autograd import Tensor
 from gpunet.dtypes import default_dtype_scope
-from gpunet.functional import recurrent as R
+from gpunet.ops.recurrent import GATES
 
 NUMPY_OPS = SimpleNamespace(
     tanh=numpy.tanh, sigmoid=lambda v: 1.0 / (1.0 + numpy.exp(-v)), relu=lambda v: numpy.maximum(v, 0.0),
@@ -101,10 +102,10 @@ LAYER = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
 @pytest.fixture(params=["fast", "steps"])
-def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Both CPU paths: recurrent_cpu's in-place loops, and the dispatched cells.py step ops."""
-    monkeypatch.setattr(R, "FAST_CPU", request.param == "fast")
-    return request.param
+def path(request: pytest.FixtureRequest):
+    """Both CPU implementations: the numpy-fast loops and the reference step ops (cells.py)."""
+    with gpunet.using(fast_paths=request.param == "fast"):
+        yield request.param
 
 
 def build(mode: str, nl: str, size: int, hidden: int, layers: int, bidirectional: bool, seed: int = 0) -> nn.Module:
@@ -186,7 +187,7 @@ def test_without_bias(mode: str, path: str) -> None:
     assert [n for n, _ in model.named_parameters()] == ["weight_ih_l0", "weight_hh_l0"]
     x = numpy.random.default_rng(3).standard_normal((4, 2, 2))
     params = {n: p.data for n, p in model.named_parameters()}
-    gates = R.GATES[mode] * 3
+    gates = GATES[mode] * 3
     params.update(bias_ih_l0=numpy.zeros(gates), bias_hh_l0=numpy.zeros(gates))
     h0 = numpy.zeros((1, 2, 3))
     want = reference(mode, x, h0, h0 if mode == "lstm" else None, params, [4, 2], 1, 1)
@@ -215,8 +216,7 @@ def test_saturated_gates_stay_finite_and_agree_across_paths(mode: str, monkeypat
     x = Tensor((numpy.random.default_rng(4).standard_normal((6, 2, 3)) * 1e4).astype("float32"))
     results = []
     for fast in (True, False):
-        monkeypatch.setattr(R, "FAST_CPU", fast)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), gpunet.using(fast_paths=fast):
             warnings.simplefilter("error")
             y = layer(x, lengths=[6, 3])[0]
         results.append(y.numpy())

@@ -5,24 +5,27 @@ from __future__ import annotations
 import numpy
 import pytest
 
+import gpunet
 from gpunet import nn
 from gpunet.autograd import Tensor
 from gpunet.dtypes import default_dtype_scope
 from gpunet.functional import recurrent as R
+from gpunet.ops.recurrent import GATES
 from gpunet.testing import GradcheckError, gradcheck
 
 LENGTHS = numpy.array([4, 1, 3])
 
 
 @pytest.fixture(params=["fast", "steps"])
-def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setattr(R, "FAST_CPU", request.param == "fast")
-    return request.param
+def path(request: pytest.FixtureRequest):
+    """Both CPU implementations: the numpy-fast loops and the reference step ops."""
+    with gpunet.using(fast_paths=request.param == "fast"):
+        yield request.param
 
 
 def inputs(mode: str, steps: int = 4, batch: int = 3, size: int = 2, hidden: int = 3) -> list[Tensor]:
     rng = numpy.random.default_rng(0)
-    gates = R.GATES[mode] * hidden
+    gates = GATES[mode] * hidden
     states = 2 if mode == "lstm" else 1
     arrays = [rng.standard_normal((steps, batch, size))]
     arrays += [rng.standard_normal((batch, hidden)) * 0.5 for _ in range(states)]

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from gpunet import config
-from gpunet.cuda import dispatch, numba_ops
-from gpunet.functional import cells, conv_impl
+from gpunet.cuda import numba_ops
+from gpunet.ops import catalog, cells, registry
+from gpunet.ops import conv2d as conv_impl
 
 pytestmark = pytest.mark.gpu
 
@@ -35,13 +36,13 @@ def _assert_close(got, want: np.ndarray, what: str) -> None:
 
 def test_available_lists_every_hot_op() -> None:
     assert numba_ops.unavailable_reason() is None
-    assert set(numba_ops.available()) == set(dispatch.HOT_OPS)
+    assert set(numba_ops.available()) == set(catalog.HOT_OPS)
 
 
-def test_dispatch_picks_numba_when_asked() -> None:
+def test_registry_picks_numba_when_asked() -> None:
     with config.set_kernels("numba"):
-        for name in dispatch.HOT_OPS:
-            assert dispatch.lookup(name, on_gpu=True) is numba_ops.OPS[name]
+        for name in catalog.HOT_OPS:
+            assert registry.lookup(name, "cupy") is numba_ops.OPS[name]
 
 
 # (N, C_in, H, W), (C_out, kh, kw), stride, padding, dilation

@@ -10,17 +10,18 @@ import numpy as np
 import pytest
 
 from gpunet.backend import gpu_status
-from gpunet.cuda import dispatch, numba_ops
+from gpunet.cuda import numba_ops
+from gpunet.ops import catalog, registry
 
 
-@pytest.mark.parametrize("name", dispatch.HOT_OPS)
+@pytest.mark.parametrize("name", catalog.HOT_OPS)
 def test_launcher_has_the_reference_signature(name: str) -> None:
-    reference = dispatch._reference(name)
+    reference = registry.get(name, "numpy-ref").load()
     assert inspect.signature(numba_ops.OPS[name]) == inspect.signature(reference)
 
 
 def test_ops_cover_exactly_the_hot_ops() -> None:
-    assert set(numba_ops.OPS) == set(dispatch.HOT_OPS)
+    assert set(numba_ops.OPS) == set(catalog.HOT_OPS)
 
 
 @pytest.mark.skipif(gpu_status()[0], reason="a GPU is usable here; test_numba_gpu covers it")
@@ -42,7 +43,7 @@ def test_numpy_arrays_are_refused_with_the_op_name() -> None:
 
 def test_importing_gpunet_leaves_numba_cuda_alone() -> None:
     """Importing gpunet (and the launchers) neither imports numba.cuda nor picks the simulator."""
-    code = ("import os, sys, gpunet, gpunet.cuda.dispatch, gpunet.cuda.numba_ops; "
+    code = ("import os, sys, gpunet, gpunet.ops.registry, gpunet.cuda.numba_ops; "
             "assert 'numba.cuda' not in sys.modules, 'numba.cuda imported'; "
             "assert 'NUMBA_ENABLE_CUDASIM' not in os.environ")
     env = {"PATH": "", "GPUNET_QUIET": "1"}

@@ -20,9 +20,10 @@ import numpy as np
 import pytest
 from numba import cuda
 
-from gpunet.cuda import dispatch, numba_cells, numba_conv, numba_ops
+from gpunet.cuda import numba_cells, numba_conv, numba_ops
 from gpunet.cuda.numba_conv import DEFAULT_TILES, Tiles
-from gpunet.functional import cells, conv_impl
+from gpunet.ops import catalog, cells, registry
+from gpunet.ops import conv2d as conv_impl
 
 SIM = bool(cuda.config.ENABLE_CUDASIM)
 in_sim = pytest.mark.skipif(not SIM, reason="numba.cuda is the real target in this process; "
@@ -266,10 +267,10 @@ def _hot_op_args(name: str, rng: np.random.Generator) -> tuple:
 
 
 @in_sim
-@pytest.mark.parametrize("name", dispatch.HOT_OPS)
+@pytest.mark.parametrize("name", catalog.HOT_OPS)
 def test_launcher_end_to_end(numpy_as_cupy: None, name: str) -> None:
     args = _hot_op_args(name, np.random.default_rng(7))
-    got, want = numba_ops.OPS[name](*args), dispatch._reference(name)(*args)
+    got, want = numba_ops.OPS[name](*args), registry.get(name, "numpy-ref").load()(*args)
     got, want = (got, want) if isinstance(want, tuple) else ((got,), (want,))
     assert len(got) == len(want)
     for g, r in zip(got, want, strict=True):

@@ -17,7 +17,8 @@ from emulator import cases, grid  # noqa: E402
 
 from gpunet.cuda import raw_ops  # noqa: E402
 from gpunet.cuda.sources import read_kernel  # noqa: E402
-from gpunet.functional import cells, conv_impl  # noqa: E402
+from gpunet.ops import cells  # noqa: E402
+from gpunet.ops import conv2d as conv_impl  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not grid.have_compiler(), reason="no C++ compiler for the emulator")
 

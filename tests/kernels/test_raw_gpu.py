@@ -15,8 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from emulator import cases  # noqa: E402
 
-from gpunet.cuda import dispatch, raw_ops  # noqa: E402
-from gpunet.functional import conv_impl  # noqa: E402
+from gpunet.cuda import raw_ops  # noqa: E402
+from gpunet.ops import catalog, registry  # noqa: E402
+from gpunet.ops import conv2d as conv_impl  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 
@@ -31,7 +32,7 @@ def cupy():
 @pytest.fixture(scope="module")
 def ops(cupy):
     table = raw_ops.available()
-    assert set(table) == set(dispatch.HOT_OPS), "a usable GPU must expose every hot op"
+    assert set(table) == set(catalog.HOT_OPS + catalog.SEQUENCE_OPS), "a usable GPU must expose every hot op"
     return table
 
 
@@ -75,11 +76,11 @@ def test_numpy_array_is_a_type_error(ops, cupy):
                                  cupy.ones(2))
 
 
-def test_dispatch_picks_raw(ops, monkeypatch):
+def test_registry_picks_raw(ops):
     from gpunet import config
 
-    monkeypatch.setattr(config, "kernels", lambda: "raw")
-    assert dispatch.lookup("conv2d_forward", on_gpu=True) is ops["conv2d_forward"]
+    with config.set_kernels("raw"):
+        assert registry.lookup("conv2d_forward", "cupy") is ops["conv2d_forward"]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

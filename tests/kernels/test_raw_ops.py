@@ -7,14 +7,15 @@ from pathlib import Path
 import pytest
 
 from gpunet import backend
-from gpunet.cuda import dispatch, raw_ops, sources
+from gpunet.cuda import raw_ops, sources
+from gpunet.ops import catalog
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_every_hot_op_has_a_launcher():
     table = raw_ops.RawOps(runtime=None).table()  # type: ignore[arg-type]
-    assert set(table) == set(dispatch.HOT_OPS)
+    assert set(table) == set(catalog.HOT_OPS + catalog.SEQUENCE_OPS)
 
 
 def test_sources_found_in_checkout():

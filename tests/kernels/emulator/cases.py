@@ -12,7 +12,8 @@ from typing import Any, NamedTuple
 
 import numpy
 
-from gpunet.functional import cells, conv_impl
+from gpunet.ops import cells
+from gpunet.ops import conv2d as conv_impl
 
 Put = Callable[[numpy.ndarray], Any]
 Get = Callable[[Any], numpy.ndarray]

@@ -1,8 +1,16 @@
-"""conv2d on raw ``xp`` arrays (NCHW, weight ``(C_out, C_in, kh, kw)``): the reference path.
+"""conv2d on raw ``xp`` arrays (NCHW, weight ``(C_out, C_in, kh, kw)``): the spec.
 
-``stride``, ``padding`` and ``dilation`` are ``(h, w)`` pairs of ints. NumPy runs it on the CPU
-and CuPy runs the same code on the GPU (the ``kernels="cupy"`` reference); ``gpunet.cuda``
-provides kernels with these exact signatures.
+The reference implementation, the shared argument check, and the two implementation objects the
+``conv2d`` Function runs (registered in :mod:`gpunet.ops.catalog`):
+
+- :data:`IM2COL` (``numpy-ref`` and ``cupy``): im2col + GEMM, the columns kept for the weight
+  gradient;
+- :class:`KernelConv2d` (``raw``, ``numba``): the three hot ops ``conv2d_forward``,
+  ``conv2d_backward_input`` and ``conv2d_backward_weight`` of one kernel implementation, which
+  have exactly the signatures of the reference functions below.
+
+``stride``, ``padding`` and ``dilation`` are ``(h, w)`` pairs of ints. NumPy runs the reference
+on the CPU and CuPy runs the same code on the GPU (the ``kernels="cupy"`` reference).
 
 Method: im2col into a contiguous ``(C_in*kh*kw, columns)`` matrix, then one 2-D GEMM. The input
 is first copied to a zero-padded channel-first ``(C, N, Hp, Wp)`` array. With stride 1 the
@@ -15,17 +23,53 @@ does the conv2d Function when no input gradient, hence no col2im, is needed: the
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
+from gpunet.autograd import OpError
 from gpunet.backend import get_array_module
+from gpunet.ops import registry
 
 Array = Any
 Pair = tuple[int, int]
 
 
+def pair(value: int | tuple[int, int] | list[int], name: str, op: str, minimum: int = 1) -> Pair:
+    """``value`` as an ``(h, w)`` pair of ints ``>= minimum`` (OpError otherwise)."""
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(items) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items):
+        raise OpError(f"{op}: expected {name} as an int or a pair of ints, got {value!r}")
+    items = (int(items[0]), int(items[1]))
+    if any(v < minimum for v in items):
+        raise OpError(f"{op}: expected {name} >= {minimum}, got {value!r}")
+    return items  # type: ignore[return-value]
+
+
 def output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
     """Length of one spatial output dimension."""
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def check_conv2d_inputs(x: Any, w: Any, b: Any, stride: Pair, padding: Pair, dilation: Pair) -> tuple[int, int]:
+    """Raise OpError naming what is wrong with a conv2d call (expected vs got); return ``(out_h, out_w)``."""
+    if x.ndim != 4:
+        raise OpError(f"conv2d: expected input of 4 dimensions (N, C, H, W), got shape {x.shape}")
+    if w.ndim != 4:
+        raise OpError(f"conv2d: expected weight of 4 dimensions (C_out, C_in, kh, kw), got shape {w.shape}")
+    if x.dtype.kind != "f" or w.dtype != x.dtype:
+        raise OpError(f"conv2d: expected floating input and weight of the same dtype, got input "
+                      f"{x.dtype} and weight {w.dtype}")
+    if x.shape[1] != w.shape[1]:
+        raise OpError(f"conv2d: weight {w.shape} expects {w.shape[1]} input channels, got input "
+                      f"{x.shape} with {x.shape[1]}")
+    if b is not None and (b.shape != (w.shape[0],) or b.dtype != x.dtype):
+        raise OpError(f"conv2d: expected bias of shape ({w.shape[0]},) and dtype {x.dtype}, got "
+                      f"{b.shape} {b.dtype}")
+    out = tuple(output_size(x.shape[2 + i], w.shape[2 + i], stride[i], padding[i], dilation[i]) for i in (0, 1))
+    if min(out) <= 0 or min(w.shape) <= 0:
+        raise OpError(f"conv2d: output size must be positive, got {out} for input {x.shape}, "
+                      f"weight {w.shape}, stride {stride}, padding {padding}, dilation {dilation}")
+    return out  # type: ignore[return-value]
 
 
 class Geometry:
@@ -150,3 +194,54 @@ def conv2d_backward_input(gy: Array, w: Array, x_shape: tuple[int, ...], stride:
     """Gradient w.r.t. the input: ``x_shape``; scatters each kernel tap back (col2im)."""
     g = Geometry(tuple(x_shape), w.shape[2:], stride, padding, dilation)
     return backward_input_from_rows(gy_rows(gy, g), w, g)
+
+
+# ----------------------------------------------------------------- implementation objects
+Needs = tuple[bool, bool, bool]
+
+
+class Im2colConv2d:
+    """The reference as the Function runs it: the im2col columns of the forward pass are kept
+    for the weight gradient, and the output gradient is laid out once for both gradients.
+    Wide columns (see :class:`Geometry`) only when an input gradient (col2im) will be needed."""
+
+    def forward(self, x: Array, w: Array, b: Array | None, stride: Pair, padding: Pair, dilation: Pair,
+                save: bool, need_x_grad: bool) -> tuple[Array, Any]:
+        g = Geometry(x.shape, w.shape[2:], stride, padding, dilation, wide=save and need_x_grad)
+        cols = im2col(x, g)
+        return forward_from_cols(cols, w, g, b), ((cols, w, g) if save else None)
+
+    def backward(self, gy: Array, state: Any, needs: Needs) -> tuple[Array | None, Array | None, Array | None]:
+        cols, w, g = state
+        rows = gy_rows(gy, g)
+        gx = backward_input_from_rows(rows, w, g) if needs[0] else None
+        gw = backward_weight_from_cols(cols, rows, w.shape) if needs[1] else None
+        return gx, gw, (rows.sum(axis=1) if needs[2] else None)
+
+
+class KernelConv2d:
+    """conv2d over the three hot ops of kernel implementation ``impl`` (found in the registry)."""
+
+    def __init__(self, impl: str) -> None:
+        self.impl = impl
+
+    def _op(self, name: str) -> Any:
+        return registry.get(name, self.impl).load()
+
+    def forward(self, x: Array, w: Array, b: Array | None, stride: Pair, padding: Pair, dilation: Pair,
+                save: bool, need_x_grad: bool) -> tuple[Array, Any]:
+        y = self._op("conv2d_forward")(x, w, stride, padding, dilation)
+        if b is not None:
+            y += b.reshape(1, -1, 1, 1)
+        return y, ((x, w, (stride, padding, dilation)) if save else None)
+
+    def backward(self, gy: Array, state: Any, needs: Needs) -> tuple[Array | None, Array | None, Array | None]:
+        x, w, args = state
+        gx = self._op("conv2d_backward_input")(gy, w, x.shape, *args) if needs[0] else None
+        gw = self._op("conv2d_backward_weight")(x, gy, w.shape, *args) if needs[1] else None
+        return gx, gw, (gy.sum(axis=(0, 2, 3)) if needs[2] else None)
+
+
+IM2COL = Im2colConv2d()
+RAW = KernelConv2d("raw")
+NUMBA = KernelConv2d("numba")

@@ -1,4 +1,4 @@
-"""The NumPy fast path of the recurrent loops: the equations of ``cells.py``, done in place.
+"""The NumPy fast path (``numpy-fast``) of the recurrent loops: ``cells.py``'s equations, in place.
 
 Per timestep: one GEMM written straight into a preallocated buffer and a few in-place ufuncs.
 Biases that only shift a pre-activation are folded into the input projection beforehand. Gate
@@ -9,7 +9,8 @@ not depend on the incoming gradient are formed for all timesteps at once before 
 loop. Length masks become ``copyto(..., where=finished)`` on the steps with finished rows only.
 
 ``finished[t]`` is ``None`` when every sequence runs at step ``t``, else a ``(B, 1)`` bool array.
-State buffers are ``(T+1, B, H)`` in time order (see ``recurrent.Recurrent``).
+State buffers are ``(T+1, B, H)`` in time order and ``saved`` has the layout of
+:mod:`gpunet.ops.cells` (see :mod:`gpunet.ops.recurrent`).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def forward(mode: str, xg: Array, w_hh: Array, b_hh: Array | None, h0: Array, c0
 
 def _lstm_forward(xg: Array, w_hh: Array, b_hh: Array | None, h_buf: Array, c0: Array,
                   finished: list[Array | None], order: list[tuple[int, int, int]]
-                  ) -> tuple[Array, Array, tuple[Array, Array]]:
+                  ) -> tuple[Array, Array, Array]:
     steps, batch, gates = xg.shape
     hidden = gates // 4
     g_cols = slice(2 * hidden, 3 * hidden)
@@ -92,9 +93,8 @@ def _lstm_forward(xg: Array, w_hh: Array, b_hh: Array | None, h_buf: Array, c0: 
     w_t = np.ascontiguousarray((w_hh * scale[:, None]).T)
     c_buf = np.empty_like(h_buf)
     c_buf[order[0][1]] = c0
-    acts = np.empty((steps, batch, gates), dtype=xg.dtype)  # i, f, g, o
-    tanh_c = np.empty((steps, batch, hidden), dtype=xg.dtype)
-    tmp = np.empty((batch, hidden), dtype=xg.dtype)
+    acts = np.empty((steps, batch, gates), dtype=xg.dtype)  # i, f, g, o: the spec's saved layout
+    tmp, tanh_c = np.empty((batch, hidden), dtype=xg.dtype), np.empty((batch, hidden), dtype=xg.dtype)
     for t, src, dst in order:
         a = acts[t]
         np.matmul(h_buf[src], w_t, out=a)
@@ -105,12 +105,12 @@ def _lstm_forward(xg: Array, w_hh: Array, b_hh: Array | None, h_buf: Array, c0: 
         np.multiply(f, c_buf[src], out=c)
         np.multiply(i, g, out=tmp)
         c += tmp
-        np.tanh(c, out=tanh_c[t])
-        np.multiply(o, tanh_c[t], out=h_buf[dst])
+        np.tanh(c, out=tanh_c)
+        np.multiply(o, tanh_c, out=h_buf[dst])
         if finished[t] is not None:
             np.copyto(h_buf[dst], h_buf[src], where=finished[t])
             np.copyto(c, c_buf[src], where=finished[t])
-    return h_buf, c_buf, (acts, tanh_c)
+    return h_buf, c_buf, acts
 
 
 def _gru_forward(xg: Array, w_hh: Array, b_hh: Array | None, h_buf: Array,
@@ -181,13 +181,14 @@ def _simple_backward(deriv: Array, w_hh: Array, gym: Array | None, dh: Array, fi
     return dxg, dxg, dh
 
 
-def _lstm_backward(w_hh: Array, c_buf: Array, saved: tuple[Array, Array], gym: Array | None, dh: Array,
+def _lstm_backward(w_hh: Array, c_buf: Array, saved: Array, gym: Array | None, dh: Array,
                    dc: Array, finished: list[Array | None], order: list[tuple[int, int, int]], reverse: bool
                    ) -> tuple[Array, Array, Array, Array]:
     hidden = c_buf.shape[2]
-    acts, tc = saved
+    acts = saved
     i, f, g, o = (acts[:, :, k * hidden:(k + 1) * hidden] for k in range(4))
-    c_in = c_buf[1:] if reverse else c_buf[:-1]
+    c_in, c_out = (c_buf[1:], c_buf[:-1]) if reverse else (c_buf[:-1], c_buf[1:])
+    tc = np.tanh(c_out)  # masked steps differ from the forward's tanh(c) but get no gradient
     steps, batch = acts.shape[:2]
     factors = np.empty_like(acts)  # d pre / d(dct or dh)
     factors[:, :, :hidden] = g * i * (1 - i)

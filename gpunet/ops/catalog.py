@@ -1,0 +1,61 @@
+"""Every implementation of every registered op, in one table (by module path: nothing here
+imports a GPU launcher; :mod:`gpunet.ops.registry` imports one when it is first chosen).
+
+Adding a hot op: a reference (the spec) in ``gpunet/ops/<op>.py``, one row per implementation
+below, and one case table in ``tests/ops/`` (the ``impl`` fixture runs it on every row).
+"""
+
+from __future__ import annotations
+
+from gpunet.ops import registry
+
+RAW = "gpunet.cuda.raw_ops"
+NUMBA = "gpunet.cuda.numba_ops"
+RAW_PROBE = f"{RAW}:unavailable_reason"
+NUMBA_PROBE = f"{NUMBA}:unavailable_reason"
+
+#: The kernel-level hot ops: each kernel implementation has the reference's exact signature.
+CONV_OPS = ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight")
+CELL_OPS = tuple(f"{mode}_step_{way}" for mode in ("rnn", "lstm", "gru") for way in ("forward", "backward"))
+SEQUENCE_OPS = tuple(f"{mode}_sequence_forward" for mode in ("rnn", "lstm", "gru"))
+HOT_OPS = CONV_OPS + CELL_OPS
+
+# (op, implementation, device, target, probe, table)
+TABLE: list[tuple[str, str, str, str, str | None, bool]] = []
+for _op in CONV_OPS:
+    TABLE += [(_op, "numpy-ref", "numpy", f"gpunet.ops.conv2d:{_op}", None, False),
+              (_op, "cupy", "cupy", f"gpunet.ops.conv2d:{_op}", None, False)]
+for _op in CELL_OPS:
+    TABLE += [(_op, "numpy-ref", "numpy", f"gpunet.ops.cells:{_op}", None, False),
+              (_op, "cupy", "cupy", f"gpunet.ops.cells:{_op}", None, False)]
+for _op in HOT_OPS:
+    TABLE += [(_op, "raw", "cupy", f"{RAW}:launcher", RAW_PROBE, True),
+              (_op, "numba", "cupy", f"{NUMBA}:launcher", NUMBA_PROBE, True)]
+for _op in SEQUENCE_OPS:
+    TABLE += [(_op, "raw", "cupy", f"{RAW}:launcher", RAW_PROBE, True)]
+TABLE += [
+    # the Functions' implementations
+    ("conv2d", "numpy-ref", "numpy", "gpunet.ops.conv2d:IM2COL", None, False),
+    ("conv2d", "cupy", "cupy", "gpunet.ops.conv2d:IM2COL", None, False),
+    ("conv2d", "raw", "cupy", "gpunet.ops.conv2d:RAW", RAW_PROBE, False),
+    ("conv2d", "numba", "cupy", "gpunet.ops.conv2d:NUMBA", NUMBA_PROBE, False),
+    ("max_pool2d", "numpy-ref", "numpy", "gpunet.ops.pool:MAX_REFERENCE", None, False),
+    ("max_pool2d", "numpy-fast", "numpy", "gpunet.ops.pool:MAX_COMPILED", None, False),
+    ("max_pool2d", "cupy", "cupy", "gpunet.ops.pool:MAX_REFERENCE", None, False),
+    ("avg_pool2d", "numpy-ref", "numpy", "gpunet.ops.pool:AVG_REFERENCE", None, False),
+    ("avg_pool2d", "cupy", "cupy", "gpunet.ops.pool:AVG_REFERENCE", None, False),
+    ("recurrent", "numpy-ref", "numpy", "gpunet.ops.recurrent:REFERENCE_LOOP", None, False),
+    ("recurrent", "numpy-fast", "numpy", "gpunet.ops.recurrent:COMPILED_LOOP", None, False),
+    ("recurrent", "cupy", "cupy", "gpunet.ops.recurrent:CUPY_LOOP", None, False),
+    ("recurrent", "raw", "cupy", "gpunet.ops.recurrent:RAW_LOOP", RAW_PROBE, False),
+    ("recurrent", "numba", "cupy", "gpunet.ops.recurrent:NUMBA_LOOP", NUMBA_PROBE, False),
+    ("recurrent_inference", "numpy-ref", "numpy", "gpunet.ops.recurrent:REFERENCE_INFERENCE", None, False),
+    ("recurrent_inference", "numpy-fast", "numpy", "gpunet.ops.recurrent:COMPILED_INFERENCE", None, False),
+    ("recurrent_inference", "cupy", "cupy", "gpunet.ops.recurrent:CUPY_INFERENCE", None, False),
+    ("recurrent_inference", "raw", "cupy", f"{RAW}:SEQUENCE_INFERENCE", RAW_PROBE, False),
+    ("recurrent_inference", "numba", "cupy", "gpunet.ops.recurrent:NUMBA_INFERENCE", NUMBA_PROBE, False),
+]
+
+for _row in TABLE:
+    _op, _name, _device, _target, _probe, _table = _row
+    registry.register(_op, _name, _target, device=_device, probe=_probe, table=_table)

@@ -1,0 +1,113 @@
+"""The one settings object: backend, kernels, default dtype, grad mode and fast paths.
+
+``current()`` returns an immutable :class:`Settings`. ``using(...)`` scopes changes to the
+current thread / asyncio task (a ``ContextVar``) and restores them on exit::
+
+    with gpunet.using(backend="numpy", dtype="float64", grad=False):
+        ...
+
+Outside any ``using`` block the process-wide defaults apply; the plain setters
+(``gpunet.use``, ``gpunet.config.set_kernels``, ``gpunet.set_default_dtype``) change the value
+of the innermost scope, which is the process-wide default when no scope is open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import Any
+
+import numpy
+
+KERNEL_CHOICES = ("auto", "raw", "numba", "cupy")
+BACKENDS = ("auto", "numpy", "cupy")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Every library-wide choice in one immutable value.
+
+    ``backend`` is ``None`` until first resolved (from ``GPUNET_BACKEND``, default ``auto``);
+    ``backend_reason`` says why it was chosen. ``kernels`` picks the CuPy implementation of
+    the hot ops; ``fast_paths`` lets NumPy arrays take the compiled CPU implementations
+    (``False``: the NumPy references, as the GPU reference path runs them).
+    """
+
+    backend: str | None = None
+    backend_reason: str = ""
+    kernels: str = "auto"
+    dtype: numpy.dtype = numpy.dtype("float32")
+    grad: bool = True
+    fast_paths: bool = True
+
+
+def _initial() -> Settings:
+    kernels = os.environ.get("GPUNET_KERNELS", "auto")
+    return Settings(kernels=kernels if kernels in KERNEL_CHOICES else "auto")
+
+
+_global = [_initial()]
+#: ``name -> (backend, reason)``; installed by ``gpunet.backend`` (which imports this module).
+_backend_resolver: list[Any] = [lambda name: (name, "")]
+_scoped: ContextVar[Settings | None] = ContextVar("gpunet_settings", default=None)
+
+
+def current() -> Settings:
+    """The settings in force here (the innermost ``using`` scope, else the defaults)."""
+    scoped = _scoped.get()
+    return _global[0] if scoped is None else scoped
+
+
+def check(**changes: Any) -> dict[str, Any]:
+    """Validate and normalise setting values (ValueError naming the setting otherwise)."""
+    known = {f.name for f in dataclasses.fields(Settings)}
+    out = {}
+    for name, value in changes.items():
+        if name not in known:
+            raise ValueError(f"gpunet.using: unknown setting {name!r}; expected one of {sorted(known)}")
+        if name == "kernels" and value not in KERNEL_CHOICES:
+            raise ValueError(f"gpunet.using: expected kernels in {KERNEL_CHOICES}, got {value!r}")
+        if name == "dtype":
+            value = numpy.dtype(value)
+            if value.kind != "f":
+                raise ValueError(f"gpunet.using: expected a floating dtype, got {value}")
+        if name in ("grad", "fast_paths"):
+            value = bool(value)
+        out[name] = value
+    return out
+
+
+def replace(**changes: Any) -> Settings:
+    """Change settings in the innermost scope (process-wide when none is open); returns the old value."""
+    previous = current()
+    new = dataclasses.replace(previous, **check(**changes))
+    if _scoped.get() is None:
+        _global[0] = new
+    else:
+        _scoped.set(new)
+    return previous
+
+
+def restore(value: Settings) -> None:
+    """Put back a value returned by :func:`replace` (in the same scope)."""
+    if _scoped.get() is None:
+        _global[0] = value
+    else:
+        _scoped.set(value)
+
+
+@contextlib.contextmanager
+def using(**changes: Any) -> Iterator[Settings]:
+    """Scope setting changes to this thread / task: ``backend``, ``kernels``, ``dtype``,
+    ``grad``, ``fast_paths``. ``backend`` is resolved (and checked) on entry."""
+    if "backend" in changes:
+        name, reason = _backend_resolver[0](changes.pop("backend"))
+        changes["backend"], changes["backend_reason"] = name, reason
+    token = _scoped.set(dataclasses.replace(current(), **check(**changes)))
+    try:
+        yield current()
+    finally:
+        _scoped.reset(token)
