@@ -108,19 +108,6 @@ def test_data_dir_for_a_generated_dataset_is_a_usage_error(run_cli, tmp_path) ->
     assert outcome.code == 2 and "dataset 'credit' reads no files" in outcome.stderr
 
 
-def test_prepare_run_fit_check_leaves_the_rng_alone() -> None:
-    """The fit check runs a forward pass; the RNG must end where seeding + building leaves it."""
-    import gpunet
-    from gpunet import random as gpunet_random
-    from gpunet.cli.train import prepare_run
-
-    recipe, split, _ = prepare_run("mlp", None, 3, None)
-    after = gpunet_random.get_state()
-    gpunet.manual_seed(3)
-    recipe.build(split.info)
-    assert gpunet_random.get_state() == after
-
-
 def test_train_schedule_weight_decay_and_threads(run_cli, tmp_path) -> None:
     pytest.importorskip("threadpoolctl")
     ckpt = tmp_path / "run.npz"
