@@ -12,7 +12,6 @@ import click
 from gpunet.autograd import OpError
 from gpunet.backend import BackendError, DeviceMismatchError
 from gpunet.io import CheckpointError
-from gpunet.training.errors import UsageError
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -59,7 +58,11 @@ def library_usage_errors(func: _F) -> _F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except UsageError as exc:
+        except ValueError as exc:
+            from gpunet.training.errors import UsageError  # lazily: `gpunet info` needs no training code
+
+            if not isinstance(exc, UsageError):
+                raise
             if exc.param_hint is None:
                 raise click.UsageError(str(exc)) from exc
             raise click.BadParameter(str(exc), param_hint=exc.param_hint) from exc
