@@ -20,8 +20,7 @@ from gpunet import backend, io, nn
 from gpunet import functional as F
 from gpunet.autograd import OpError, Tensor
 from gpunet.data import load_dataset
-from gpunet.recipes import Recipe, get_recipe
-from gpunet.train import Settings, Trainer, TrainingError
+from gpunet.training import Recipe, Settings, Trainer, TrainingError, get_recipe
 
 
 def t(*shape: int, dtype: str = "float32") -> Tensor:

@@ -16,8 +16,7 @@ from gpunet import functional as F
 from gpunet import nn, optim
 from gpunet.autograd import Tensor
 from gpunet.data import load_dataset
-from gpunet.recipes import get_recipe
-from gpunet.train import Settings, Trainer
+from gpunet.training import Settings, Trainer, get_recipe
 
 GROWTH_LIMIT = 4 * 1024  # bytes; a leak of 10 bytes a step over 450 steps exceeds it
 

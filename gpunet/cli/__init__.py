@@ -1,4 +1,7 @@
-"""The ``gpunet`` command line (click): train, evaluate, summary, info, bench."""
+"""The ``gpunet`` command line (click): train, evaluate, summary, filters, info, bench.
+
+The commands parse options, call the library (mostly :mod:`gpunet.training`) and print.
+"""
 
 from __future__ import annotations
 

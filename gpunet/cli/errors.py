@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from gpunet.autograd import OpError
 from gpunet.backend import BackendError, DeviceMismatchError
 from gpunet.io import CheckpointError
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 KNOWN_ERRORS = (BackendError, DeviceMismatchError, CheckpointError, OpError, KeyError, ValueError,
                 FileNotFoundError, ImportError, RuntimeError)
@@ -42,3 +46,24 @@ def run_cleanly(command: click.Command, args: list[str] | None = None) -> int:
 def _message(exc: Any) -> str:
     text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
     return str(text)
+
+
+def library_usage_errors(func: _F) -> _F:
+    """Show the library's :class:`~gpunet.training.UsageError` as click's usage error.
+
+    With a ``param_hint`` it becomes ``Invalid value for --option: ...`` (exit 2), without one a
+    plain usage error; applied under ``@click.command`` so the message carries the command's usage.
+    """
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ValueError as exc:
+            from gpunet.training.errors import UsageError  # lazily: `gpunet info` needs no training code
+
+            if not isinstance(exc, UsageError):
+                raise
+            if exc.param_hint is None:
+                raise click.UsageError(str(exc)) from exc
+            raise click.BadParameter(str(exc), param_hint=exc.param_hint) from exc
+    return wrapper  # type: ignore[return-value]

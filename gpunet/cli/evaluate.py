@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
+from gpunet.cli.errors import library_usage_errors
 from gpunet.cli.options import apply_backend, backend_options
 
 
@@ -14,6 +16,7 @@ from gpunet.cli.options import apply_backend, backend_options
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None)
 @backend_options
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@library_usage_errors
 def evaluate(checkpoint: str, data_dir: str | None, backend_name: str | None, kernels: str, as_json: bool) -> None:
     """Accuracy and confusion matrix of a trained checkpoint on its dataset's test split.
 
@@ -22,9 +25,9 @@ def evaluate(checkpoint: str, data_dir: str | None, backend_name: str | None, ke
       gpunet train lenet --checkpoint lenet.npz && gpunet evaluate lenet.npz
       gpunet evaluate lenet.npz --json
     """
-    from gpunet.cli.train import load_trained
     from gpunet.data import DataLoader
-    from gpunet.train import evaluate as run_evaluation
+    from gpunet.training import evaluate as run_evaluation
+    from gpunet.training import load_trained
 
     apply_backend(backend_name, kernels)
     recipe, split, model, state = load_trained(checkpoint, data_dir, "evaluate")
@@ -39,7 +42,7 @@ def evaluate(checkpoint: str, data_dir: str | None, backend_name: str | None, ke
     click.echo(format_confusion(result["confusion"]))
 
 
-def format_confusion(confusion) -> str:
+def format_confusion(confusion: Any) -> str:
     """The confusion matrix as a text table (rows: true class, columns: predicted)."""
     n = confusion.shape[0]
     width = max(5, len(str(int(confusion.max()))) + 1)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
+
+from gpunet.cli.errors import library_usage_errors
 
 
 @click.command()
 @click.argument("model")
 @click.option("--dataset", default=None, help="Dataset that fixes the input shape [default: the model's own].")
+@library_usage_errors
 def summary(model: str, dataset: str | None) -> None:
     """Layer table of MODEL: output shapes, parameter counts, total, layers, deep or not.
 
@@ -18,8 +23,8 @@ def summary(model: str, dataset: str | None) -> None:
       gpunet summary lstm --dataset dna
     """
     import gpunet
-    from gpunet.cli.train import prepare_run
     from gpunet.summary import format_table, layer_table
+    from gpunet.training import prepare_run
 
     gpunet.use("numpy")
     recipe, split, net = prepare_run(model, dataset, 0, None)
@@ -30,7 +35,7 @@ def summary(model: str, dataset: str | None) -> None:
     click.echo(_conv_note(net, tensors[0].shape))
 
 
-def _conv_note(net, input_shape: tuple[int, ...]) -> str:
+def _conv_note(net: Any, input_shape: tuple[int, ...]) -> str:
     """The source text's comparison for the first conv layer: dense (mn)^2 weights vs its filters."""
     from gpunet.nn.conv import Conv2d
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from gpunet.cli.errors import library_usage_errors
+
 
 @click.command()
 @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
@@ -14,6 +16,7 @@ import click
 @click.option("--sample", type=click.IntRange(min=0), default=0, show_default=True,
               help="Index of the test-split image whose feature maps are drawn.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None)
+@library_usage_errors
 def filters(checkpoint: str, out: str | None, sample: int, data_dir: str | None) -> None:
     """Draw the first convolution's filters of a trained CNN and the feature maps they extract
     from one test image (needs matplotlib: pip install 'gpunet[plot]').
@@ -27,7 +30,7 @@ def filters(checkpoint: str, out: str | None, sample: int, data_dir: str | None)
     import numpy
 
     import gpunet
-    from gpunet.cli.train import load_trained
+    from gpunet.training import load_trained
     from gpunet.visualize import first_conv, save_filters
 
     gpunet.use("numpy", quiet=True)

@@ -57,11 +57,9 @@ def mlp_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def lenet_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A training checkpoint of ``lenet`` as ``gpunet train lenet`` writes it, before any step
     (training an epoch would only slow the tests; the filters do not need to be good)."""
-    pytest.importorskip("gpunet.models.cnn_recipes", reason="the LeNet recipe is not in this build")
     pytest.importorskip("sklearn", reason="the digits dataset needs scikit-learn")
     from gpunet import io
-    from gpunet.cli.train import prepare_run
-    from gpunet.train import Settings, Trainer
+    from gpunet.training import Settings, Trainer, prepare_run
 
     recipe, split, model = prepare_run("lenet", None, 0, None)
     settings = Settings(epochs=1, batch_size=32, lr=recipe.lr, optimizer=recipe.optimizer)

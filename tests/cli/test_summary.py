@@ -21,7 +21,6 @@ def test_summary_linear_is_not_deep(run_cli) -> None:
 
 
 def test_summary_lenet_shows_conv_layers(run_cli) -> None:
-    pytest.importorskip("gpunet.models.cnn_recipes", reason="the LeNet recipe is not in this build")
     pytest.importorskip("sklearn")
     outcome = run_cli("summary", "lenet")
     assert outcome.code == 0, outcome

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -108,19 +109,6 @@ def test_data_dir_for_a_generated_dataset_is_a_usage_error(run_cli, tmp_path) ->
     assert outcome.code == 2 and "dataset 'credit' reads no files" in outcome.stderr
 
 
-def test_prepare_run_fit_check_leaves_the_rng_alone() -> None:
-    """The fit check runs a forward pass; the RNG must end where seeding + building leaves it."""
-    import gpunet
-    from gpunet import random as gpunet_random
-    from gpunet.cli.train import prepare_run
-
-    recipe, split, _ = prepare_run("mlp", None, 3, None)
-    after = gpunet_random.get_state()
-    gpunet.manual_seed(3)
-    recipe.build(split.info)
-    assert gpunet_random.get_state() == after
-
-
 def test_train_schedule_weight_decay_and_threads(run_cli, tmp_path) -> None:
     pytest.importorskip("threadpoolctl")
     ckpt = tmp_path / "run.npz"
@@ -134,3 +122,24 @@ def test_train_schedule_weight_decay_and_threads(run_cli, tmp_path) -> None:
 def test_train_bad_schedule_is_a_usage_error(run_cli) -> None:
     outcome = run_cli("train", "mlp", "--schedule", "linear-warmup", "--backend", "numpy")
     assert outcome.code == 2 and "--schedule" in outcome.stderr
+
+
+def test_library_usage_errors_keep_clicks_exact_message(run_cli) -> None:
+    """The library raises UsageError(param_hint=...); the command shows it as click's BadParameter."""
+    pytest.importorskip("sklearn")
+    outcome = run_cli("train", "perceptron", "--dataset", "digits", "--backend", "numpy")
+    assert outcome.code == 2
+    assert outcome.stderr == ("Usage: gpunet train [OPTIONS] MODEL\nTry 'gpunet train --help' for help.\n\n"
+                              "Error: Invalid value for --dataset: the perceptron is a binary classifier; "
+                              "dataset 'digits' has 10 classes\n")
+    summary = run_cli("summary", "mlp", "--dataset", "dna")
+    assert summary.code == 2 and summary.stderr.startswith("Usage: gpunet summary [OPTIONS] MODEL\n")
+    assert "Error: Invalid value for --dataset: model 'mlp' does not fit dataset 'dna'" in summary.stderr
+
+
+def test_threads_without_threadpoolctl_is_a_usage_error(run_cli, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)
+    outcome = run_cli("train", "linear", "--epochs", "1", "--backend", "numpy", "--quiet", "--threads", "1")
+    assert outcome.code == 2
+    assert outcome.stderr.startswith("Usage: gpunet train [OPTIONS] MODEL\n")
+    assert outcome.stderr.endswith("\nError: --threads needs threadpoolctl: pip install threadpoolctl\n")

@@ -10,8 +10,7 @@ from gpunet import functional as F
 from gpunet.data import load_dataset
 from gpunet.models import LinearModel
 from gpunet.nn import MLP, Perceptron
-from gpunet.recipes import get_recipe
-from gpunet.train import Settings, Trainer
+from gpunet.training import Settings, Trainer, get_recipe
 
 
 def fit_binary(model, x, t, steps, lr, forward=None):

@@ -64,7 +64,7 @@ def test_input_standardisation():
 
 
 def test_lenet_recipe_builds_from_dataset_info():
-    from gpunet.recipes import get_recipe
+    from gpunet.training import get_recipe
 
     info = {"input_shape": (1, 8, 8), "num_classes": 10, "pixel_mean": 0.3, "pixel_std": 0.4}
     recipe = get_recipe("lenet")

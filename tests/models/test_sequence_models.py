@@ -10,7 +10,7 @@ from gpunet import functional as F
 from gpunet.autograd import Tensor
 from gpunet.models.rnn import SequenceClassifier
 from gpunet.optim import Adam
-from gpunet.recipes import get_recipe
+from gpunet.training import get_recipe
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])

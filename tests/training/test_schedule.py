@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from gpunet.train import Settings
+from gpunet.training import Settings
 
 
 def test_constant_schedule_keeps_the_rate():

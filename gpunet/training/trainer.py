@@ -7,96 +7,29 @@ seeded generator and each epoch's shuffle from ``(seed, epoch)``, so resuming fr
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy
 
-from gpunet import backend, io, random
-from gpunet import functional as F
-from gpunet.autograd import Tensor, no_grad
+from gpunet import io, random
+from gpunet.autograd import Tensor
 from gpunet.data import DataLoader, Split
 from gpunet.nn.module import Module
 from gpunet.optim import OPTIMIZERS, Optimizer, clip_grad_norm
-from gpunet.recipes import Recipe
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (NaN/inf loss or gradient, incompatible checkpoint)."""
-
-
-@dataclass
-class Settings:
-    """The hyperparameters of one run (defaults come from the recipe)."""
-
-    epochs: int
-    batch_size: int
-    lr: float
-    optimizer: str
-    seed: int = 0
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    clip: float | None = None
-    schedule: str = "constant"
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(vars(self))
-
-    def lr_at(self, epoch: int) -> float:
-        """Learning rate of ``epoch`` (0-based): constant, or cosine-annealed from ``lr`` towards 0."""
-        if self.schedule == "constant":
-            return self.lr
-        if self.schedule == "cosine":
-            return self.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / max(self.epochs, 1)))
-        raise ValueError(f"schedule: expected 'constant' or 'cosine', got {self.schedule!r}")
-
-
-@dataclass
-class History:
-    """Per-epoch metrics."""
-
-    epochs: list[dict[str, float]] = field(default_factory=list)
-
-    @property
-    def last(self) -> dict[str, float]:
-        return self.epochs[-1] if self.epochs else {}
-
-
-def compute_loss(recipe: Recipe, logits: Tensor, target: Tensor) -> Tensor:
-    """The recipe's loss on the model's logits."""
-    if recipe.loss == "cross_entropy":
-        return F.cross_entropy(logits, target)
-    if recipe.loss == "bce":
-        return F.binary_cross_entropy_with_logits(logits, target)
-    if recipe.loss == "perceptron":
-        return F.perceptron_loss(logits, target)
-    if recipe.loss == "mse":
-        return F.mse_loss(logits, target)
-    raise ValueError(f"compute_loss: unknown loss {recipe.loss!r}")
-
-
-def predictions(recipe: Recipe, logits: Any) -> Any:
-    """Class predictions (raw array) from logits: argmax, or ``logit > 0`` for binary models."""
-    if recipe.loss == "cross_entropy":
-        return logits.argmax(axis=1)
-    return (logits[:, 0] > 0).astype("int64")
-
-
-def labels_of(recipe: Recipe, target: Any) -> Any:
-    if recipe.loss == "cross_entropy":
-        return target
-    return (target[:, 0] > 0.5).astype("int64")
+from gpunet.training.errors import TrainingError
+from gpunet.training.metrics import compute_loss, evaluate, labels_of, predictions
+from gpunet.training.recipes import Recipe
+from gpunet.training.settings import History, Settings
+from gpunet.training.signals import deferred_interrupts
 
 
 def make_optimizer(model: Module, settings: Settings) -> Optimizer:
+    """The optimizer named by ``settings`` over the model's parameters."""
     name = settings.optimizer.lower()
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {settings.optimizer!r}")
@@ -104,25 +37,6 @@ def make_optimizer(model: Module, settings: Settings) -> Optimizer:
         return OPTIMIZERS[name](model.parameters(), lr=settings.lr, momentum=settings.momentum,
                                 weight_decay=settings.weight_decay)
     return OPTIMIZERS[name](model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-
-
-def evaluate(recipe: Recipe, model: Module, loader: DataLoader, num_classes: int) -> dict[str, Any]:
-    """Mean loss, accuracy and the confusion matrix (rows: true class, columns: predicted)."""
-    model.eval()
-    confusion = numpy.zeros((num_classes, num_classes), dtype=numpy.int64)
-    total_loss, count = 0.0, 0
-    with no_grad():
-        for batch in loader.iterate(0):
-            *inputs, target = batch
-            logits = recipe.forward(model, *inputs)
-            total_loss += float(compute_loss(recipe, logits, target).item()) * len(target)
-            count += len(target)
-            pred = backend.to_numpy(predictions(recipe, logits.data))
-            true = backend.to_numpy(labels_of(recipe, target.data))
-            numpy.add.at(confusion, (true, pred), 1)
-    model.train()
-    accuracy = float(numpy.trace(confusion) / max(confusion.sum(), 1))
-    return {"loss": total_loss / max(count, 1), "accuracy": accuracy, "confusion": confusion}
 
 
 Progress = Callable[[dict[str, Any]], None]
@@ -276,29 +190,3 @@ class Trainer:
 
 def _empty_totals() -> dict[str, float]:
     return {"seen": 0, "loss_sum": 0.0, "correct": 0}
-
-
-@contextlib.contextmanager
-def deferred_interrupts() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM (Python-level handlers) until the block ends, then deliver them.
-
-    Used around the optimizer step and position update so Ctrl-C never saves a half-updated model.
-    Only the main thread can touch signal handlers; elsewhere this does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous: dict[int, Any] = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        handler = signal.getsignal(sig)
-        if callable(handler):
-            previous[sig] = handler
-            signal.signal(sig, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        for sig in caught:
-            previous[sig](sig, None)

@@ -20,8 +20,7 @@ import gpunet
 from gpunet import io
 from gpunet.backend import to_numpy
 from gpunet.data import ArrayDataset, Split, load_dataset
-from gpunet.recipes import RECIPES, Recipe, get_recipe
-from gpunet.train import Settings, Trainer
+from gpunet.training import RECIPES, Recipe, Settings, Trainer, get_recipe
 
 
 class Stop(Exception):
@@ -100,7 +99,7 @@ def test_interrupted_run_resumes_bit_identical(tmp_path: Path, recipe: Recipe, o
 
 def test_interrupt_during_evaluation_resumes_exactly(tmp_path: Path, monkeypatch) -> None:
     """Ctrl-C between an epoch's last step and its record: the saved totals rebuild the record."""
-    import gpunet.train as train_module
+    import gpunet.training.trainer as train_module
 
     reference = make_trainer(get_recipe("mlp"), "adam", epochs=2)
     reference.fit()
@@ -221,8 +220,9 @@ def test_gpu_run_resumes_exactly_and_its_checkpoint_loads_on_numpy(tmp_path: Pat
 
 
 def all_recipes() -> list[str]:
-    get_recipe("mlp")  # loads the CNN and RNN recipes too
-    return sorted(RECIPES)
+    names = sorted(RECIPES)
+    assert names == ["gru", "lenet", "linear", "lstm", "mlp", "perceptron", "rnn"]
+    return names
 
 
 @pytest.mark.parametrize("name", all_recipes())

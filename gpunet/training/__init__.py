@@ -1,0 +1,21 @@
+"""Training: the recipe table, the Trainer with exact resume, evaluation, and run builders.
+
+``get_recipe(name)`` gives a model's defaults; ``prepare_run`` builds the recipe's model for a
+dataset; ``Trainer(recipe, model, split, make_settings(recipe)).fit()`` trains it, checkpointing
+for an exact resume; ``load_trained`` rebuilds a trained model from its checkpoint.
+"""
+
+from gpunet.training.errors import TrainingError, UsageError
+from gpunet.training.metrics import compute_loss, evaluate, labels_of, predictions
+from gpunet.training.recipes import RECIPES, Recipe, get_recipe
+from gpunet.training.runs import dry_run, load_trained, make_settings, prepare_run
+from gpunet.training.settings import History, Settings
+from gpunet.training.signals import deferred_interrupts, sigterm_as_interrupt
+from gpunet.training.threads import blas_threads
+from gpunet.training.trainer import Progress, Trainer, make_optimizer
+
+__all__ = [
+    "RECIPES", "History", "Progress", "Recipe", "Settings", "Trainer", "TrainingError", "UsageError",
+    "blas_threads", "compute_loss", "deferred_interrupts", "dry_run", "evaluate", "get_recipe", "labels_of",
+    "load_trained", "make_optimizer", "make_settings", "predictions", "prepare_run", "sigterm_as_interrupt",
+]

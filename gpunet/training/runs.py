@@ -1,0 +1,95 @@
+"""Build runs: a recipe adapted to its dataset, a fresh model, settings, or a trained checkpoint.
+
+Bad combinations of options raise :class:`UsageError` naming the option (``param_hint``); the
+CLI shows them as usage errors. Nothing here depends on click.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from gpunet.data import Split
+from gpunet.nn.module import Module
+from gpunet.training.errors import TrainingError, UsageError
+from gpunet.training.recipes import Recipe, get_recipe
+from gpunet.training.settings import Settings
+
+
+def prepare_run(model: str, dataset: str | None, seed: int, data_dir: str | None) -> tuple[Recipe, Split, Module]:
+    """Recipe (adapted to the dataset), split and a freshly initialised model.
+
+    A model that cannot take the dataset (wrong input shape or input count) is a usage error
+    naming both, found by one forward pass on two test samples (the RNG state is preserved).
+    """
+    import gpunet
+    from gpunet.data import load_dataset
+
+    recipe = get_recipe(model)
+    name = dataset or recipe.dataset
+    options = {"data_dir": data_dir} if data_dir else {}
+    try:
+        split = load_dataset(name, seed=seed, **options)
+    except TypeError as exc:
+        if "data_dir" not in str(exc):
+            raise
+        raise UsageError(f"dataset {name!r} reads no files", param_hint="--data-dir") from exc
+    if recipe.loss in ("bce", "perceptron") and not split.info.get("binary"):
+        if recipe.loss == "perceptron":
+            raise UsageError(f"the perceptron is a binary classifier; dataset {name!r} has "
+                             f"{split.info.get('num_classes')} classes", param_hint="--dataset")
+        recipe = dataclasses.replace(recipe, loss="cross_entropy")
+    gpunet.manual_seed(seed)
+    try:
+        net = recipe.build(split.info)
+        dry_run(recipe, net, split)
+    except (TypeError, ValueError, KeyError, IndexError) as exc:
+        shape = split.info.get("input_shape")
+        raise UsageError(f"model {model!r} does not fit dataset {name!r} (input shape {shape}): {exc}",
+                         param_hint="--dataset") from exc
+    return recipe, split, net
+
+
+def dry_run(recipe: Recipe, net: Module, split: Split) -> None:
+    """One forward pass on two test samples, without touching the RNG or the graph."""
+    import gpunet
+    from gpunet import random as gpunet_random
+
+    state = gpunet_random.get_state()
+    *inputs, _ = split.test[:2]
+    net.eval()
+    try:
+        with gpunet.no_grad():
+            recipe.forward(net, *(gpunet.tensor(a) for a in inputs))
+    finally:
+        net.train()
+        gpunet_random.set_state(state)
+
+
+def make_settings(recipe: Recipe, seed: int = 0, epochs: int | None = None, batch_size: int | None = None,
+                  lr: float | None = None, optimizer: str | None = None, weight_decay: float | None = None,
+                  schedule: str | None = None, clip: float | None = None) -> Settings:
+    """The run's settings: each value given, else the recipe's (``weight_decay=0.0`` counts as given)."""
+    return Settings(epochs=epochs or recipe.epochs, batch_size=batch_size or recipe.batch_size,
+                    lr=lr or recipe.lr, optimizer=optimizer or recipe.optimizer, seed=seed,
+                    momentum=recipe.momentum, clip=clip or recipe.clip, schedule=schedule or recipe.schedule,
+                    weight_decay=recipe.weight_decay if weight_decay is None else weight_decay)
+
+
+def load_trained(checkpoint: str, data_dir: str | None, command: str) -> tuple[Recipe, Split, Module, dict[str, Any]]:
+    """Rebuild a checkpoint's recipe, split and model, with the trained weights loaded.
+
+    ``command`` prefixes the error messages (``"evaluate: ... is not a training checkpoint"``).
+    """
+    from gpunet import io
+
+    state = io.load(checkpoint)
+    if state.get("kind") != "training" or "recipe" not in state:
+        raise TrainingError(f"{command}: {checkpoint} is not a training checkpoint of gpunet")
+    seed = int(state.get("settings", {}).get("seed", 0))
+    recipe, split, model = prepare_run(state["recipe"], state.get("dataset"), seed, data_dir)
+    try:
+        model.load_state_dict(state["model"])
+    except (KeyError, ValueError) as exc:
+        raise TrainingError(f"{command}: {checkpoint} does not fit model {state['recipe']!r}: {exc}") from exc
+    return recipe, split, model, state
