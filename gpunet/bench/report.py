@@ -8,38 +8,11 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from gpunet import diagnostics
+
 SCHEMA = "gpunet-bench/1"
 ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
             "MKL_NUM_THREADS", "GPUNET_BACKEND", "GPUNET_KERNELS")
-
-
-def blas_threads() -> int:
-    """Threads NumPy's BLAS uses now (threadpoolctl when installed, else the CPU count)."""
-    try:
-        from threadpoolctl import threadpool_info
-
-        counts = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
-        if counts:
-            return int(counts[0])
-    except ImportError:
-        pass
-    return os.cpu_count() or 1
-
-
-def _blas_name() -> str:
-    from gpunet.cli.info import blas_name
-
-    return blas_name()
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _gpu() -> dict[str, Any] | None:
@@ -47,14 +20,8 @@ def _gpu() -> dict[str, Any] | None:
 
     if backend.current() != "cupy":
         return None
-    import cupy
-
-    runtime = cupy.cuda.runtime
-    props = runtime.getDeviceProperties(cupy.cuda.Device().id)
-    name = props["name"]
-    return {"name": name.decode() if isinstance(name, bytes) else name, "cupy": cupy.__version__,
-            "cuda_runtime": runtime.runtimeGetVersion(), "driver": runtime.driverGetVersion(),
-            "compute_capability": f"{props['major']}.{props['minor']}"}
+    d = diagnostics.cuda_device()
+    return {k: d[k] for k in ("name", "cupy", "cuda_runtime", "driver", "compute_capability")}
 
 
 def environment() -> dict[str, Any]:
@@ -65,18 +32,11 @@ def environment() -> dict[str, Any]:
     from gpunet import backend
 
     return {"gpunet": gpunet.__version__, "python": platform.python_version(), "numpy": numpy.__version__,
-            "blas": _blas_name(), "blas_threads": blas_threads(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
+            "blas": diagnostics.blas_name(), "blas_threads": diagnostics.blas_threads(),
+            "cpu": diagnostics.cpu_model(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
             "platform": platform.platform(), "backend": backend.current(), "backend_reason": backend.reason(),
             "env": {k: os.environ[k] for k in ENV_VARS if k in os.environ}, "gpu": _gpu(),
-            "load_average": _load()}
-
-
-def _load() -> list[float] | None:
-    """1/5/15-minute load averages: other processes competing for the cores skew CPU timings."""
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return None
+            "load_average": diagnostics.load_average()}
 
 
 def _fmt(value: float) -> str:

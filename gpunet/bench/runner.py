@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gpunet import diagnostics
 from gpunet.bench import cases, peers_other, peers_torch, report
 from gpunet.bench.timing import calibrate, measure_interleaved
 from gpunet.bench.workloads import WORKLOADS, WorkloadUnavailable, get_workload
@@ -178,7 +179,7 @@ def run(names: Sequence[str], opts: Options, progress: Callable[[str], None] | N
                               "workloads": [], "skipped": skipped,
                               "notes": notes, "peers": {**peers, **missing}}
     with _blas_limit(opts.threads):
-        threads = report.blas_threads()
+        threads = diagnostics.blas_threads()
         record["environment"] = report.environment()
         record["settings"] = {"backend": backend.current(), "kernels": list(opts.kernels) if on_gpu else ["numpy"],
                               "repeat": opts.repeat, "warmup": opts.warmup, "threads": threads,
