@@ -10,7 +10,6 @@ from typing import Any
 
 from gpunet import diagnostics
 
-SCHEMA = "gpunet-bench/1"
 ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
             "MKL_NUM_THREADS", "GPUNET_BACKEND", "GPUNET_KERNELS")
 
@@ -39,15 +38,33 @@ def environment() -> dict[str, Any]:
             "load_average": diagnostics.load_average()}
 
 
-def _fmt(value: float) -> str:
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
     return f"{value:.3f}" if value < 10 else f"{value:.1f}"
 
 
+def _row(label: str, ms: dict[str, Any] | None, gflops: float | None, ratio: str) -> str:
+    ms = ms or {}
+    spread = "-" if ms.get("min") is None else _fmt(ms["min"]) + ".." + _fmt(ms["max"])
+    return (f"{'':<11}{label:<30}{_fmt(ms.get('median')):>9}{_fmt(ms.get('iqr')):>8}{spread:>18}"
+            f"{'-' if gflops is None else f'{gflops:.2f}':>9}{ratio:>23}")
+
+
+def _ratio_text(ratio: dict[str, Any] | None, prefix: str = "") -> str:
+    if not ratio or f"{prefix}ratio" not in ratio:
+        return ""
+    by_min = ratio.get(f"{prefix}min_ratio")
+    return f"{ratio[prefix + 'ratio']:.3g}x" + (f"{by_min:>9.3g}x" if by_min is not None else f"{'-':>10}")
+
+
 def format_table(record: dict[str, Any]) -> str:
-    """A text table: one block per workload, one row per implementation."""
+    """A text table: one block per workload, one row per implementation (and a ``CPU time`` row
+    under it when the process CPU time was recorded)."""
     s = record["settings"]
+    clocks = "wall clock; 'CPU time' rows: process CPU time" if s.get("cpu_time") else "wall clock"
     lines = [f"backend {s['backend']}, kernels {', '.join(s['kernels'])}, {s['threads']} thread(s), "
-             f"repeat {s['repeat']}, warmup {s['warmup']}; times are ms per step",
+             f"repeat {s['repeat']}, warmup {s['warmup']}; times are ms per step ({clocks})",
              f"{'workload':<11}{'implementation':<30}{'median':>9}{'IQR':>8}{'min..max':>18}"
              f"{'GFLOP/s':>9}{'gpunet/peer':>13}{'(by min)':>10}"]
     for w in record["workloads"]:
@@ -58,10 +75,11 @@ def format_table(record: dict[str, Any]) -> str:
             if "error" in run:
                 lines.append(f"{'':<11}{label:<30}  {run['error']}")
                 continue
-            ms = run["ms"]
-            ratio = f"{ratios[label]['ratio']:.3g}x{ratios[label]['min_ratio']:>9.3g}x" if label in ratios else ""
-            lines.append(f"{'':<11}{label:<30}{_fmt(ms['median']):>9}{_fmt(ms['iqr']):>8}"
-                         f"{_fmt(ms['min']) + '..' + _fmt(ms['max']):>18}{run['gflops']:>9.2f}{ratio:>23}")
+            if run.get("ms") is not None or run.get("cpu_ms") is None:
+                lines.append(_row(label, run.get("ms"), run.get("gflops"), _ratio_text(ratios.get(label))))
+            if run.get("cpu_ms") is not None:
+                cpu_label = "  CPU time" if run.get("ms") is not None else f"{label} (CPU)"
+                lines.append(_row(cpu_label, run["cpu_ms"], None, _ratio_text(ratios.get(label), "cpu_")))
     for item in record["skipped"]:
         lines.append(f"{item['workload']:<11}skipped: {item['reason']}")
     for note in record["notes"]:
