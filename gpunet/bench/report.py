@@ -8,38 +8,10 @@ import platform
 from pathlib import Path
 from typing import Any
 
-SCHEMA = "gpunet-bench/1"
+from gpunet import diagnostics
+
 ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
             "MKL_NUM_THREADS", "GPUNET_BACKEND", "GPUNET_KERNELS")
-
-
-def blas_threads() -> int:
-    """Threads NumPy's BLAS uses now (threadpoolctl when installed, else the CPU count)."""
-    try:
-        from threadpoolctl import threadpool_info
-
-        counts = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
-        if counts:
-            return int(counts[0])
-    except ImportError:
-        pass
-    return os.cpu_count() or 1
-
-
-def _blas_name() -> str:
-    from gpunet.cli.info import blas_name
-
-    return blas_name()
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _gpu() -> dict[str, Any] | None:
@@ -47,14 +19,8 @@ def _gpu() -> dict[str, Any] | None:
 
     if backend.current() != "cupy":
         return None
-    import cupy
-
-    runtime = cupy.cuda.runtime
-    props = runtime.getDeviceProperties(cupy.cuda.Device().id)
-    name = props["name"]
-    return {"name": name.decode() if isinstance(name, bytes) else name, "cupy": cupy.__version__,
-            "cuda_runtime": runtime.runtimeGetVersion(), "driver": runtime.driverGetVersion(),
-            "compute_capability": f"{props['major']}.{props['minor']}"}
+    d = diagnostics.cuda_device()
+    return {k: d[k] for k in ("name", "cupy", "cuda_runtime", "driver", "compute_capability")}
 
 
 def environment() -> dict[str, Any]:
@@ -65,29 +31,40 @@ def environment() -> dict[str, Any]:
     from gpunet import backend
 
     return {"gpunet": gpunet.__version__, "python": platform.python_version(), "numpy": numpy.__version__,
-            "blas": _blas_name(), "blas_threads": blas_threads(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
+            "blas": diagnostics.blas_name(), "blas_threads": diagnostics.blas_threads(),
+            "cpu": diagnostics.cpu_model(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
             "platform": platform.platform(), "backend": backend.current(), "backend_reason": backend.reason(),
             "env": {k: os.environ[k] for k in ENV_VARS if k in os.environ}, "gpu": _gpu(),
-            "load_average": _load()}
+            "load_average": diagnostics.load_average()}
 
 
-def _load() -> list[float] | None:
-    """1/5/15-minute load averages: other processes competing for the cores skew CPU timings."""
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return None
-
-
-def _fmt(value: float) -> str:
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
     return f"{value:.3f}" if value < 10 else f"{value:.1f}"
 
 
+def _row(label: str, ms: dict[str, Any] | None, gflops: float | None, ratio: str) -> str:
+    ms = ms or {}
+    spread = "-" if ms.get("min") is None else _fmt(ms["min"]) + ".." + _fmt(ms["max"])
+    return (f"{'':<11}{label:<30}{_fmt(ms.get('median')):>9}{_fmt(ms.get('iqr')):>8}{spread:>18}"
+            f"{'-' if gflops is None else f'{gflops:.2f}':>9}{ratio:>23}")
+
+
+def _ratio_text(ratio: dict[str, Any] | None, prefix: str = "") -> str:
+    if not ratio or f"{prefix}ratio" not in ratio:
+        return ""
+    by_min = ratio.get(f"{prefix}min_ratio")
+    return f"{ratio[prefix + 'ratio']:.3g}x" + (f"{by_min:>9.3g}x" if by_min is not None else f"{'-':>10}")
+
+
 def format_table(record: dict[str, Any]) -> str:
-    """A text table: one block per workload, one row per implementation."""
+    """A text table: one block per workload, one row per implementation (and a ``CPU time`` row
+    under it when the process CPU time was recorded)."""
     s = record["settings"]
+    clocks = "wall clock; 'CPU time' rows: process CPU time" if s.get("cpu_time") else "wall clock"
     lines = [f"backend {s['backend']}, kernels {', '.join(s['kernels'])}, {s['threads']} thread(s), "
-             f"repeat {s['repeat']}, warmup {s['warmup']}; times are ms per step",
+             f"repeat {s['repeat']}, warmup {s['warmup']}; times are ms per step ({clocks})",
              f"{'workload':<11}{'implementation':<30}{'median':>9}{'IQR':>8}{'min..max':>18}"
              f"{'GFLOP/s':>9}{'gpunet/peer':>13}{'(by min)':>10}"]
     for w in record["workloads"]:
@@ -98,10 +75,11 @@ def format_table(record: dict[str, Any]) -> str:
             if "error" in run:
                 lines.append(f"{'':<11}{label:<30}  {run['error']}")
                 continue
-            ms = run["ms"]
-            ratio = f"{ratios[label]['ratio']:.3g}x{ratios[label]['min_ratio']:>9.3g}x" if label in ratios else ""
-            lines.append(f"{'':<11}{label:<30}{_fmt(ms['median']):>9}{_fmt(ms['iqr']):>8}"
-                         f"{_fmt(ms['min']) + '..' + _fmt(ms['max']):>18}{run['gflops']:>9.2f}{ratio:>23}")
+            if run.get("ms") is not None or run.get("cpu_ms") is None:
+                lines.append(_row(label, run.get("ms"), run.get("gflops"), _ratio_text(ratios.get(label))))
+            if run.get("cpu_ms") is not None:
+                cpu_label = "  CPU time" if run.get("ms") is not None else f"{label} (CPU)"
+                lines.append(_row(cpu_label, run["cpu_ms"], None, _ratio_text(ratios.get(label), "cpu_")))
     for item in record["skipped"]:
         lines.append(f"{item['workload']:<11}skipped: {item['reason']}")
     for note in record["notes"]:

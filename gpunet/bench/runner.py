@@ -9,8 +9,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gpunet import diagnostics
 from gpunet.bench import cases, peers_other, peers_torch, report
-from gpunet.bench.timing import calibrate, measure_interleaved
+from gpunet.bench.schema import SCHEMA
+from gpunet.bench.timing import calibrate, measure_clocks
 from gpunet.bench.workloads import WORKLOADS, WorkloadUnavailable, get_workload
 
 NUMPY_ONLY = "the NumPy backend has only the NumPy path: --kernels applies to the CuPy backend (GPU)"
@@ -18,13 +20,15 @@ NUMPY_ONLY = "the NumPy backend has only the NumPy path: --kernels applies to th
 
 @dataclass
 class Options:
-    """How to run: timing repeats, kernel implementations (CuPy only), peers, BLAS/torch threads."""
+    """How to run: timing repeats, kernel implementations (CuPy only), peers, BLAS/torch threads, clocks."""
 
     repeat: int = 20
     warmup: int = 3
     kernels: Sequence[str] = ("auto",)
     peers: bool = False
     threads: int | None = None
+    peer_threads: int | None = None  # PyTorch intra-op threads [default: the BLAS thread count]
+    cpu_time: bool = False  # also record process CPU time per step (``cpu_ms``) and its ratios
     seed: int = 0
     strict: bool = True  # an unavailable workload raises (else it is skipped with the reason)
 
@@ -124,26 +128,45 @@ def _time(entries: list[_Entry], flops: int, opts: Options) -> list[dict[str, An
             if e.info["implementation"] == "gpunet" and not isinstance(exc, RuntimeError):
                 raise
             e.error = f"{type(exc).__name__}: {exc}"
-    timings = dict(zip(map(id, live), measure_interleaved(
-        [(e.case.step, e.case.sync, e.calls) for e in live if e.case is not None], opts.repeat)))
+    timings = dict(zip(map(id, live), measure_clocks(
+        [(e.case.step, e.case.sync, e.calls) for e in live if e.case is not None], opts.repeat, opts.cpu_time)))
     runs = []
     for e in entries:
         if e.error is not None or id(e) not in timings:
             runs.append({**e.info, "error": e.error or "no equivalent"})
             continue
-        t = timings[id(e)]
-        runs.append({**e.info, "ms": t.as_dict(), "gflops": flops / (t.median * 1e6)})
+        wall, cpu = timings[id(e)]
+        run = {**e.info, "ms": wall.as_dict(), "gflops": flops / (wall.median * 1e6)}
+        if cpu is not None:
+            run["cpu_ms"] = cpu.as_dict()
+        runs.append(run)
     return runs
+
+
+def _ratio_stats(a: dict[str, Any] | None, b: dict[str, Any] | None, prefix: str = "") -> dict[str, float]:
+    """Ratio of medians, median of per-round ratios and ratio of minima of two timing dicts
+    (empty when either is missing or lacks the statistic, as in converted old records)."""
+    if not a or not b:
+        return {}
+    out = {f"{prefix}ratio": a["median"] / b["median"]}
+    if a["samples"] and len(a["samples"]) == len(b["samples"]):
+        out[f"{prefix}paired_ratio"] = statistics.median(x / y for x, y in zip(a["samples"], b["samples"]))
+    if a["min"] is not None and b["min"] is not None:
+        out[f"{prefix}min_ratio"] = a["min"] / b["min"]
+    return out
 
 
 def _ratios(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """gpunet/peer for every pair: ratio of medians, median of per-round ratios, ratio of minima
-    (the least-disturbed samples: the steadiest estimate on a busy machine)."""
-    ours = [r for r in runs if r["implementation"] == "gpunet" and "ms" in r]
-    theirs = [r for r in runs if r["implementation"] != "gpunet" and "ms" in r]
-    return [{"gpunet": a["label"], "peer": b["label"], "ratio": a["ms"]["median"] / b["ms"]["median"],
-             "paired_ratio": statistics.median(x / y for x, y in zip(a["ms"]["samples"], b["ms"]["samples"])),
-             "min_ratio": a["ms"]["min"] / b["ms"]["min"]}
+    (the least-disturbed samples: the steadiest estimate on a busy machine); the same on the
+    CPU clock (``cpu_ratio``...) when both runs have ``cpu_ms``."""
+    def timed(r: dict[str, Any]) -> bool:
+        return bool(r.get("ms") or r.get("cpu_ms"))
+
+    ours = [r for r in runs if r["implementation"] == "gpunet" and timed(r)]
+    theirs = [r for r in runs if r["implementation"] != "gpunet" and timed(r)]
+    return [{"gpunet": a["label"], "peer": b["label"], **_ratio_stats(a.get("ms"), b.get("ms")),
+             **_ratio_stats(a.get("cpu_ms"), b.get("cpu_ms"), "cpu_")}
             for a in ours for b in theirs]
 
 
@@ -174,19 +197,22 @@ def run(names: Sequence[str], opts: Options, progress: Callable[[str], None] | N
     on_gpu = backend.current() == "cupy"
     notes = [] if on_gpu or tuple(opts.kernels) == ("auto",) else [NUMPY_ONLY]
     peers, missing = available_peers() if opts.peers else ({}, {})
-    record: dict[str, Any] = {"schema": report.SCHEMA, "created": _now(), "command": command,
+    record: dict[str, Any] = {"schema": SCHEMA, "created": _now(), "command": command,
                               "workloads": [], "skipped": skipped,
                               "notes": notes, "peers": {**peers, **missing}}
     with _blas_limit(opts.threads):
-        threads = report.blas_threads()
+        threads = diagnostics.blas_threads()
         record["environment"] = report.environment()
         record["settings"] = {"backend": backend.current(), "kernels": list(opts.kernels) if on_gpu else ["numpy"],
                               "repeat": opts.repeat, "warmup": opts.warmup, "threads": threads,
-                              "peers": opts.peers, "seed": opts.seed}
+                              "peers": opts.peers, "peer_threads": opts.peer_threads,
+                              "cpu_time": opts.cpu_time, "seed": opts.seed}
         for w in workloads:
             if progress:
                 progress(f"timing {w.name} ...")
-            entries = _gpunet_entries(w.name, opts, on_gpu) + _peer_entries(w.name, opts, peers, on_gpu, threads)
+            peer_threads = opts.peer_threads or threads
+            entries = (_gpunet_entries(w.name, opts, on_gpu)
+                       + _peer_entries(w.name, opts, peers, on_gpu, peer_threads))
             runs = _time(entries, w.flops, opts)
             timed = [r for r in runs if r["implementation"] == "gpunet" and "ms" in r]
             best = min(timed, key=lambda r: r["ms"]["median"])["label"] if timed else None

@@ -96,17 +96,47 @@ def measure(step: Callable[[], object], repeat: int, warmup: int, sync: Callable
     return summarize([sample(step, calls, sync) for _ in range(repeat)], calls)
 
 
+def sample_clocks(step: Callable[[], object], calls: int, sync: Callable[[], None] = no_sync
+                  ) -> tuple[float, float]:
+    """One sample on both clocks: (wall, process CPU) milliseconds per call over ``calls`` calls.
+
+    The CPU clock (``time.process_time``) sums every thread of this process, so it is the
+    steadier measure of the work done on a busy machine, and equals the wall time with one
+    thread on an idle core. It includes the ``sync()`` wait (a GPU sync spins a CPU core).
+    """
+    sync()
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(calls):
+        step()
+    sync()
+    return (time.perf_counter() - wall) * 1e3 / calls, (time.process_time() - cpu) * 1e3 / calls
+
+
 def measure_interleaved(steps: list[tuple[Callable[[], object], Callable[[], None], int]], repeat: int
                         ) -> list[Timing]:
-    """Time calibrated ``(step, sync, calls)`` triples round-robin, ``repeat`` rounds.
+    """Time calibrated ``(step, sync, calls)`` triples round-robin, ``repeat`` rounds (wall clock).
 
     Interleaving gives every implementation the same share of whatever else the machine is
     doing, so their ratio stays fair on a busy machine (a drift hits all of them alike).
     """
+    return [wall for wall, _ in measure_clocks(steps, repeat, cpu_time=False)]
+
+
+def measure_clocks(steps: list[tuple[Callable[[], object], Callable[[], None], int]], repeat: int,
+                   cpu_time: bool = True) -> list[tuple[Timing, Timing | None]]:
+    """:func:`measure_interleaved` on the wall clock and, with ``cpu_time``, on the process CPU
+    clock from the same samples: one ``(wall, cpu or None)`` pair per step."""
     if repeat < 1:
         raise ValueError(f"measure_interleaved: expected repeat >= 1, got {repeat}")
-    samples: list[list[float]] = [[] for _ in steps]
+    walls: list[list[float]] = [[] for _ in steps]
+    cpus: list[list[float]] = [[] for _ in steps]
     for _ in range(repeat):
         for k, (step, sync, calls) in enumerate(steps):
-            samples[k].append(sample(step, calls, sync))
-    return [summarize(values, calls) for values, (_, _, calls) in zip(samples, steps)]
+            if cpu_time:
+                wall, cpu = sample_clocks(step, calls, sync)
+                cpus[k].append(cpu)
+            else:
+                wall = sample(step, calls, sync)
+            walls[k].append(wall)
+    return [(summarize(w, calls), summarize(c, calls) if cpu_time else None)
+            for w, c, (_, _, calls) in zip(walls, cpus, steps)]

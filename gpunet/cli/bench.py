@@ -45,11 +45,17 @@ def _list_workloads() -> None:
                                             "prints the ratio gpunet/peer.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="Limit NumPy's BLAS and the peers to this many threads [default: BLAS's own].")
+@click.option("--peer-threads", type=click.IntRange(min=1), default=None,
+              help="PyTorch's intra-op threads, independent of NumPy's BLAS [default: the BLAS threads].")
+@click.option("--cpu-time", is_flag=True,
+              help="Also record the process CPU time per step (all threads; steadier on a busy "
+                   "machine, comparable with --threads 1) and the CPU-time ratios.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Write the full record (environment, samples, FLOPs, ratios) as JSON.")
 @click.option("--list", "list_only", is_flag=True, help="List the workloads with shapes and FLOPs, then exit.")
 def bench(workloads: tuple[str, ...], backend_name: str | None, kernels: tuple[str, ...], repeat: int,
-          warmup: int, peers: bool, threads: int | None, json_path: str | None, list_only: bool) -> None:
+          warmup: int, peers: bool, threads: int | None, peer_threads: int | None, cpu_time: bool,
+          json_path: str | None, list_only: bool) -> None:
     """Time WORKLOADs (default: all): training steps lenet, mlp, rnn, lstm, gru and the hot
     ops conv2d, rnn_step, lstm_step, gru_step (forward + backward). Prints the median and
     spread (ms per step), FLOPs per step and achieved GFLOP/s; with --peers the ratio
@@ -61,6 +67,8 @@ def bench(workloads: tuple[str, ...], backend_name: str | None, kernels: tuple[s
       gpunet bench lenet mlp rnn --peers --json bench/results/cpu.json
       gpunet bench conv2d lstm_step --backend cupy --kernels raw --kernels numba --kernels cupy
       gpunet bench mlp --repeat 50 --warmup 5 --threads 1 --peers
+      gpunet bench lenet rnn --peers --threads 1 --cpu-time --repeat 60 --warmup 5
+      gpunet bench rnn --peers --peer-threads 2 --cpu-time
     """
     import os
 
@@ -76,9 +84,11 @@ def bench(workloads: tuple[str, ...], backend_name: str | None, kernels: tuple[s
                                  param_hint="WORKLOAD")
     backend.use(backend_name or os.environ.get("GPUNET_BACKEND", "auto"), quiet=True)
     opts = runner.Options(repeat=repeat, warmup=warmup, kernels=kernels or (config.kernels(),), peers=peers,
-                          threads=threads, strict=bool(workloads))
+                          threads=threads, peer_threads=peer_threads, cpu_time=cpu_time,
+                          strict=bool(workloads))
     command = _command_line(workloads, {"backend": backend_name, "kernels": kernels, "repeat": repeat,
-                                        "warmup": warmup, "peers": peers, "threads": threads, "json": json_path})
+                                        "warmup": warmup, "peers": peers, "threads": threads,
+                                        "peer_threads": peer_threads, "cpu_time": cpu_time, "json": json_path})
     record = runner.run(list(dict.fromkeys(workloads)), opts, progress=lambda line: click.echo(line, err=True),
                         command=command)
     click.echo(report.format_table(record))

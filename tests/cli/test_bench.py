@@ -134,3 +134,60 @@ def test_kernels_side_by_side_on_gpu(run_cli, tmp_path) -> None:
     for w in record["workloads"]:
         assert [r["kernels"] for r in w["runs"]] == ["raw", "numba", "cupy"]
         assert all("ms" in r for r in w["runs"]), w["runs"]
+
+
+def test_cpu_time_records_both_clocks(run_cli, tmp_path) -> None:
+    from gpunet.bench import validate
+
+    path = tmp_path / "cpu.json"
+    outcome = run_cli("bench", "mlp", "rnn_step", "--backend", "numpy", "--repeat", "2", "--warmup", "0",
+                      "--cpu-time", "--json", path)
+    assert outcome.code == 0, outcome
+    record = json.loads(path.read_text())
+    assert validate(record) == []
+    assert record["settings"]["cpu_time"] is True and record["settings"]["peer_threads"] is None
+    assert "--cpu-time" in record["command"]
+    for w in record["workloads"]:
+        (run,) = w["runs"]
+        wall, cpu = run["ms"], run["cpu_ms"]
+        assert len(wall["samples"]) == len(cpu["samples"]) == 2 and cpu["calls_per_sample"] == wall["calls_per_sample"]
+        assert cpu["min"] <= cpu["median"] <= cpu["max"] and cpu["median"] > 0
+    assert outcome.stdout.count("CPU time") >= 3  # the header and one row per workload
+
+
+def test_without_cpu_time_there_is_no_cpu_clock() -> None:
+    record = run(["rnn_step"], Options(repeat=1, warmup=0))
+    (run_,) = record["workloads"][0]["runs"]
+    assert "cpu_ms" not in run_ and record["settings"]["cpu_time"] is False
+    assert "CPU time" not in format_table(record)
+
+
+def test_peer_threads_and_cpu_ratios(monkeypatch) -> None:
+    """--peer-threads reaches the PyTorch peer independently of BLAS; --cpu-time adds CPU ratios."""
+    from gpunet.bench import runner, validate
+    from gpunet.bench.cases import Case
+
+    seen: list[int] = []
+
+    def fake_torch(name: str, threads: int, device: str = "cpu", seed: int = 0) -> Case:
+        seen.append(threads)
+        return Case(lambda: None, info={"implementation": "torch", "version": "0", "device": device,
+                                        "threads": threads})
+
+    monkeypatch.setattr(runner, "available_peers", lambda: ({"torch": "0"}, {}))
+    monkeypatch.setattr(runner.peers_torch, "build", fake_torch)
+    record = run(["rnn_step"], Options(repeat=2, warmup=0, peers=True, peer_threads=3, cpu_time=True))
+    assert seen == [3] and record["settings"]["peer_threads"] == 3
+    (w,) = record["workloads"]
+    assert [r["implementation"] for r in w["runs"]] == ["gpunet", "torch"] and w["runs"][1]["threads"] == 3
+    (ratio,) = w["ratios"]
+    ours, theirs = w["runs"]
+    assert ratio["cpu_ratio"] == pytest.approx(ours["cpu_ms"]["median"] / theirs["cpu_ms"]["median"])
+    assert ratio["cpu_min_ratio"] == pytest.approx(ours["cpu_ms"]["min"] / theirs["cpu_ms"]["min"])
+    assert "cpu_paired_ratio" in ratio and ratio["ratio"] > 0
+    assert validate(record) == []
+    assert f"{ratio['cpu_ratio']:.3g}x" in format_table(record)
+
+
+def test_bad_peer_threads_is_a_usage_error(run_cli) -> None:
+    assert run_cli("bench", "mlp", "--peer-threads", "0").code == 2

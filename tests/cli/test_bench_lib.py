@@ -100,3 +100,38 @@ def test_a_failing_peer_is_recorded_and_gpunet_still_timed() -> None:
               "workloads": [{"name": "w", "description": "d", "flops": 1000, "runs": [ours, theirs],
                              "best": "gpunet numpy", "ratios": []}], "skipped": [], "notes": []}
     assert "peer exploded" in format_table(record)
+
+
+def test_measure_clocks_gives_wall_and_cpu_from_the_same_samples() -> None:
+    from gpunet.bench.timing import measure_clocks
+
+    steps = [(lambda: sum(range(1000)), no_sync, 3), (lambda: None, no_sync, 1)]
+    (wall, cpu), (wall2, cpu2) = measure_clocks(steps, repeat=4)
+    assert cpu is not None and cpu2 is not None
+    assert (wall.repeat, cpu.repeat, cpu.calls_per_sample, cpu2.calls_per_sample) == (4, 4, 3, 1)
+    assert all(v >= 0 for v in cpu.samples)
+    ((_, none),) = measure_clocks(steps[:1], repeat=1, cpu_time=False)
+    assert none is None
+    with pytest.raises(ValueError):
+        measure_clocks(steps, repeat=0)
+
+
+def test_library_layering() -> None:
+    """Nothing outside the CLI imports the CLI; only the CLI (and the bench package) imports bench."""
+    import re
+    from pathlib import Path
+
+    import gpunet
+
+    root = Path(gpunet.__file__).parent
+    cli = re.compile(r"^\s*(from gpunet\.cli\b|import gpunet\.cli\b|from gpunet import .*\bcli\b)", re.M)
+    bench = re.compile(r"^\s*(from gpunet\.bench\b|import gpunet\.bench\b|from gpunet import .*\bbench\b)", re.M)
+    offenders = []
+    for path in root.rglob("*.py"):
+        part = path.relative_to(root).parts[0]
+        text = path.read_text()
+        if part != "cli" and cli.search(text):
+            offenders.append(f"{path.relative_to(root)} imports the CLI")
+        if part not in ("cli", "bench") and bench.search(text):
+            offenders.append(f"{path.relative_to(root)} imports gpunet.bench")
+    assert offenders == []
