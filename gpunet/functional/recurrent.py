@@ -20,7 +20,9 @@ import numpy
 from gpunet import backend
 from gpunet.autograd import Function, OpError, Tensor
 from gpunet.ops import registry
-from gpunet.ops.recurrent import GATES, split
+from gpunet.ops.recurrent import GATES, check_recurrent_inputs, split
+
+__all__ = ["GATES", "Recurrent", "gru", "length_mask", "lstm", "rnn"]
 
 Array = Any
 
@@ -58,30 +60,10 @@ class Recurrent(Function):
         b_ih, b_hh = bias if bias else (None, None)
         return x, h0, c0, w_ih, w_hh, b_ih, b_hh
 
-    def _check(self, x: Array, h0: Array, c0: Array, w_ih: Array, w_hh: Array, b_ih: Array,
-               b_hh: Array) -> None:
-        name = self.mode
-        if x.ndim != 3 or x.shape[0] < 1:
-            raise OpError(f"{name}: expected input (T, B, I) with T >= 1, got {x.shape}")
-        steps, batch, size = x.shape
-        hidden = w_hh.shape[-1] if w_hh.ndim == 2 else -1
-        gates = GATES[name] * hidden
-        if w_ih.shape != (gates, size) or w_hh.shape != (gates, hidden):
-            raise OpError(f"{name}: expected weight_ih ({gates}, {size}) and weight_hh ({gates}, {hidden}), "
-                          f"got {w_ih.shape} and {w_hh.shape}")
-        for label, state in (("h0", h0), ("c0", c0)):
-            if state is not None and state.shape != (batch, hidden):
-                raise OpError(f"{name}: expected {label} of shape ({batch}, {hidden}), got {state.shape}")
-        for label, b in (("bias_ih", b_ih), ("bias_hh", b_hh)):
-            if b is not None and b.shape != (gates,):
-                raise OpError(f"{name}: expected {label} of shape ({gates},), got {b.shape}")
-        if self.mask.shape != (steps, batch):
-            raise OpError(f"{name}: expected a ({steps}, {batch}) mask, got {self.mask.shape}")
-
     # ----- forward ---------------------------------------------------------------------------
     def forward(self, *arrays):
         x, h0, c0, w_ih, w_hh, b_ih, b_hh = self._unpack(arrays)
-        self._check(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
+        check_recurrent_inputs(self.mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, self.mask)
         steps, batch, _ = x.shape
         gates = w_hh.shape[0]
         xg = (x.reshape(steps * batch, -1) @ w_ih.T).reshape(steps, batch, gates)

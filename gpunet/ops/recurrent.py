@@ -23,11 +23,33 @@ from __future__ import annotations
 
 from typing import Any
 
+from gpunet.autograd import OpError
 from gpunet.backend import get_array_module
 from gpunet.ops import recurrent_cpu, registry
 
 Array = Any
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+def check_recurrent_inputs(mode: str, x: Array, h0: Array, c0: Array | None, w_ih: Array, w_hh: Array,
+                           b_ih: Array | None, b_hh: Array | None, mask: Array) -> None:
+    """Raise OpError naming what is wrong with one recurrent layer's inputs (expected vs got)."""
+    if x.ndim != 3 or x.shape[0] < 1:
+        raise OpError(f"{mode}: expected input (T, B, I) with T >= 1, got {x.shape}")
+    steps, batch, size = x.shape
+    hidden = w_hh.shape[-1] if w_hh.ndim == 2 else -1
+    gates = GATES[mode] * hidden
+    if w_ih.shape != (gates, size) or w_hh.shape != (gates, hidden):
+        raise OpError(f"{mode}: expected weight_ih ({gates}, {size}) and weight_hh ({gates}, {hidden}), "
+                      f"got {w_ih.shape} and {w_hh.shape}")
+    for label, state in (("h0", h0), ("c0", c0)):
+        if state is not None and state.shape != (batch, hidden):
+            raise OpError(f"{mode}: expected {label} of shape ({batch}, {hidden}), got {state.shape}")
+    for label, b in (("bias_ih", b_ih), ("bias_hh", b_hh)):
+        if b is not None and b.shape != (gates,):
+            raise OpError(f"{mode}: expected {label} of shape ({gates},), got {b.shape}")
+    if mask.shape != (steps, batch):
+        raise OpError(f"{mode}: expected a ({steps}, {batch}) mask, got {mask.shape}")
 
 
 def order(steps: int, reverse: bool) -> range:
