@@ -2,7 +2,7 @@
 from one model codebase. ``gpunet.use("auto" | "numpy" | "cupy")`` picks where arrays live."""
 
 from gpunet import config, functional, nn, optim
-from gpunet.autograd import Function, OpError, Tensor, is_grad_enabled, no_grad
+from gpunet.autograd import Function, OpError, Tensor, is_grad_enabled, no_grad, tensor
 from gpunet.backend import (
     BackendError,
     DeviceMismatchError,
@@ -16,23 +16,7 @@ from gpunet.dtypes import default_dtype, set_default_dtype
 from gpunet.io import CheckpointError, load, save
 from gpunet.random import manual_seed
 from gpunet.settings import using
-
-__version__ = "0.1.0"
-
-
-def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
-    """A Tensor on the active backend; floats default to ``default_dtype()`` (float32)."""
-    import numpy
-
-    from gpunet import backend
-
-    host = backend.to_numpy(data.data if isinstance(data, Tensor) else data)
-    if dtype is None and host.dtype.kind == "f":
-        dtype = default_dtype()
-    if dtype is not None:
-        host = host.astype(dtype)
-    return Tensor(backend.xp().asarray(numpy.ascontiguousarray(host)), requires_grad=requires_grad)
-
+from gpunet.version import __version__
 
 __all__ = [
     "BackendError", "CheckpointError", "DeviceMismatchError", "Function", "OpError", "Tensor", "config",

@@ -136,6 +136,16 @@ class Tensor:
     # gpunet.functional.install (see install_operators).
 
 
+def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A Tensor on the active backend; floats default to the settings' dtype (float32)."""
+    host = backend.to_numpy(data.data if isinstance(data, Tensor) else data)
+    if dtype is None and host.dtype.kind == "f":
+        dtype = settings.current().dtype
+    if dtype is not None:
+        host = host.astype(dtype)
+    return Tensor(backend.xp().asarray(numpy.ascontiguousarray(host)), requires_grad=requires_grad)
+
+
 def install_operators(methods: dict[str, Callable[..., Any]]) -> None:
     """Attach operator methods to :class:`Tensor` (called once by :mod:`gpunet.functional`)."""
     for name, method in methods.items():

@@ -98,10 +98,10 @@ def facts() -> dict[str, Any]:
     the CLI adds: versions, cores, BLAS, GPU usability and why, the backend choice and why, CuPy."""
     import numpy
 
-    import gpunet
     from gpunet import backend
+    from gpunet.version import __version__
 
-    out: dict[str, Any] = {"gpunet": gpunet.__version__, "python": platform.python_version(),
+    out: dict[str, Any] = {"gpunet": __version__, "python": platform.python_version(),
                            "numpy": numpy.__version__, "cpu_cores": os.cpu_count(), "blas": blas_name(),
                            "numba": numba_version()}
     ok, why = backend.gpu_status()

@@ -21,6 +21,7 @@ from typing import Any
 import numpy
 
 from gpunet import backend
+from gpunet.version import __version__
 
 FORMAT = "gpunet-checkpoint"
 FORMAT_VERSION = 1
@@ -77,7 +78,6 @@ def save(obj: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     Raises TypeError for values it cannot store safely and CheckpointError when the file cannot be
     written (the previous checkpoint, if any, is then left as it was).
     """
-    from gpunet import __version__
 
     path = Path(path)
     arrays: dict[str, numpy.ndarray] = {}

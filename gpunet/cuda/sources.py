@@ -10,14 +10,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import gpunet
-
 ENV_VAR = "GPUNET_KERNEL_DIR"
 
 
 def candidate_dirs(package_dir: Path | None = None) -> list[Path]:
     """Folders searched for kernel sources, in order."""
-    pkg = Path(package_dir) if package_dir is not None else Path(gpunet.__file__).resolve().parent
+    pkg = Path(package_dir) if package_dir is not None else Path(__file__).resolve().parents[1]
     dirs = [pkg / "_kernels", pkg.parent / "kernels"]
     if os.environ.get(ENV_VAR):
         dirs.insert(0, Path(os.environ[ENV_VAR]))

@@ -9,8 +9,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from gpunet.autograd import no_grad, tensor
 from gpunet.data import Split
 from gpunet.nn.module import Module
+from gpunet.random import manual_seed
 from gpunet.training.errors import TrainingError, UsageError
 from gpunet.training.recipes import Recipe, get_recipe
 from gpunet.training.settings import Settings
@@ -22,7 +24,6 @@ def prepare_run(model: str, dataset: str | None, seed: int, data_dir: str | None
     A model that cannot take the dataset (wrong input shape or input count) is a usage error
     naming both, found by one forward pass on two test samples (the RNG state is preserved).
     """
-    import gpunet
     from gpunet.data import load_dataset
 
     recipe = get_recipe(model)
@@ -39,7 +40,7 @@ def prepare_run(model: str, dataset: str | None, seed: int, data_dir: str | None
             raise UsageError(f"the perceptron is a binary classifier; dataset {name!r} has "
                              f"{split.info.get('num_classes')} classes", param_hint="--dataset")
         recipe = dataclasses.replace(recipe, loss="cross_entropy")
-    gpunet.manual_seed(seed)
+    manual_seed(seed)
     try:
         net = recipe.build(split.info)
         dry_run(recipe, net, split)
@@ -52,15 +53,14 @@ def prepare_run(model: str, dataset: str | None, seed: int, data_dir: str | None
 
 def dry_run(recipe: Recipe, net: Module, split: Split) -> None:
     """One forward pass on two test samples, without touching the RNG or the graph."""
-    import gpunet
     from gpunet import random as gpunet_random
 
     state = gpunet_random.get_state()
     *inputs, _ = split.test[:2]
     net.eval()
     try:
-        with gpunet.no_grad():
-            recipe.forward(net, *(gpunet.tensor(a) for a in inputs))
+        with no_grad():
+            recipe.forward(net, *(tensor(a) for a in inputs))
     finally:
         net.train()
         gpunet_random.set_state(state)
