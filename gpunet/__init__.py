@@ -1,7 +1,13 @@
 """gpunet: train neural networks on an NVIDIA GPU through CuPy, or on a CPU through NumPy,
-from one model codebase. ``gpunet.use("auto" | "numpy" | "cupy")`` picks where arrays live."""
+from one model codebase. ``gpunet.use("auto" | "numpy" | "cupy")`` picks where arrays live.
 
-from gpunet import config, functional, nn, optim
+After a plain ``import gpunet`` every subpackage is an attribute: the core (``autograd``,
+``backend``, ``config``, ``dtypes``, ``functional``, ``io``, ``nn``, ``optim``, ``random``,
+``testing``) is imported eagerly; the rest (``_LAZY_SUBMODULES``: ``data``, ``models``,
+``bench``, ...) on first attribute access (PEP 562), so that ``import gpunet`` stays fast.
+"""
+
+from gpunet import autograd, backend, config, dtypes, functional, io, nn, optim, random, testing
 from gpunet.autograd import Function, OpError, Tensor, is_grad_enabled, no_grad
 from gpunet.backend import (
     BackendError,
@@ -17,6 +23,34 @@ from gpunet.io import CheckpointError, load, save
 from gpunet.random import manual_seed
 
 __version__ = "0.1.0"
+
+# Imported on first access as ``gpunet.<name>``. A name whose module is not in this build (e.g.
+# ``training`` before that package lands) gives AttributeError, and dir() leaves it out.
+_LAZY_SUBMODULES = ("bench", "cuda", "data", "models", "plotting", "recipes", "summary", "train",
+                    "training", "visualize")
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":  # the module exists but one of its imports is missing
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r} "
+                                 f"({__name__}.{name} is not part of this installation)") from None
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    import importlib.util
+
+    present = [n for n in _LAZY_SUBMODULES if n in globals() or importlib.util.find_spec(f"{__name__}.{n}")]
+    return sorted(set(globals()) | set(present))
 
 
 def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
@@ -34,8 +68,8 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
 
 
 __all__ = [
-    "BackendError", "CheckpointError", "DeviceMismatchError", "Function", "OpError", "Tensor", "config",
-    "current_backend", "default_dtype", "functional", "get_array_module", "gpu_status", "is_grad_enabled",
-    "load", "manual_seed", "nn", "no_grad", "optim", "save", "set_default_dtype", "tensor", "to_numpy", "use",
-    "__version__",
+    "BackendError", "CheckpointError", "DeviceMismatchError", "Function", "OpError", "Tensor", "autograd",
+    "backend", "config", "current_backend", "default_dtype", "dtypes", "functional", "get_array_module",
+    "gpu_status", "io", "is_grad_enabled", "load", "manual_seed", "nn", "no_grad", "optim", "random", "save",
+    "set_default_dtype", "tensor", "testing", "to_numpy", "use", "__version__",
 ]
