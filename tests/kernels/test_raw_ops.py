@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,15 @@ from gpunet.cuda import dispatch, raw_ops, sources
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_every_hot_op_has_a_launcher():
-    table = raw_ops.RawOps(runtime=None).table()  # type: ignore[arg-type]
-    assert set(table) == set(dispatch.HOT_OPS)
+@pytest.mark.parametrize("name", dispatch.HOT_OPS)
+def test_every_hot_op_has_a_launcher_with_the_reference_signature(name):
+    """``table()`` is built from HOT_OPS, so comparing its keys with HOT_OPS proved nothing:
+    check what dispatch relies on, a RawOps method per op with the reference's exact signature."""
+    ops = raw_ops.RawOps(runtime=None)  # type: ignore[arg-type]
+    launcher = ops.table()[name]
+    assert callable(launcher) and launcher.__self__ is ops
+    assert launcher.__func__ is getattr(raw_ops.RawOps, name)
+    assert inspect.signature(launcher) == inspect.signature(dispatch._reference(name))
 
 
 def test_sources_found_in_checkout():
