@@ -30,27 +30,35 @@ _LAZY_SUBMODULES = ("bench", "cuda", "data", "models", "plotting", "recipes", "s
                     "training", "visualize")
 
 
+def _lazy_is_present(name: str) -> bool:
+    """Whether ``gpunet.<name>`` exists in this package's own folder. Only ``__path__`` is
+    searched: an editable install's finder would otherwise find a module of another checkout."""
+    from importlib.machinery import PathFinder
+
+    return name in globals() or PathFinder.find_spec(f"{__name__}.{name}", __path__) is not None
+
+
 def __getattr__(name: str):
     if name in _LAZY_SUBMODULES:
         import importlib
 
+        if not _lazy_is_present(name):
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r} "
+                                 f"({__name__}.{name} is not part of this installation)")
         try:
             module = importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as exc:
             if exc.name != f"{__name__}.{name}":  # the module exists but one of its imports is missing
                 raise
             raise AttributeError(f"module {__name__!r} has no attribute {name!r} "
-                                 f"({__name__}.{name} is not part of this installation)") from None
+                                 f"({__name__}.{name} could not be imported)") from None
         globals()[name] = module
         return module
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    import importlib.util
-
-    present = [n for n in _LAZY_SUBMODULES if n in globals() or importlib.util.find_spec(f"{__name__}.{n}")]
-    return sorted(set(globals()) | set(present))
+    return sorted(set(globals()) | {n for n in _LAZY_SUBMODULES if _lazy_is_present(n)})
 
 
 def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:

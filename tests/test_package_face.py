@@ -64,3 +64,24 @@ def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         gpunet.nope  # noqa: B018
     assert not hasattr(gpunet, "cli_helpers")
+
+
+def test_a_lazy_name_is_looked_up_only_in_the_package_folder(monkeypatch, tmp_path):
+    """An editable install's finder maps gpunet.* to its own checkout: a module that only that
+    other checkout has is not part of this gpunet."""
+    import importlib.abc
+    import importlib.util
+
+    (tmp_path / "ghost.py").write_text("")
+
+    class Elsewhere(importlib.abc.MetaPathFinder):
+        def find_spec(self, fullname, path, target=None):
+            if fullname == "gpunet.ghost":
+                return importlib.util.spec_from_file_location(fullname, tmp_path / "ghost.py")
+            return None
+
+    monkeypatch.setattr(gpunet, "_LAZY_SUBMODULES", (*gpunet._LAZY_SUBMODULES, "ghost"))
+    monkeypatch.setattr(sys, "meta_path", [*sys.meta_path, Elsewhere()])
+    assert importlib.util.find_spec("gpunet.ghost") is not None  # the outside finder answers
+    assert "ghost" not in dir(gpunet) and not hasattr(gpunet, "ghost")
+    assert "gpunet.ghost" not in sys.modules
