@@ -25,8 +25,8 @@ from gpunet.random import manual_seed
 __version__ = "0.1.0"
 
 # Imported on first access as ``gpunet.<name>``. A name whose module is not in this build (e.g.
-# ``training`` before that package lands) gives AttributeError, and dir() leaves it out.
-_LAZY_SUBMODULES = ("bench", "cuda", "data", "models", "plotting", "recipes", "summary", "train",
+# ``training`` or ``ops`` before those packages land) gives AttributeError; dir() leaves it out.
+_LAZY_SUBMODULES = ("bench", "cuda", "data", "models", "ops", "plotting", "recipes", "summary", "train",
                     "training", "visualize")
 
 
