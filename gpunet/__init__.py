@@ -1,8 +1,14 @@
 """gpunet: train neural networks on an NVIDIA GPU through CuPy, or on a CPU through NumPy,
-from one model codebase. ``gpunet.use("auto" | "numpy" | "cupy")`` picks where arrays live."""
+from one model codebase. ``gpunet.use("auto" | "numpy" | "cupy")`` picks where arrays live.
 
-from gpunet import config, functional, nn, optim
-from gpunet.autograd import Function, OpError, Tensor, is_grad_enabled, no_grad, tensor
+After a plain ``import gpunet`` every subpackage is an attribute: the core (``autograd``,
+``backend``, ``config``, ``dtypes``, ``functional``, ``io``, ``nn``, ``optim``, ``random``,
+``testing``) is imported eagerly; the rest (``_LAZY_SUBMODULES``: ``data``, ``models``,
+``bench``, ...) on first attribute access (PEP 562), so that ``import gpunet`` stays fast.
+"""
+
+from gpunet import autograd, backend, config, dtypes, functional, io, nn, optim, random, testing
+from gpunet.autograd import Function, OpError, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
 from gpunet.backend import (
     BackendError,
     DeviceMismatchError,
@@ -18,9 +24,46 @@ from gpunet.random import manual_seed
 from gpunet.settings import using
 from gpunet.version import __version__
 
+# Imported on first access as ``gpunet.<name>``. A name whose module is not in this build (e.g.
+# ``training`` or ``ops`` before those packages land) gives AttributeError; dir() leaves it out.
+_LAZY_SUBMODULES = ("bench", "cuda", "data", "diagnostics", "models", "plotting", "summary",
+                    "training", "visualize")
+
+
+def _lazy_is_present(name: str) -> bool:
+    """Whether ``gpunet.<name>`` exists in this package's own folder. Only ``__path__`` is
+    searched: an editable install's finder would otherwise find a module of another checkout."""
+    from importlib.machinery import PathFinder
+
+    return name in globals() or PathFinder.find_spec(f"{__name__}.{name}", __path__) is not None
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        if not _lazy_is_present(name):
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r} "
+                                 f"({__name__}.{name} is not part of this installation)")
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":  # the module exists but one of its imports is missing
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r} "
+                                 f"({__name__}.{name} could not be imported)") from None
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {n for n in _LAZY_SUBMODULES if _lazy_is_present(n)})
+
+
 __all__ = [
-    "BackendError", "CheckpointError", "DeviceMismatchError", "Function", "OpError", "Tensor", "config",
-    "current_backend", "default_dtype", "functional", "get_array_module", "gpu_status", "is_grad_enabled",
-    "load", "manual_seed", "nn", "no_grad", "optim", "save", "set_default_dtype", "tensor", "to_numpy", "use", "using",
-    "__version__",
+    "BackendError", "CheckpointError", "DeviceMismatchError", "Function", "OpError", "Tensor", "autograd",
+    "backend", "config", "current_backend", "default_dtype", "dtypes", "functional", "get_array_module",
+    "gpu_status", "io", "is_grad_enabled", "load", "manual_seed", "nn", "no_grad", "optim", "random", "save",
+    "set_default_dtype", "tensor", "testing", "to_numpy", "use", "using", "enable_grad", "__version__",
 ]

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gpunet.autograd import Tensor, no_grad
-from gpunet.nn import module as module_mod
-from gpunet.nn.module import Module
+from gpunet.nn.module import Module, register_module_forward_hook
 
 
 def layer_table(model: Module, *inputs: Tensor) -> list[dict[str, Any]]:
@@ -14,23 +13,20 @@ def layer_table(model: Module, *inputs: Tensor) -> list[dict[str, Any]]:
     names = {id(m): name for name, m in model.named_modules()}
     rows: list[dict[str, Any]] = []
 
-    def record(mod: Module, out: Any) -> None:
+    def record(mod: Module, _inputs: tuple[Any, ...], out: Any) -> None:
         if mod is model:
             return
         first = out[0] if isinstance(out, tuple) else out
         shape = tuple(first.shape) if isinstance(first, Tensor) else None
-        own = sum(p.size for p in mod._parameters.values())
+        own = sum(p.size for p in mod.parameters(recurse=False))
         rows.append({"name": names.get(id(mod), "?"), "type": type(mod).__name__, "output": shape,
                      "params": own, "layer": mod.layer_count})
 
-    module_mod._call_hooks.append(record)
-    try:
-        with no_grad():
-            model.eval()
-            model(*inputs)
-            model.train()
-    finally:
-        module_mod._call_hooks.remove(record)
+    # A whole-process observer: also records modules the forward calls that are not children.
+    with register_module_forward_hook(record), no_grad():
+        model.eval()
+        model(*inputs)
+        model.train()
     return rows
 
 

@@ -14,7 +14,6 @@ import numpy
 
 from gpunet import backend
 from gpunet.autograd import Tensor, no_grad
-from gpunet.nn import module as module_mod
 from gpunet.nn.conv import Conv2d
 from gpunet.nn.module import Module
 
@@ -37,18 +36,16 @@ def first_layer(model: Module, image: Any) -> tuple[numpy.ndarray, numpy.ndarray
         raise ValueError(f"first_layer: expected one image (C, H, W), got shape {x.shape}")
     captured: list[Any] = []
 
-    def grab(mod: Module, out: Any) -> None:
-        if mod is conv and not captured:
+    def grab(_mod: Module, _inputs: tuple[Any, ...], out: Any) -> None:
+        if not captured:
             captured.append(out)
 
-    module_mod._call_hooks.append(grab)
     try:
-        with no_grad():
+        with conv.register_forward_hook(grab), no_grad():
             model.eval()
             model(Tensor(conv.weight.xp.asarray(x[None])))
     finally:
         model.train()
-        module_mod._call_hooks.remove(grab)
     if not captured:
         raise ValueError(f"first_layer: {type(model).__name__} never called its first Conv2d")
     return conv.weight.numpy(), backend.to_numpy(captured[0].data)[0]

@@ -1,7 +1,9 @@
 """Test-wide setup: the NumPy backend by default, quiet notices, a backend fixture.
 
 Tests that need a real CUDA device are marked ``gpu`` and deselected on the CPU with
-``-m "not gpu"``; the ``backend_name`` fixture runs one test body on every backend.
+``-m "not gpu"``. A backend-agnostic test takes the ``backend_name`` fixture to run its body
+once per backend (e.g. tests/nn/test_hooks.py, tests/nn/test_module.py, tests/test_backend.py);
+its CuPy run is marked ``gpu``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,6 @@ def _numpy_backend_and_seed():
 
 @pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])
 def backend_name(request):
-    """Run the test body once per backend (the CuPy run needs a GPU)."""
+    """Run the test body once per backend, inside ``gpunet.use(name)`` (the CuPy run needs a GPU)."""
     with gpunet.use(request.param):
         yield request.param

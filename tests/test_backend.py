@@ -83,10 +83,21 @@ def test_no_device_is_reported(monkeypatch, fresh_probe):
 
 
 def test_use_is_a_scoped_context_manager():
+    """Leaving ``with gpunet.use(...)`` restores the previous backend and its reason, also when
+    the body raises. The scope picks "auto", whose reason differs from the outer "NumPy forced"
+    on every machine, so a scope that never restores cannot pass."""
     gpunet.use("numpy")
-    with gpunet.use("numpy"):
-        pass
-    assert backend.current() == "numpy"
+    outer = (backend.current(), backend.reason())
+    assert outer == ("numpy", "NumPy forced")
+    with gpunet.use("auto", quiet=True):
+        inner = (backend.current(), backend.reason())
+    assert inner != outer and inner[1].startswith("auto: ")  # the scope did switch
+    assert (backend.current(), backend.reason()) == outer
+    with pytest.raises(RuntimeError, match="body failed"), gpunet.use("auto", quiet=True):
+        raise RuntimeError("body failed")
+    assert (backend.current(), backend.reason()) == outer
+    gpunet.use("auto", quiet=True)  # without `with` the switch is global and stays
+    assert backend.reason() == inner[1]
 
 
 def test_unknown_backend_name():
@@ -110,13 +121,16 @@ def test_get_array_module_numpy_and_scalars():
     assert gpunet.get_array_module() is np
 
 
-def test_tensor_numpy_copy_and_to():
+def test_tensor_numpy_copy_and_to(backend_name):
     t = gpunet.tensor([[1.0, 2.0]])
+    assert t.device == backend_name
     host = t.numpy()
     assert isinstance(host, np.ndarray) and host.dtype == np.float32
-    assert t.to("numpy").device == "numpy"
+    np.testing.assert_array_equal(host, [[1.0, 2.0]])
+    assert t.to("numpy").device == "numpy" and t.to(backend_name).device == backend_name
     model = gpunet.nn.Linear(2, 3)
-    assert model.to("numpy") is model
+    assert model.weight.device == backend_name
+    assert model.to("numpy") is model and model.weight.device == "numpy"
 
 
 @pytest.mark.gpu

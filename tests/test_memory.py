@@ -11,7 +11,6 @@ from typing import Any
 import numpy
 import pytest
 
-import gpunet
 from gpunet import functional as F
 from gpunet import nn, optim
 from gpunet.autograd import Tensor
@@ -140,9 +139,3 @@ def test_tensor_kept_by_the_user_does_not_keep_the_graph(no_cycle_collector: Non
     assert hidden.creator is None and function() is None
     assert numpy.array_equal(hidden.data, numpy.full((3, 3), 2.0))  # the values themselves stay
 
-
-def test_no_grad_records_nothing(no_cycle_collector: None) -> None:
-    w = Tensor(numpy.ones((2, 2)), requires_grad=True)
-    with gpunet.no_grad():
-        y = (w * 3.0).sum()
-    assert y.creator is None and not y.requires_grad

@@ -132,8 +132,9 @@ def _resolved(name: str, on_gpu: bool) -> str:
 
 def build(name: str, seed: int = 0) -> Case:
     """gpunet's step for workload ``name`` on the active backend (and, on CuPy, the configured kernels)."""
-    import gpunet
     from gpunet import backend, config
+    from gpunet.autograd import Tensor
+    from gpunet.random import manual_seed
 
     workload = get_workload(name)
     on_gpu = backend.current() == "cupy"
@@ -145,8 +146,8 @@ def build(name: str, seed: int = 0) -> Case:
         step = _kernel_step(name, arrays, on_gpu)
         info["ops_from"] = _resolved(name, on_gpu)
     else:
-        gpunet.manual_seed(seed)
+        manual_seed(seed)
         model = _model(name)
-        step = _train_step(model, gpunet.Tensor(arrays["x"]), gpunet.Tensor(arrays["t"]))
+        step = _train_step(model, Tensor(arrays["x"]), Tensor(arrays["t"]))
     return Case(step, timing.cupy_sync if on_gpu else timing.no_sync, info)
 

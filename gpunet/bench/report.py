@@ -27,10 +27,10 @@ def environment() -> dict[str, Any]:
     """Versions, CPU, BLAS, threads, the environment variables that change timings, the GPU if any."""
     import numpy
 
-    import gpunet
     from gpunet import backend
+    from gpunet.version import __version__
 
-    return {"gpunet": gpunet.__version__, "python": platform.python_version(), "numpy": numpy.__version__,
+    return {"gpunet": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
             "blas": diagnostics.blas_name(), "blas_threads": diagnostics.blas_threads(),
             "cpu": diagnostics.cpu_model(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
             "platform": platform.platform(), "backend": backend.current(), "backend_reason": backend.reason(),

@@ -2,14 +2,90 @@
 
 from __future__ import annotations
 
+import itertools
+import weakref
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from gpunet import backend
 from gpunet.autograd import Tensor
 
-_call_hooks: list[Any] = []  # callables (module, output) run after every module call
+ForwardHook = Callable[["Module", tuple[Any, ...], Any], Any]
+ForwardPreHook = Callable[["Module", tuple[Any, ...]], Any]
+
+_handle_ids = itertools.count()
+
+# Hooks run on every module call in the process (whole-tree observers such as gpunet.summary),
+# keyed by handle id; only RemovableHandle.remove() takes one out.
+_global_forward_pre_hooks: OrderedDict[int, ForwardPreHook] = OrderedDict()
+_global_forward_hooks: OrderedDict[int, ForwardHook] = OrderedDict()
+
+
+class RemovableHandle:
+    """Returned by every ``register_*hook``; ``remove()`` unregisters that one hook.
+
+    ``remove()`` is idempotent, and the handle is a context manager that removes its hook on
+    exit: ``with model.register_forward_hook(f): model(x)``. It keeps only a weak reference to
+    the hook table, so a handle never keeps a module alive.
+    """
+
+    def __init__(self, hooks: OrderedDict[int, Any]) -> None:
+        self.id = next(_handle_ids)
+        self._hooks_ref = weakref.ref(hooks)
+
+    def remove(self) -> None:
+        hooks = self._hooks_ref()
+        if hooks is not None:
+            hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+    def __repr__(self) -> str:
+        return f"RemovableHandle(id={self.id})"
+
+
+def _add_hook(hooks: OrderedDict[int, Any], hook: Callable[..., Any]) -> RemovableHandle:
+    if not callable(hook):
+        raise TypeError(f"a hook must be callable, got {type(hook).__name__}")
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    return handle
+
+
+def register_module_forward_pre_hook(hook: ForwardPreHook) -> RemovableHandle:
+    """Run ``hook(module, inputs)`` before the forward of *every* module (before that module's
+    own pre-hooks). Like :meth:`Module.register_forward_pre_hook` it may return new inputs."""
+    return _add_hook(_global_forward_pre_hooks, hook)
+
+
+def register_module_forward_hook(hook: ForwardHook) -> RemovableHandle:
+    """Run ``hook(module, inputs, output)`` after the forward of *every* module (before that
+    module's own hooks); PyTorch's ``torch.nn.modules.module.register_module_forward_hook``.
+    A non-None return value replaces the output."""
+    return _add_hook(_global_forward_hooks, hook)
+
+
+def _run_pre_hooks(hooks: OrderedDict[int, ForwardPreHook], module: Module,
+                   args: tuple[Any, ...]) -> tuple[Any, ...]:
+    for hook in list(hooks.values()):  # a hook may remove itself (or others) while running
+        result = hook(module, args)
+        if result is not None:
+            args = result if isinstance(result, tuple) else (result,)
+    return args
+
+
+def _run_hooks(hooks: OrderedDict[int, ForwardHook], module: Module, args: tuple[Any, ...],
+               out: Any) -> Any:
+    for hook in list(hooks.values()):
+        result = hook(module, args, out)
+        if result is not None:
+            out = result
+    return out
 
 
 class Parameter(Tensor):
@@ -33,6 +109,8 @@ class Module:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
 
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
@@ -49,10 +127,27 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__}.forward is not defined")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not (self._forward_pre_hooks or self._forward_hooks
+                or _global_forward_pre_hooks or _global_forward_hooks):
+            return self.forward(*args, **kwargs)
+        args = _run_pre_hooks(_global_forward_pre_hooks, self, args)
+        args = _run_pre_hooks(self._forward_pre_hooks, self, args)
         out = self.forward(*args, **kwargs)
-        for hook in _call_hooks:
-            hook(self, out)
-        return out
+        out = _run_hooks(_global_forward_hooks, self, args, out)
+        return _run_hooks(self._forward_hooks, self, args, out)
+
+    # ----- hooks (PyTorch's API) ------------------------------------------------------------
+    def register_forward_pre_hook(self, hook: ForwardPreHook) -> RemovableHandle:
+        """Run ``hook(module, inputs)`` before each forward of this module; ``inputs`` is the
+        tuple of positional arguments. A non-None return value (a tuple, or one value that is
+        wrapped in a tuple) replaces them. Hooks run in registration order."""
+        return _add_hook(self._forward_pre_hooks, hook)
+
+    def register_forward_hook(self, hook: ForwardHook) -> RemovableHandle:
+        """Run ``hook(module, inputs, output)`` after each forward of this module (not of its
+        children: register on them for that). A non-None return value replaces the output, and
+        the next hook sees the replacement. Hooks run in registration order."""
+        return _add_hook(self._forward_hooks, hook)
 
     # ----- traversal ----------------------------------------------------------------------
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
@@ -67,14 +162,17 @@ class Module:
     def children(self) -> Iterator[Module]:
         yield from self._modules.values()
 
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """``(dotted name, parameter)``; with ``recurse=False`` only this module's own ones."""
         for name, param in self._parameters.items():
             yield (f"{prefix}.{name}" if prefix else name), param
+        if not recurse:
+            return
         for name, child in self._modules.items():
             yield from child.named_parameters(f"{prefix}.{name}" if prefix else name)
 
-    def parameters(self) -> list[Parameter]:
-        return [p for _, p in self.named_parameters()]
+    def parameters(self, recurse: bool = True) -> list[Parameter]:
+        return [p for _, p in self.named_parameters(recurse=recurse)]
 
     def num_parameters(self) -> int:
         """Total number of scalar weights."""
@@ -146,3 +244,7 @@ class Module:
         for name, child in self._modules.items():
             lines.append(f"  ({name}): " + repr(child).replace("\n", "\n  "))
         return lines[0] + ")" if len(lines) == 1 else "\n".join(lines) + "\n)"
+
+
+__all__ = ["Module", "Parameter", "RemovableHandle", "register_module_forward_hook",
+           "register_module_forward_pre_hook"]

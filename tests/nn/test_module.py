@@ -10,12 +10,15 @@ from gpunet import Tensor, nn
 from gpunet.nn import init
 
 
-def test_linear_layout_and_names_follow_pytorch():
+def test_linear_layout_and_names_follow_pytorch(backend_name):
     layer = nn.Linear(3, 4)
     assert layer.weight.shape == (4, 3) and layer.bias.shape == (4,)
+    assert layer.weight.device == backend_name and layer.bias.device == backend_name
     assert list(layer.state_dict()) == ["weight", "bias"]
     x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
-    np.testing.assert_allclose(layer(Tensor(x)).data, x @ layer.weight.data.T + layer.bias.data, rtol=1e-6)
+    out = layer(gpunet.tensor(x))
+    assert out.device == backend_name
+    np.testing.assert_allclose(out.numpy(), x @ layer.weight.numpy().T + layer.bias.numpy(), rtol=1e-6)
 
 
 def test_nested_names_and_state_dict_round_trip():
@@ -59,13 +62,14 @@ def test_perceptron_step_activation_outputs_zero_or_one():
     assert set(np.unique(out)) <= {0.0, 1.0}
 
 
-def test_train_eval_and_zero_grad():
+def test_train_eval_and_zero_grad(backend_name):
     model = nn.MLP([2, 2, 1])
     model.eval()
     assert not any(m.training for m in model.modules())
     model.train()
     assert all(m.training for m in model.modules())
-    model(Tensor(np.ones((1, 2), dtype=np.float32))).sum().backward()
+    model(gpunet.tensor(np.ones((1, 2), dtype=np.float32))).sum().backward()
+    assert all(gpunet.get_array_module(p.grad) is gpunet.get_array_module(p.data) for p in model.parameters())
     assert all(p.grad is not None for p in model.parameters())
     model.zero_grad()
     assert all(p.grad is None for p in model.parameters())
