@@ -61,6 +61,7 @@ class Tensor:
         self.grad: Array | None = None
         self.requires_grad = requires_grad
         self.creator: Function | None = None
+        self.released = False  # True once a backward pass freed the graph that made this tensor
         self.name = name
 
     # ----- array-like facts -------------------------------------------------------------
@@ -128,8 +129,14 @@ class Tensor:
                 raise OpError(f"backward: expected a one-element tensor (a loss) or an explicit "
                               f"grad, got shape {self.shape}")
             grad = self.xp.ones_like(self.data)
-        elif isinstance(grad, Tensor):
-            grad = grad.data
+        else:
+            grad = grad.data if isinstance(grad, Tensor) else grad
+            if backend.get_array_module(grad) is not self.xp:
+                raise backend.DeviceMismatchError(f"backward: expected grad on {self.device}, got "
+                                                  f"{type(grad).__module__}.{type(grad).__name__}")
+            if tuple(grad.shape) != self.shape or grad.dtype != self.dtype:
+                raise OpError(f"backward: expected grad of shape {self.shape} and dtype {self.dtype}, got "
+                              f"{tuple(grad.shape)} {grad.dtype}")
         _run_backward(self, grad, retain_graph)
 
     # Operators (``+ - * / @ ** []``, ``reshape``, ``sum`` ...) are installed by
@@ -249,7 +256,7 @@ class Function:
         for ref in self.outputs:
             y = ref()
             if y is not None:
-                y.creator = None
+                y.creator, y.released = None, True
         self.inputs = self.outputs = ()  # type: ignore[assignment]
         self._saved = None
 
@@ -281,11 +288,38 @@ def _topological_order(root: Tensor) -> list[Function]:
     return order
 
 
+def _freed(tensor: Tensor) -> OpError:
+    return OpError(f"backward: the graph that computed this tensor {tensor.shape} was freed by an earlier "
+                   f"backward(); call the first backward(retain_graph=True) to backpropagate twice")
+
+
+class _LeafGrads:
+    """Stores leaf gradients so that no two leaves share memory and no broadcast view is kept
+    (an optimizer or clip_grad_norm updating one ``.grad`` in place must not change another)."""
+
+    def __init__(self) -> None:
+        self._owners: set[int] = set()
+
+    def add(self, x: Tensor, gx: Array) -> None:
+        if x.grad is not None:
+            x.grad = x.grad + gx
+            return
+        owner = gx if gx.base is None else gx.base
+        if id(owner) in self._owners or 0 in gx.strides:
+            gx = gx.copy()
+            owner = gx
+        self._owners.add(id(owner))
+        x.grad = gx
+
+
 def _run_backward(root: Tensor, grad: Array, retain_graph: bool) -> None:
     if root.creator is None:
+        if root.released:
+            raise _freed(root)
         if root.requires_grad:
-            root.grad = grad if root.grad is None else root.grad + grad
+            _LeafGrads().add(root, grad)
         return
+    leaves = _LeafGrads()
     # id -> (tensor, gradient): holding the tensor keeps its id valid and its weak reference alive
     grads: dict[int, tuple[Tensor, Array]] = {id(root): (root, grad)}
     for func in _topological_order(root):
@@ -307,7 +341,9 @@ def _run_backward(root: Tensor, grad: Array, retain_graph: bool) -> None:
             if gx.shape != x.shape:
                 gx = sum_to(gx, x.shape)
             if x.creator is None:
-                x.grad = gx if x.grad is None else x.grad + gx
+                if x.released:
+                    raise _freed(x)
+                leaves.add(x, gx)
             else:
                 key = id(x)
                 grads[key] = (x, gx if key not in grads else grads[key][1] + gx)
