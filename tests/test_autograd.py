@@ -1,4 +1,4 @@
-"""The backward engine: order, accumulation, broadcasting, no_grad, graph release."""
+"""The backward engine: order, accumulation, broadcasting, no_grad, graph release, Function state."""
 
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ import pytest
 import gpunet
 from gpunet import Tensor
 from gpunet import functional as F
+from gpunet.autograd import Function
+from gpunet.functional import activation, loss, math
+from gpunet.functional.linear import Linear
+from gpunet.nn.embedding import EmbeddingLookup
 
 
 def leaf(values, requires_grad=True):
@@ -117,3 +121,138 @@ def test_shape_error_names_the_op():
         _ = leaf(np.ones((2, 3))) @ leaf(np.ones((4, 5)))
     with pytest.raises(gpunet.OpError, match="add: cannot apply to inputs of shapes"):
         _ = leaf(np.ones((2, 3))) + leaf(np.ones((4,)))
+
+
+# ----- explicit Function state: save_for_backward / saved / needs_input_grad / release -----------
+
+RNG = np.random.default_rng(0)
+X34, Y34 = RNG.standard_normal((3, 4)), RNG.standard_normal((3, 4))
+# (a fresh Function, its inputs) for every Function of math, activation, loss, linear, embedding
+FUNCTIONS = {
+    "add": (math.Add, [X34, Y34]), "sub": (math.Sub, [X34, Y34]), "mul": (math.Mul, [X34, Y34]),
+    "div": (math.Div, [X34, np.abs(Y34) + 1]), "neg": (math.Neg, [X34]),
+    "pow": (lambda: math.Pow(2.0), [X34]), "exp": (math.Exp, [X34]), "log": (math.Log, [np.abs(X34) + 1]),
+    "abs": (math.Abs, [X34]), "cast": (lambda: math.Cast(np.float32), [X34]),
+    "matmul": (math.MatMul, [X34, Y34.T]), "sum": (lambda: math.Sum(1, False), [X34]),
+    "mean": (lambda: math.Mean(None, False), [X34]), "max": (lambda: math.Max(0, True), [X34]),
+    "reshape": (lambda: math.Reshape((4, 3)), [X34]), "transpose": (lambda: math.Transpose((1, 0)), [X34]),
+    "getitem": (lambda: math.GetItem(np.array([2, 0])), [X34]), "concat": (lambda: math.Concat(1), [X34, Y34]),
+    "where": (lambda: math.Where(X34 > 0), [X34, Y34]),
+    "identity": (activation.Identity, [X34]), "step": (activation.Step, [X34]),
+    "sigmoid": (activation.Sigmoid, [X34]), "tanh": (activation.Tanh, [X34]), "relu": (activation.ReLU, [X34]),
+    "softmax": (lambda: activation.Softmax(-1), [X34]), "log_softmax": (lambda: activation.LogSoftmax(1), [X34]),
+    "mse": (loss.MSELoss, [X34, Y34]), "bce": (loss.BCEWithLogits, [X34, (Y34 > 0) * 1.0]),
+    "cross_entropy": (loss.SoftmaxCrossEntropy, [X34, np.array([0, 3, 1])]),
+    "perceptron": (loss.PerceptronCriterion, [X34, (Y34 > 0) * 1.0]),
+    "linear": (Linear, [X34, RNG.standard_normal((5, 4)), RNG.standard_normal(5)]),
+    "embedding": (lambda: EmbeddingLookup(np.array([[1, 0], [2, 2]])), [X34]),
+}
+STATE_SET_BY_CALL = {"xp", "recording", "needs_input_grad", "_saved"}
+
+
+def call(name, requires_grad):
+    """A fresh Function of ``name`` applied to new tensors; returns (function, inputs, output)."""
+    factory, arrays = FUNCTIONS[name]
+    func = factory()
+    tensors = [Tensor(a.copy(), requires_grad=requires_grad and a.dtype.kind == "f") for a in arrays]
+    return func, tensors, func(*tensors)
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_inference_forward_keeps_nothing(name):
+    with gpunet.no_grad():
+        func, _, y = call(name, requires_grad=True)
+    assert func._saved == () and not func.recording and y.creator is None
+    assert not any(func.needs_input_grad)
+    # no state outside save_for_backward: the call adds only the engine's own fields
+    assert set(vars(func)) - set(vars(FUNCTIONS[name][0]())) <= STATE_SET_BY_CALL
+
+
+@pytest.mark.parametrize("name", ["mul", "matmul", "tanh", "linear", "cross_entropy"])
+def test_forward_without_inputs_requiring_grad_keeps_nothing(name):
+    func, _, y = call(name, requires_grad=False)  # grad enabled, but nothing to differentiate
+    assert func._saved == () and not func.recording and not y.requires_grad
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_recording_forward_keeps_its_state_in_saved_only(name):
+    func, _, _ = call(name, requires_grad=True)
+    assert func.recording
+    assert set(vars(func)) - set(vars(FUNCTIONS[name][0]())) <= STATE_SET_BY_CALL | {"inputs", "outputs",
+                                                                                     "output_specs"}
+
+
+def test_needs_input_grad_follows_requires_grad_of_each_input():
+    x, c = leaf(np.ones(3)), leaf(np.ones(3), requires_grad=False)
+    assert (x * c).creator.needs_input_grad == (True, False)
+    assert (c * x).creator.needs_input_grad == (False, True)
+    assert (x * x).creator.needs_input_grad == (True, True)
+    assert (x * 2.0).creator.needs_input_grad == (True, False)  # a Python scalar needs none
+    func = math.Mul()
+    with gpunet.no_grad():
+        func(x, x)
+    assert func.needs_input_grad == (False, False)
+
+
+def test_gradients_of_inputs_that_need_none_are_not_computed():
+    a, b = leaf(np.ones((2, 3)), requires_grad=False), leaf(np.ones((3, 4)))
+    y = a @ b
+    assert y.creator.saved[1] is None  # ga would need b: not kept
+    ga, gb = y.creator.backward(np.ones((2, 4)))
+    assert ga is None and gb.shape == (3, 4)
+    x, w = leaf(np.ones((2, 3)), requires_grad=False), leaf(np.ones((5, 3)))
+    out = F.linear(x, w)
+    assert out.creator.saved == (x.data, None)
+    assert out.creator.backward(np.ones((2, 5)))[0] is None
+
+
+def test_saved_after_release_raises_the_freed_graph_error():
+    x = leaf([1.0, 2.0])
+    h = F.tanh(x)  # a non-leaf output the user keeps
+    func = h.creator
+    h.sum().backward()
+    assert func._saved is None and h.creator is None
+    with pytest.raises(gpunet.OpError, match="tanh: backward through a graph that was already freed; "
+                                             r"call backward\(retain_graph=True\)"):
+        func.backward(np.ones(2))
+
+
+@pytest.mark.xfail(strict=True, reason="engine gap (autograd.py): release() sets the output's creator to "
+                                       "None, so a second backward through a kept non-leaf output treats it "
+                                       "as a leaf and silently stops there instead of raising")
+def test_second_backward_through_a_released_intermediate_raises():
+    x = leaf([1.0, 2.0])
+    h = F.tanh(x * 3.0)
+    h.sum().backward()
+    with pytest.raises(gpunet.OpError, match="backward through a graph that was already freed"):
+        (h * 2.0).sum().backward()
+
+
+def test_retain_graph_allows_two_backward_passes_through_saved_state():
+    x = leaf([0.5, -1.0])
+    h = F.tanh(x * x)  # Mul and Tanh both read saved values in backward
+    loss = F.sum(h * h)
+    loss.backward(retain_graph=True)
+    first = x.grad.copy()
+    assert h.creator is not None and h.creator.saved
+    func = h.creator
+    loss.backward()
+    np.testing.assert_array_equal(x.grad, 2 * first)
+    assert func._saved is None and h.creator is None  # released by the pass without retain_graph
+
+
+def test_saved_arrays_are_dropped_after_backward_even_if_the_function_lives():
+    gc.disable()  # reference counting alone must free them
+    try:
+        x = leaf(np.ones((2, 3)))
+        a = x * 2.0                      # intermediate: Mul below saves its array
+        h = F.relu(a * a)                # ReLU saves a mask nothing else holds
+        func = h.creator                 # the user keeps the Function and the output
+        mask_ref = weakref.ref(func.saved[0])
+        a_ref = weakref.ref(a.data)
+        del a
+        h.sum().backward()
+        assert mask_ref() is None and a_ref() is None
+        assert isinstance(func, Function) and h.data.shape == (2, 3)
+    finally:
+        gc.enable()

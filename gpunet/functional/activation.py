@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gpunet.autograd import Function, Tensor
+from gpunet.backend import get_array_module
 
 
 class Identity(Function):
@@ -25,29 +26,35 @@ class Step(Function):
 
 class Sigmoid(Function):
     def forward(self, x):
-        self.y = 0.5 * (self.xp.tanh(0.5 * x) + 1)  # overflow-free logistic
-        return self.y
+        y = 0.5 * (self.xp.tanh(0.5 * x) + 1)  # overflow-free logistic
+        self.save_for_backward(y)
+        return y
 
     def backward(self, gy):
-        return gy * self.y * (1 - self.y)
+        y, = self.saved
+        return gy * y * (1 - y)
 
 
 class Tanh(Function):
     def forward(self, x):
-        self.y = self.xp.tanh(x)
-        return self.y
+        y = self.xp.tanh(x)
+        self.save_for_backward(y)
+        return y
 
     def backward(self, gy):
-        return gy * (1 - self.y * self.y)
+        y, = self.saved
+        return gy * (1 - y * y)
 
 
 class ReLU(Function):
     def forward(self, x):
-        self.mask = x > 0
-        return x * self.mask
+        mask = x > 0
+        self.save_for_backward(mask)
+        return x * mask
 
     def backward(self, gy):
-        return gy * self.mask
+        mask, = self.saved
+        return gy * mask
 
 
 class Softmax(Function):
@@ -56,12 +63,14 @@ class Softmax(Function):
 
     def forward(self, x):
         shifted = self.xp.exp(x - x.max(axis=self.axis, keepdims=True))
-        self.y = shifted / shifted.sum(axis=self.axis, keepdims=True)
-        return self.y
+        y = shifted / shifted.sum(axis=self.axis, keepdims=True)
+        self.save_for_backward(y)
+        return y
 
     def backward(self, gy):
-        gx = self.y * gy
-        return gx - self.y * gx.sum(axis=self.axis, keepdims=True)
+        y, = self.saved
+        gx = y * gy
+        return gx - y * gx.sum(axis=self.axis, keepdims=True)
 
 
 class LogSoftmax(Function):
@@ -69,17 +78,17 @@ class LogSoftmax(Function):
         self.axis = axis
 
     def forward(self, x):
-        self.y = log_softmax_array(x, self.axis)
-        return self.y
+        y = log_softmax_array(x, self.axis)
+        self.save_for_backward(y)
+        return y
 
     def backward(self, gy):
-        return gy - self.xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
+        y, = self.saved
+        return gy - self.xp.exp(y) * gy.sum(axis=self.axis, keepdims=True)
 
 
 def log_softmax_array(x, axis: int):
     """Numerically stable log-softmax of a raw array."""
-    from gpunet.backend import get_array_module
-
     xp = get_array_module(x)
     shifted = x - x.max(axis=axis, keepdims=True)
     return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))

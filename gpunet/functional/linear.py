@@ -12,18 +12,22 @@ class Linear(Function):
                           f"{w.shape}, got input {x.shape}")
         if b is not None and b.shape != (w.shape[0],):
             raise OpError(f"linear: expected bias of shape ({w.shape[0]},) for weight {w.shape}, got {b.shape}")
-        self.x, self.w = x, w
+        need_x, need_w = self.needs_input_grad[:2]
+        self.save_for_backward(x if need_w else None, w if need_x else None)  # gx needs w, gw needs x
         y = x @ w.T
         if b is not None:
             y += b
         return y
 
     def backward(self, gy):
-        x2 = self.x.reshape(-1, self.x.shape[-1])
+        x, w = self.saved
+        need_x, need_w, *need_b = self.needs_input_grad
         g2 = gy.reshape(-1, gy.shape[-1])
-        gx = gy @ self.w
-        gw = g2.T @ x2
-        return gx, gw, g2.sum(axis=0)
+        gx = gy @ w if need_x else None
+        gw = g2.T @ x.reshape(-1, x.shape[-1]) if need_w else None
+        if not need_b:  # no bias input
+            return gx, gw
+        return gx, gw, g2.sum(axis=0) if need_b[0] else None
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

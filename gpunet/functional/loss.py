@@ -21,12 +21,14 @@ def _check_same_shape(op: str, x: Any, t: Any) -> None:
 class MSELoss(Function):
     def forward(self, x, t):
         _check_same_shape("mse_loss", x, t)
-        self.diff = x - t
-        return (self.diff * self.diff).mean()
+        diff = x - t
+        self.save_for_backward(diff)
+        return (diff * diff).mean()
 
     def backward(self, gy):
-        g = gy * (2.0 / max(self.diff.size, 1)) * self.diff
-        return g, -g
+        diff, = self.saved
+        g = gy * (2.0 / max(diff.size, 1)) * diff
+        return g, -g if self.needs_input_grad[1] else None
 
 
 class BCEWithLogits(Function):
@@ -35,14 +37,16 @@ class BCEWithLogits(Function):
     def forward(self, x, t):
         _check_same_shape("binary_cross_entropy_with_logits", x, t)
         xp = self.xp
-        self.x, self.t = x, t
+        self.save_for_backward(x, t)
         loss = xp.maximum(x, 0) - x * t + xp.log1p(xp.exp(-xp.abs(x)))
         return loss.mean()
 
     def backward(self, gy):
-        s = 0.5 * (self.xp.tanh(0.5 * self.x) + 1)
-        scale = gy / max(self.x.size, 1)
-        return scale * (s - self.t), -scale * self.x
+        x, t = self.saved
+        need_x, need_t = self.needs_input_grad
+        scale = gy / max(x.size, 1)
+        gx = scale * (0.5 * (self.xp.tanh(0.5 * x) + 1) - t) if need_x else None
+        return gx, -scale * x if need_t else None
 
 
 class SoftmaxCrossEntropy(Function):
@@ -55,18 +59,20 @@ class SoftmaxCrossEntropy(Function):
             raise OpError(f"cross_entropy: expected integer labels of shape ({x.shape[0]},), got {t.shape}")
         if t.dtype.kind not in "iu":
             raise OpError(f"cross_entropy: expected integer class labels, got dtype {t.dtype}")
-        self.t = t.astype("int64")
-        if self.t.size and (int(self.t.min()) < 0 or int(self.t.max()) >= x.shape[1]):
+        t = t.astype("int64")
+        if t.size and (int(t.min()) < 0 or int(t.max()) >= x.shape[1]):
             raise OpError(f"cross_entropy: labels must lie in [0, {x.shape[1]}), "
-                          f"got range [{int(self.t.min())}, {int(self.t.max())}]")
-        self.log_p = log_softmax_array(x, axis=1)
+                          f"got range [{int(t.min())}, {int(t.max())}]")
+        log_p = log_softmax_array(x, axis=1)
+        self.save_for_backward(log_p, t)
         rows = self.xp.arange(x.shape[0])
-        return -self.log_p[rows, self.t].mean()
+        return -log_p[rows, t].mean()
 
     def backward(self, gy):
-        n = self.log_p.shape[0]
-        g = self.xp.exp(self.log_p)
-        g[self.xp.arange(n), self.t] -= 1
+        log_p, t = self.saved
+        n = log_p.shape[0]
+        g = self.xp.exp(log_p)
+        g[self.xp.arange(n), t] -= 1
         return g * (gy / max(n, 1)), None
 
 
@@ -75,13 +81,13 @@ class PerceptronCriterion(Function):
 
     def forward(self, x, t):
         _check_same_shape("perceptron_loss", x, t)
-        self.sign = 2 * t - 1
-        self.active = (self.sign * x) <= 0
-        return (self.xp.maximum(-self.sign * x, 0)).mean()
+        sign = 2 * t - 1
+        self.save_for_backward(sign, (sign * x) <= 0)
+        return (self.xp.maximum(-sign * x, 0)).mean()
 
     def backward(self, gy):
-        g = -(gy / max(self.sign.size, 1)) * self.sign * self.active
-        return g, None
+        sign, active = self.saved
+        return -(gy / max(sign.size, 1)) * sign * active, None
 
 
 def mse_loss(x: Tensor, target: Any) -> Tensor:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import builtins
+import itertools
 from typing import Any
+
+import numpy
 
 from gpunet import backend
 from gpunet.autograd import Function, OpError, Tensor
@@ -29,21 +32,26 @@ class Sub(Function):
 
 class Mul(Function):
     def forward(self, a, b):
-        self.a, self.b = a, b
+        need_a, need_b = self.needs_input_grad
+        self.save_for_backward(a if need_b else None, b if need_a else None)
         return a * b
 
     def backward(self, gy):
-        return gy * self.b, gy * self.a
+        a, b = self.saved
+        need_a, need_b = self.needs_input_grad
+        return gy * b if need_a else None, gy * a if need_b else None
 
 
 class Div(Function):
     def forward(self, a, b):
-        self.a, self.b = a, b
+        self.save_for_backward(a if self.needs_input_grad[1] else None, b)
         return a / b
 
     def backward(self, gy):
-        ga = gy / self.b
-        return ga, -ga * self.a / self.b
+        a, b = self.saved
+        need_a, need_b = self.needs_input_grad
+        ga = gy / b  # part of gb as well
+        return ga if need_a else None, -ga * a / b if need_b else None
 
 
 class Neg(Function):
@@ -59,38 +67,43 @@ class Pow(Function):
         self.exponent = exponent
 
     def forward(self, a):
-        self.a = a
+        self.save_for_backward(a)
         return a ** self.exponent
 
     def backward(self, gy):
-        return gy * self.exponent * self.a ** (self.exponent - 1)
+        a, = self.saved
+        return gy * self.exponent * a ** (self.exponent - 1)
 
 
 class Exp(Function):
     def forward(self, a):
-        self.y = self.xp.exp(a)
-        return self.y
+        y = self.xp.exp(a)
+        self.save_for_backward(y)
+        return y
 
     def backward(self, gy):
-        return gy * self.y
+        y, = self.saved
+        return gy * y
 
 
 class Log(Function):
     def forward(self, a):
-        self.a = a
+        self.save_for_backward(a)
         return self.xp.log(a)
 
     def backward(self, gy):
-        return gy / self.a
+        a, = self.saved
+        return gy / a
 
 
 class Abs(Function):
     def forward(self, a):
-        self.a = a
+        self.save_for_backward(a)
         return self.xp.abs(a)
 
     def backward(self, gy):
-        return gy * self.xp.sign(self.a)
+        a, = self.saved
+        return gy * self.xp.sign(a)
 
 
 class Cast(Function):
@@ -98,38 +111,45 @@ class Cast(Function):
         self.dtype = dtype
 
     def forward(self, a):
-        self.src = a.dtype
+        self.save_for_backward(a.dtype)
         return a.astype(self.dtype)
 
     def backward(self, gy):
-        return gy.astype(self.src)
+        src, = self.saved
+        return gy.astype(src)
 
 
 class MatMul(Function):
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0 or a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
             raise OpError(f"matmul: expected a.shape[-1] == b.shape[-2], got {a.shape} @ {b.shape}")
-        self.a, self.b = a, b
+        need_a, need_b = self.needs_input_grad
+        # ga needs only b and gb only a: keep just what the inputs that need a gradient use
+        self.save_for_backward(a if need_b else None, b if need_a else None, a.ndim, b.ndim)
         return a @ b
 
     def backward(self, gy):
         xp = self.xp
-        a, b = self.a, self.b
-        if a.ndim == 1 and b.ndim == 1:  # inner product: gy is a scalar
-            return gy * b, gy * a
-        a2 = a[None, :] if a.ndim == 1 else a
-        b2 = b[:, None] if b.ndim == 1 else b
+        a, b, a_ndim, b_ndim = self.saved
+        need_a, need_b = self.needs_input_grad
+        if a_ndim == 1 and b_ndim == 1:  # inner product: gy is a scalar
+            return gy * b if need_a else None, gy * a if need_b else None
         g2 = gy
-        if a.ndim == 1:
+        if a_ndim == 1:
             g2 = xp.expand_dims(g2, -2)
-        if b.ndim == 1:
+        if b_ndim == 1:
             g2 = xp.expand_dims(g2, -1)
-        ga = g2 @ xp.swapaxes(b2, -1, -2)
-        gb = xp.swapaxes(a2, -1, -2) @ g2
-        if a.ndim == 1:
-            ga = ga[..., 0, :]
-        if b.ndim == 1:
-            gb = gb[..., 0]
+        ga = gb = None
+        if need_a:
+            b2 = b[:, None] if b_ndim == 1 else b
+            ga = g2 @ xp.swapaxes(b2, -1, -2)
+            if a_ndim == 1:
+                ga = ga[..., 0, :]
+        if need_b:
+            a2 = a[None, :] if a_ndim == 1 else a
+            gb = xp.swapaxes(a2, -1, -2) @ g2
+            if b_ndim == 1:
+                gb = gb[..., 0]
         return ga, gb
 
 
@@ -138,21 +158,22 @@ class Sum(Function):
         self.axis, self.keepdims = axis, keepdims
 
     def forward(self, a):
-        self.shape = a.shape
+        self.save_for_backward(a.shape)
         return a.sum(axis=self.axis, keepdims=self.keepdims)
 
     def backward(self, gy):
-        return self.xp.broadcast_to(_restore_axes(gy, self.shape, self.axis, self.keepdims), self.shape)
+        shape, = self.saved
+        return self.xp.broadcast_to(_restore_axes(gy, shape, self.axis, self.keepdims), shape)
 
 
 class Mean(Sum):
     def forward(self, a):
-        self.shape = a.shape
+        self.save_for_backward(a.shape)
         return a.mean(axis=self.axis, keepdims=self.keepdims)
 
     def backward(self, gy):
-        count = _count(self.shape, self.axis)
-        return super().backward(gy) / count
+        shape, = self.saved
+        return super().backward(gy) / _count(shape, self.axis)
 
 
 class Max(Function):
@@ -164,14 +185,15 @@ class Max(Function):
     def forward(self, a):
         if a.size == 0:
             raise OpError(f"max: expected a non-empty tensor, got shape {a.shape}")
-        self.a = a
-        self.y = a.max(axis=self.axis, keepdims=True)
-        return self.y if self.keepdims else self.y.reshape(a.max(axis=self.axis).shape)
+        y = a.max(axis=self.axis, keepdims=True)
+        self.save_for_backward(a, y)
+        return y if self.keepdims else y.reshape(a.max(axis=self.axis).shape)
 
     def backward(self, gy):
-        mask = (self.a == self.y).astype(gy.dtype)
+        a, y = self.saved
+        mask = (a == y).astype(gy.dtype)
         mask /= mask.sum(axis=self.axis, keepdims=True)
-        return mask * _restore_axes(gy, self.a.shape, self.axis, self.keepdims)
+        return mask * _restore_axes(gy, a.shape, self.axis, self.keepdims)
 
 
 def _restore_axes(gy: Any, shape: tuple[int, ...], axis: Axis, keepdims: bool) -> Any:
@@ -201,14 +223,15 @@ class Reshape(Function):
         self.shape = shape
 
     def forward(self, a):
-        self.in_shape = a.shape
+        self.save_for_backward(a.shape)
         try:
             return a.reshape(self.shape)
         except ValueError:
             raise OpError(f"reshape: cannot reshape {a.shape} ({a.size} elements) into {self.shape}") from None
 
     def backward(self, gy):
-        return gy.reshape(self.in_shape)
+        in_shape, = self.saved
+        return gy.reshape(in_shape)
 
 
 class Transpose(Function):
@@ -223,8 +246,8 @@ class Transpose(Function):
     def backward(self, gy):
         if self.axes is None:
             return gy.transpose()
-        inverse = self.xp.argsort(self.xp.asarray([a % gy.ndim for a in self.axes]))
-        return gy.transpose(tuple(int(i) for i in backend.to_numpy(inverse)))
+        inverse = numpy.argsort([a % gy.ndim for a in self.axes])  # host ints: no device round trip
+        return gy.transpose(tuple(int(i) for i in inverse))
 
 
 class GetItem(Function):
@@ -232,11 +255,12 @@ class GetItem(Function):
         self.index = index
 
     def forward(self, a):
-        self.shape = a.shape
+        self.save_for_backward(a.shape)
         return a[self.index]
 
     def backward(self, gy):
-        gx = self.xp.zeros(self.shape, dtype=gy.dtype)
+        shape, = self.saved
+        gx = self.xp.zeros(shape, dtype=gy.dtype)
         backend.scatter_add(self.xp, gx, self.index, gy)
         return gx
 
@@ -246,11 +270,11 @@ class Concat(Function):
         self.axis = axis
 
     def forward(self, *arrays):
-        self.sizes = [a.shape[self.axis] for a in arrays]
+        self.save_for_backward(list(itertools.accumulate(a.shape[self.axis] for a in arrays))[:-1])
         return self.xp.concatenate(arrays, axis=self.axis)
 
     def backward(self, gy):
-        edges = list(self.xp.cumsum(self.xp.asarray(self.sizes))[:-1].tolist())
+        edges, = self.saved
         return tuple(self.xp.split(gy, edges, axis=self.axis))
 
 

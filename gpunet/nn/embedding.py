@@ -23,16 +23,17 @@ class EmbeddingLookup(Function):
         if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= weight.shape[0]):
             raise OpError(f"embedding: ids must lie in [0, {weight.shape[0]}), "
                           f"got range [{int(ids.min())}, {int(ids.max())}]")
-        self.shape = weight.shape
+        self.save_for_backward(weight.shape)
         return weight[ids]
 
     def backward(self, gy):
+        shape, = self.saved
         flat_ids = self.ids.reshape(-1)
         flat = gy.reshape(flat_ids.size, -1)
         if self.padding_idx is not None:
             keep = flat_ids != self.padding_idx
             flat_ids, flat = flat_ids[keep], flat[keep]
-        grad = self.xp.zeros(self.shape, dtype=gy.dtype)
+        grad = self.xp.zeros(shape, dtype=gy.dtype)
         backend.scatter_add(self.xp, grad, flat_ids, flat)
         return grad
 
