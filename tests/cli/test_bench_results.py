@@ -15,11 +15,13 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 RESULTS = sorted((BENCH / "results").glob("*.json"))
 
 
-def test_bench_folder_holds_only_docs_and_results() -> None:
+def test_bench_folder_holds_only_docs_results_and_the_gpu_check() -> None:
+    """No second harness: besides docs and results only ``gpu_check.sh``, which drives ``gpunet bench``."""
     assert RESULTS
     extra = [p.name for p in BENCH.iterdir() if p.name != "results" and p.suffix != ".md"]
-    assert extra == []
-    assert all(p.suffix == ".json" for p in (BENCH / "results").iterdir())
+    assert extra in ([], ["gpu_check.sh"])
+    assert all(p.suffix == ".json" or (p.is_dir() and p.name.startswith("gpu-"))
+               for p in (BENCH / "results").iterdir())
 
 
 @pytest.mark.parametrize("path", RESULTS, ids=[p.name for p in RESULTS])
