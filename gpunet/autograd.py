@@ -245,7 +245,8 @@ class Tensor:
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
 
     def __repr__(self) -> str:
-        body = repr(backend.to_numpy(self.data)).replace("array", "tensor", 1)
+        first, *rest = repr(backend.to_numpy(self.data)).replace("array", "tensor", 1).split("\n")
+        body = "\n".join([first] + [" " + line if line else line for line in rest])  # "tensor(" is 1 longer
         grad = ", requires_grad=True" if self.requires_grad else ""
         return f"{body[:-1]}{grad}, device={self.device!r})"
 

@@ -261,17 +261,16 @@ def _caster(dtype: str) -> Any:
 def _device_or_dtype(arg: Any) -> tuple[str | None, Any]:
     if isinstance(arg, Tensor):
         return arg.device, arg.dtype
-    if isinstance(arg, str) or hasattr(arg, "type") and not isinstance(arg, (numpy.dtype, type)):
-        try:
+    if isinstance(arg, str):
+        if arg.partition(":")[0].lower() in ("cpu", "cuda", "numpy", "cupy"):
             return device_backend(arg, "to"), None
-        except backend.BackendError:
-            if not isinstance(arg, str):
-                raise
-            try:
-                return None, numpy.dtype(arg)
-            except TypeError:
-                raise backend.BackendError(f"to: expected a device ('cpu', 'cuda', 'numpy', 'cupy') or a dtype, "
-                                           f"got {arg!r}") from None
+        try:
+            return None, numpy.dtype(arg)
+        except TypeError:
+            raise backend.BackendError(f"to: expected a device ('cpu', 'cuda', 'numpy', 'cupy') or a dtype, "
+                                       f"got {arg!r}") from None
+    if hasattr(arg, "type") and not isinstance(arg, (numpy.dtype, type)):  # a torch.device
+        return device_backend(arg, "to"), None
     return None, numpy.dtype(arg)
 
 
