@@ -50,13 +50,8 @@ class _GradMode:
         return wrapper
 
 
-class no_grad(_GradMode):  # noqa: N801 - PyTorch's name
-    """Run operations without recording the graph (inference, optimizer updates).
-
-    ``with gpunet.no_grad(): ...``, or as a decorator: ``@gpunet.no_grad()`` or ``@gpunet.no_grad``.
-    """
-
-    mode = False
+class _NoArgGradMode(_GradMode):
+    """A grad mode taking no argument, so that it also decorates bare (``@gpunet.no_grad``)."""
 
     def __new__(cls, func: Callable[..., Any] | None = None) -> Any:
         if func is not None:  # used bare as a decorator
@@ -67,7 +62,16 @@ class no_grad(_GradMode):  # noqa: N801 - PyTorch's name
         super().__init__()
 
 
-class enable_grad(no_grad):  # noqa: N801
+class no_grad(_NoArgGradMode):  # noqa: N801 - PyTorch's name
+    """Run operations without recording the graph (inference, optimizer updates).
+
+    ``with gpunet.no_grad(): ...``, or as a decorator: ``@gpunet.no_grad()`` or ``@gpunet.no_grad``.
+    """
+
+    mode = False
+
+
+class enable_grad(_NoArgGradMode):  # noqa: N801
     """Record the graph again inside a :func:`no_grad` block (context manager or decorator)."""
 
     mode = True

@@ -7,6 +7,7 @@ Names and semantics follow PyTorch (``dim=``/``keepdim=``, ``max(dim)`` -> ``(va
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import numpy
@@ -97,6 +98,11 @@ def _reflected(fn: Any) -> Any:
         return fn(other, self)
 
     return method
+
+
+def __contains__(self: Tensor, item: Any) -> bool:
+    """``value in t``: whether any element equals ``value`` (as PyTorch)."""
+    return builtins.bool(math.eq(self, item).any().item())
 
 
 def __invert__(self: Tensor) -> Tensor:
@@ -318,7 +324,7 @@ def install() -> None:
         for name in [
             "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
             "__rtruediv__", "__neg__", "__abs__", "__pow__", "__matmul__", "__rmatmul__", "__getitem__",
-            "__invert__", "any", "all",
+            "__invert__", "__contains__", "any", "all",
             "reshape", "view", "transpose", "permute", "unsqueeze", "squeeze", "flatten", "contiguous",
             "sum", "mean", "max", "min", "argmax", "argmin", "var", "std",
             "exp", "log", "abs", "sqrt", "clamp", "clone",

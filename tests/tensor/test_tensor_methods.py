@@ -64,6 +64,7 @@ def test_logic_ops_on_bool_and_integer_tensors():
     np.testing.assert_array_equal((ints & 5).numpy(), [4, 1])
     np.testing.assert_array_equal((~ints).numpy(), [-7, -4])
     assert inside.any().item() is True and inside.all().item() is False
+    assert 2.0 in x and 3.0 not in x
     np.testing.assert_array_equal(gpunet.tensor([[True, False], [True, True]]).all(dim=1).numpy(), [False, True])
     np.testing.assert_array_equal(gpunet.tensor([[True, False], [False, False]]).any(0).numpy(), [True, False])
 
