@@ -7,8 +7,18 @@ After a plain ``import gpunet`` every subpackage is an attribute: the core (``au
 ``bench``, ...) on first attribute access (PEP 562), so that ``import gpunet`` stays fast.
 """
 
-from gpunet import autograd, backend, config, dtypes, functional, io, nn, optim, random, testing
-from gpunet.autograd import Function, OpError, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
+from gpunet import autograd, backend, config, creation, dtypes, functional, io, nn, optim, random, testing
+from gpunet.autograd import (
+    Function,
+    OpError,
+    Tensor,
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+    tensor,
+)
 from gpunet.backend import (
     BackendError,
     DeviceMismatchError,
@@ -18,7 +28,47 @@ from gpunet.backend import (
     use,
 )
 from gpunet.backend import current as current_backend
-from gpunet.dtypes import default_dtype, set_default_dtype
+from gpunet.creation import (
+    arange,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    is_tensor,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    randperm,
+    zeros,
+    zeros_like,
+)
+from gpunet.dtypes import (
+    default_dtype,
+    double,
+    float16,
+    float32,
+    float64,
+    half,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    set_default_dtype,
+    short,
+    uint8,
+)
+from gpunet.dtypes import default_dtype as get_default_dtype
+from gpunet.functional import cat, stack, where
+from gpunet.functional import cat as concat
 from gpunet.io import CheckpointError, load, save
 from gpunet.random import manual_seed
 from gpunet.settings import using
@@ -67,3 +117,16 @@ __all__ = [
     "gpu_status", "io", "is_grad_enabled", "load", "manual_seed", "nn", "no_grad", "optim", "random", "save",
     "set_default_dtype", "tensor", "testing", "to_numpy", "use", "using", "enable_grad", "__version__",
 ]
+__all__ += [
+    "arange", "cat", "concat", "creation", "empty", "empty_like", "eye", "from_numpy", "full", "full_like",
+    "get_default_dtype", "inference_mode", "is_tensor", "linspace", "ones", "ones_like", "rand", "rand_like",
+    "randint", "randint_like", "randn", "randn_like", "randperm", "set_grad_enabled", "stack", "where", "zeros",
+    "zeros_like",
+]
+__all__ += ["bool", "double", "float", "float16", "float32", "float64", "half", "int", "int8", "int16", "int32",
+            "int64", "long", "short", "uint8"]
+
+# PyTorch's dtype names that are also builtins; last, so that nothing above sees them.
+from gpunet.dtypes import bool_ as bool  # noqa: E402
+from gpunet.dtypes import float_ as float  # noqa: E402
+from gpunet.dtypes import int_ as int  # noqa: E402

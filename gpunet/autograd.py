@@ -11,7 +11,7 @@ installed by :mod:`gpunet.functional` when it loads (:func:`install_operators`).
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -23,18 +23,93 @@ from gpunet import backend, settings
 Array = Any
 
 
-@contextlib.contextmanager
-def no_grad() -> Iterator[None]:
-    """Run operations without recording the graph (inference, optimizer updates)."""
-    with settings.using(grad=False):
-        yield
+class _GradMode:
+    """Turns graph recording on or off: a context manager and a function decorator."""
+
+    mode = True
+
+    def __init__(self) -> None:
+        self._scopes: list[Any] = []
+
+    def __enter__(self) -> None:
+        scope = settings.using(grad=self.mode)
+        scope.__enter__()
+        self._scopes.append(scope)
+
+    def __exit__(self, *exc: object) -> None:
+        self._scopes.pop().__exit__(*exc)
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        mode = self.mode
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with settings.using(grad=mode):
+                return func(*args, **kwargs)
+
+        return wrapper
 
 
-@contextlib.contextmanager
-def enable_grad() -> Iterator[None]:
-    """Record the graph again inside a :func:`no_grad` block."""
-    with settings.using(grad=True):
-        yield
+class _NoArgGradMode(_GradMode):
+    """A grad mode taking no argument, so that it also decorates bare (``@gpunet.no_grad``)."""
+
+    def __new__(cls, func: Callable[..., Any] | None = None) -> Any:
+        if func is not None:  # used bare as a decorator
+            return cls()(func)
+        return super().__new__(cls)
+
+    def __init__(self, func: Callable[..., Any] | None = None) -> None:
+        super().__init__()
+
+
+class no_grad(_NoArgGradMode):  # noqa: N801 - PyTorch's name
+    """Run operations without recording the graph (inference, optimizer updates).
+
+    ``with gpunet.no_grad(): ...``, or as a decorator: ``@gpunet.no_grad()`` or ``@gpunet.no_grad``.
+    """
+
+    mode = False
+
+
+class enable_grad(_NoArgGradMode):  # noqa: N801
+    """Record the graph again inside a :func:`no_grad` block (context manager or decorator)."""
+
+    mode = True
+
+
+class inference_mode(_GradMode):  # noqa: N801
+    """PyTorch's ``inference_mode``: here the same as :class:`no_grad` (``mode=False``: recording on)."""
+
+    def __new__(cls, mode: Any = True) -> Any:
+        if callable(mode):  # used bare as a decorator
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode: Any = True) -> None:
+        super().__init__()
+        self.mode = not bool(mode)
+
+
+class set_grad_enabled(_GradMode):  # noqa: N801
+    """Turn recording on or off: at once when called (``gpunet.set_grad_enabled(False)``, in the
+    innermost :func:`gpunet.using` scope as the other setters), and back on exit when used as
+    ``with gpunet.set_grad_enabled(mode):`` or as a decorator."""
+
+    def __init__(self, mode: bool) -> None:
+        super().__init__()
+        self.mode = bool(mode)
+        self._previous = settings.current().grad
+        settings.replace(grad=self.mode)
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: object) -> None:
+        settings.replace(grad=self._previous)
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        settings.replace(grad=self._previous)  # decorating changes nothing now
+        return super().__call__(func)
 
 
 def is_grad_enabled() -> bool:
@@ -46,11 +121,34 @@ class OpError(ValueError):
     """An op received inputs it cannot work with (names the op, expected vs got)."""
 
 
+_DEVICES = {"cpu": "numpy", "numpy": "numpy", "cuda": "cupy", "cupy": "cupy"}
+
+
+def device_backend(device: Any, op: str = "to") -> str:
+    """The backend (``"numpy"``/``"cupy"``) of a device: PyTorch's ``"cpu"``/``"cuda"``/``"cuda:0"``
+    (or a ``torch.device``), or gpunet's backend names. BackendError naming ``op`` otherwise."""
+    text = getattr(device, "type", device) if not isinstance(device, str) else device
+    index = getattr(device, "index", None) if not isinstance(device, str) else None
+    if isinstance(text, str) and ":" in text:
+        text, _, number = text.partition(":")
+        index = int(number) if number.isdigit() else number
+    name = _DEVICES.get(text.lower()) if isinstance(text, str) else None
+    if name is None or index not in (None, 0):
+        raise backend.BackendError(f"{op}: expected a device 'cpu', 'cuda' (device 0), 'numpy' or 'cupy', "
+                                   f"got {device!r}")
+    return name
+
+
 class Tensor:
-    """An n-dimensional array on the active backend that can take part in autograd."""
+    """An n-dimensional array on the active backend that can take part in autograd.
+
+    The PyTorch-style methods that run ops (``view``, ``max(dim)``, ``==``, ``float()`` ...) are
+    installed by :mod:`gpunet.functional.operators`; the ones here only read the data.
+    """
 
     _is_gpunet_tensor = True
     __array_priority__ = 1000  # numpy scalars/arrays on the left defer to our operators
+    __hash__ = object.__hash__  # ``==`` is elementwise; hashing stays by identity (as PyTorch)
 
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None) -> None:
         if isinstance(data, Tensor):
@@ -73,8 +171,24 @@ class Tensor:
     def ndim(self) -> int:
         return self.data.ndim
 
-    @property
-    def size(self) -> int:
+    def size(self, dim: int | None = None) -> Any:
+        """The shape (a tuple) or, with ``dim``, the length of that dimension (PyTorch's ``size``)."""
+        if dim is None:
+            return tuple(self.data.shape)
+        n = self.data.ndim
+        if isinstance(dim, bool) or not isinstance(dim, (int, numpy.integer)) or not -n <= dim < n:
+            raise OpError(f"size: expected dim in [{-n}, {n}) for shape {self.shape}, got {dim!r}")
+        return int(self.data.shape[dim])
+
+    def numel(self) -> int:
+        """The number of elements."""
+        return int(self.data.size)
+
+    def dim(self) -> int:
+        """The number of dimensions."""
+        return self.data.ndim
+
+    def nelement(self) -> int:
         return int(self.data.size)
 
     @property
@@ -92,10 +206,51 @@ class Tensor:
         return "cupy" if backend.is_cupy_array(self.data) else "numpy"
 
     def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
         return len(self.data)
 
+    def __iter__(self) -> Iterator[Tensor]:
+        """The rows (``self[0]``, ``self[1]`` ...), as PyTorch; TypeError for a 0-d tensor."""
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        for i in range(self.data.shape[0]):
+            yield self[i]  # type: ignore[index]
+
+    def _one(self, op: str) -> Any:
+        if self.data.size != 1:
+            hint = "; use .any() or .all()" if op == "bool" else ""
+            raise OpError(f"{op}: expected a one-element tensor, got shape {self.shape}{hint}")
+        return self.numpy().reshape(()).item()
+
+    def __float__(self) -> float:
+        return float(self._one("float"))
+
+    def __int__(self) -> int:
+        return int(self._one("int"))
+
+    def __bool__(self) -> bool:
+        return bool(self._one("bool"))
+
+    def __index__(self) -> int:
+        if self.dtype.kind not in "biu":
+            raise TypeError(f"only integer tensors of one element can be used as an index, got {self.dtype}")
+        return int(self._one("index"))
+
+    def __complex__(self) -> complex:
+        return complex(self._one("complex"))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> numpy.ndarray:
+        """``numpy.asarray(t)`` for a host tensor (a CuPy tensor: use ``t.numpy()``)."""
+        if backend.is_cupy_array(self.data):
+            raise TypeError("cannot convert a cupy tensor to a NumPy array implicitly; call .numpy() or .cpu()")
+        if copy:
+            return numpy.array(self.data, dtype=dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
     def __repr__(self) -> str:
-        body = repr(backend.to_numpy(self.data)).replace("array", "tensor", 1)
+        first, *rest = repr(backend.to_numpy(self.data)).replace("array", "tensor", 1).split("\n")
+        body = "\n".join([first] + [" " + line if line else line for line in rest])  # "tensor(" is 1 longer
         grad = ", requires_grad=True" if self.requires_grad else ""
         return f"{body[:-1]}{grad}, device={self.device!r})"
 
@@ -103,17 +258,41 @@ class Tensor:
         """A host (NumPy) copy of the data."""
         return backend.to_numpy(self.data)
 
-    def item(self) -> float:
+    def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
-        return self.numpy().item()
+        return self._one("item")
 
-    def to(self, name: str) -> Tensor:
-        """This tensor's data on backend ``name`` (a new leaf tensor)."""
-        return Tensor(backend.to_backend(self.data, name), requires_grad=self.requires_grad)
+    def tolist(self) -> Any:
+        """The data as (nested) Python lists of numbers; a number for a 0-d tensor."""
+        return self.numpy().tolist()
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph."""
         return Tensor(self.data)
+
+    def detach_(self) -> Tensor:
+        """Cut this tensor from the graph, in place."""
+        self.creator, self.requires_grad = None, False
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place and return the tensor (floating leaves only, as PyTorch)."""
+        if requires_grad and self.dtype.kind not in "fc":
+            raise OpError(f"requires_grad_: expected a floating tensor, got dtype {self.dtype}")
+        if not requires_grad and self.creator is not None:
+            raise OpError(f"requires_grad_: expected a leaf tensor to stop requiring grad, got one made by "
+                          f"{self.creator.name}; use detach()")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors not made by a recorded op (the ones whose ``.grad`` fills)."""
+        return self.creator is None
+
+    @property
+    def is_cuda(self) -> bool:
+        return backend.is_cupy_array(self.data)
 
     def zero_grad(self) -> None:
         self.grad = None
@@ -125,7 +304,7 @@ class Tensor:
         The graph is released afterwards unless ``retain_graph``.
         """
         if grad is None:
-            if self.size != 1:
+            if self.data.size != 1:
                 raise OpError(f"backward: expected a one-element tensor (a loss) or an explicit "
                               f"grad, got shape {self.shape}")
             grad = self.xp.ones_like(self.data)
@@ -143,14 +322,17 @@ class Tensor:
     # gpunet.functional.install (see install_operators).
 
 
-def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """A Tensor on the active backend; floats default to the settings' dtype (float32)."""
+def tensor(data: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    """A new Tensor (always a copy) on the active backend, or on ``device`` ("cpu"/"cuda"/"numpy"/
+    "cupy"); floats default to the settings' dtype (float32). A scalar gives a 0-d tensor."""
+    if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
+        data = [x.numpy() if isinstance(x, Tensor) else x for x in data]
     host = backend.to_numpy(data.data if isinstance(data, Tensor) else data)
     if dtype is None and host.dtype.kind == "f":
         dtype = settings.current().dtype
-    if dtype is not None:
-        host = host.astype(dtype)
-    return Tensor(backend.xp().asarray(numpy.ascontiguousarray(host)), requires_grad=requires_grad)
+    host = numpy.array(host, dtype=dtype, order="C")  # a copy, 0-d kept 0-d
+    xp = backend.xp() if device is None else backend.module_for(device_backend(device, "tensor"))
+    return Tensor(xp.asarray(host), requires_grad=requires_grad)
 
 
 def install_operators(methods: dict[str, Callable[..., Any]]) -> None:

@@ -18,7 +18,7 @@ def layer_table(model: Module, *inputs: Tensor) -> list[dict[str, Any]]:
             return
         first = out[0] if isinstance(out, tuple) else out
         shape = tuple(first.shape) if isinstance(first, Tensor) else None
-        own = sum(p.size for p in mod.parameters(recurse=False))
+        own = sum(p.numel() for p in mod.parameters(recurse=False))
         rows.append({"name": names.get(id(mod), "?"), "type": type(mod).__name__, "output": shape,
                      "params": own, "layer": mod.layer_count})
 

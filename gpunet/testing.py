@@ -57,7 +57,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any], eps: float = 1e-6, 
             t.data[k] = original
             numeric[k] = (plus - minus) / (2 * eps)
         if not numpy.allclose(analytic, numeric, atol=atol, rtol=rtol):
-            worst = numpy.unravel_index(numpy.argmax(numpy.abs(analytic - numeric)), t.shape) if t.size else ()
+            worst = numpy.unravel_index(numpy.argmax(numpy.abs(analytic - numeric)), t.shape) if t.numel() else ()
             raise GradcheckError(f"gradcheck: input {index} (shape {t.shape}): analytic and numerical "
                                  f"gradients differ, worst at {worst}: analytic {analytic[worst]!r} "
                                  f"vs numeric {numeric[worst]!r}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpunet.autograd import Function, Tensor
+from gpunet.autograd import Function, OpError, Tensor
 from gpunet.backend import get_array_module
 
 
@@ -114,12 +114,25 @@ def relu(x: Tensor) -> Tensor:
     return ReLU()(x)
 
 
-def softmax(x: Tensor, axis: int = -1) -> Tensor:
-    return Softmax(axis)(x)
+def softmax(x: Tensor, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """Softmax along ``dim`` (NumPy alias ``axis``; default the last dim)."""
+    return Softmax(softmax_dim("softmax", x, dim, axis))(x)
 
 
-def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
-    return LogSoftmax(axis)(x)
+def log_softmax(x: Tensor, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """Log-softmax along ``dim`` (NumPy alias ``axis``; default the last dim)."""
+    return LogSoftmax(softmax_dim("log_softmax", x, dim, axis))(x)
+
+
+def softmax_dim(op: str, x: Tensor, dim: int | None, axis: int | None) -> int:
+    """The one dim of a softmax: ``dim`` or its alias ``axis`` (default -1), checked against ``x``."""
+    if dim is not None and axis is not None:
+        raise OpError(f"{op}: expected dim= or its alias axis=, got both (dim={dim!r}, axis={axis!r})")
+    d = -1 if dim is None and axis is None else dim if dim is not None else axis
+    n = max(x.ndim, 1)
+    if isinstance(d, bool) or not isinstance(d, int) or not -n <= d < n:
+        raise OpError(f"{op}: expected an int dim in [{-n}, {n}) for shape {x.shape}, got {d!r}")
+    return d
 
 
 ACTIVATIONS = {"identity": identity, "step": step, "sigmoid": sigmoid, "tanh": tanh, "relu": relu}

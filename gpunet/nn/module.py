@@ -176,7 +176,7 @@ class Module:
 
     def num_parameters(self) -> int:
         """Total number of scalar weights."""
-        return sum(p.size for p in self.parameters())
+        return sum(p.numel() for p in self.parameters())
 
     @property
     def num_layers(self) -> int:
