@@ -102,7 +102,7 @@ CONV_CASES: dict[str, Conv] = {
     "s2_p1_k3": Conv((1, 2, 7, 7), (3, 2, 3, 3), (2, 2), (1, 1), (1, 1), "tiny"),
     "s23_p21_d21": Conv((2, 2, 7, 8), (3, 2, 2, 3), (2, 3), (2, 1), (2, 1)),
     "1x1_s2_k_not_tile": Conv((3, 5, 3, 4), (2, 5, 1, 1), (2, 2)),
-    "k3_p1": Conv((2, 3, 5, 5), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1), "tiny"),
+    "k3_p1": Conv((2, 3, 5, 5), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1)),
     "s21_p01_d23": Conv((1, 2, 9, 6), (3, 2, 2, 2), (2, 1), (0, 1), (2, 3)),
     # the Function's cases (test_conv.py checks the Function against the direct definition)
     "valid_3x3": Conv((2, 3, 7, 7), (4, 3, 3, 3)),
