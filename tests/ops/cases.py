@@ -48,22 +48,25 @@ def tolerances(dtype: Any) -> dict[str, float]:
         {"rtol": 2e-5, "atol": 2e-5}
 
 
-def assert_close(name: str, got: numpy.ndarray, want: numpy.ndarray, dtype: Any, scale: float = 1.0) -> None:
+def assert_close(name: str, got: numpy.ndarray, want: numpy.ndarray, dtype: Any, scale: float = 1.0,
+                 contiguous: bool = False) -> None:
     """``got`` equals ``want`` in dtype and shape, and in value to the dtype's tolerance
-    (``atol`` relative to the largest ``|want|`` when that exceeds 1: long reductions)."""
+    (``atol`` relative to the largest ``|want|`` when that exceeds 1: long reductions);
+    ``contiguous``: ``got`` is C-contiguous too (hot-op outputs, which the loops write into)."""
     assert got.dtype == want.dtype, f"{name}: dtype {got.dtype} != {want.dtype}"
+    assert not contiguous or got.flags.c_contiguous, f"{name}: output not C-contiguous"
     assert got.shape == want.shape, f"{name}: shape {got.shape} != {want.shape}"
     tol = {k: v * scale for k, v in tolerances(dtype).items()}
     tol["atol"] *= max(1.0, float(numpy.abs(want).max(initial=0.0)))
     numpy.testing.assert_allclose(got, want, err_msg=name, **tol)
 
 
-def _compare(name: str, got: tuple, want: tuple, dtype: Any, get: Get) -> None:
+def _compare(name: str, got: tuple, want: tuple, dtype: Any, get: Get, contiguous: bool = False) -> None:
     assert len(got) == len(want), name
     for k, (g, r) in enumerate(zip(got, want)):
         assert (g is None) == (r is None), f"{name}[{k}]: None where the reference has an array or back"
         if r is not None:
-            assert_close(f"{name}[{k}]", get(g), r, dtype)
+            assert_close(f"{name}[{k}]", get(g), r, dtype, contiguous=contiguous)
 
 
 def _rand(rng: numpy.random.Generator, shape: tuple[int, ...], dtype: Any, scale: float = 1.5) -> numpy.ndarray:
@@ -154,11 +157,13 @@ def check_conv(ops: Ops, case: Conv, dtype: Any, put: Put, get: Get, seed: int =
     geo = case.geometry
     y_ref = conv_impl.conv2d_forward(x, w, *geo)
     gy = rng.standard_normal(y_ref.shape).astype(dtype)
-    assert_close("conv2d_forward", get(ops["conv2d_forward"](put(x), put(w), *geo)), y_ref, dtype)
+    assert_close("conv2d_forward", get(ops["conv2d_forward"](put(x), put(w), *geo)), y_ref, dtype, contiguous=True)
     gx = ops["conv2d_backward_input"](put(gy), put(w), x.shape, *geo)
-    assert_close("conv2d_backward_input", get(gx), conv_impl.conv2d_backward_input(gy, w, x.shape, *geo), dtype)
+    assert_close("conv2d_backward_input", get(gx), conv_impl.conv2d_backward_input(gy, w, x.shape, *geo), dtype,
+                 contiguous=True)
     gw = ops["conv2d_backward_weight"](put(x), put(gy), w.shape, *geo)
-    assert_close("conv2d_backward_weight", get(gw), conv_impl.conv2d_backward_weight(x, gy, w.shape, *geo), dtype)
+    assert_close("conv2d_backward_weight", get(gw), conv_impl.conv2d_backward_weight(x, gy, w.shape, *geo), dtype,
+                 contiguous=True)
 
 
 # -------------------------------------------------------------------------- recurrent cells
@@ -192,11 +197,11 @@ def check_rnn(ops: Ops, batch: int, hidden: int, nonlinearity: str, dtype: Any, 
     m = mask_with_finished_rows(batch, dtype)
     h_ref = cells.rnn_step_forward(xg, hg, b, hp, m, nonlinearity)
     h = ops["rnn_step_forward"](put(xg), put(hg), put(b), put(hp), put(m), nonlinearity)
-    assert_close("rnn_step_forward", get(h), h_ref, dtype)
+    assert_close("rnn_step_forward", get(h), h_ref, dtype, contiguous=True)
     dh = _rand(rng, (batch, hidden), dtype)
     got = ops["rnn_step_backward"](put(h_ref), put(dh), put(m), nonlinearity)
     assert got[0] is got[1], "rnn_step_backward: dxg must be dhg, as in the reference"
-    _compare("rnn_step_backward", got, cells.rnn_step_backward(h_ref, dh, m, nonlinearity), dtype, get)
+    _compare("rnn_step_backward", got, cells.rnn_step_backward(h_ref, dh, m, nonlinearity), dtype, get, True)
 
 
 def check_lstm(ops: Ops, batch: int, hidden: int, dtype: Any, put: Put, get: Get, seed: int = 0) -> None:
@@ -208,12 +213,12 @@ def check_lstm(ops: Ops, batch: int, hidden: int, dtype: Any, put: Put, get: Get
     m = mask_with_finished_rows(batch, dtype)
     want = cells.lstm_step_forward(xg, hg, b, hp, cp, m)
     got = ops["lstm_step_forward"](put(xg), put(hg), put(b), put(hp), put(cp), put(m))
-    _compare("lstm_step_forward", got, want, dtype, get)
+    _compare("lstm_step_forward", got, want, dtype, get, True)
     _, c, gates = want
     dh, dc = _rand(rng, (batch, hidden), dtype), _rand(rng, (batch, hidden), dtype)
     got = ops["lstm_step_backward"](put(gates), put(cp), put(c), put(dh), put(dc), put(m))
     assert got[0] is got[1], "lstm_step_backward: dxg must be dhg, as in the reference"
-    _compare("lstm_step_backward", got, cells.lstm_step_backward(gates, cp, c, dh, dc, m), dtype, get)
+    _compare("lstm_step_backward", got, cells.lstm_step_backward(gates, cp, c, dh, dc, m), dtype, get, True)
 
 
 def check_gru(ops: Ops, batch: int, hidden: int, dtype: Any, put: Put, get: Get, seed: int = 0) -> None:
@@ -224,10 +229,10 @@ def check_gru(ops: Ops, batch: int, hidden: int, dtype: Any, put: Put, get: Get,
     hp, m = _rand(rng, (batch, hidden), dtype), mask_with_finished_rows(batch, dtype)
     want = cells.gru_step_forward(xg, hg, b, hp, m)
     got = ops["gru_step_forward"](put(xg), put(hg), put(b), put(hp), put(m))
-    _compare("gru_step_forward", got, want, dtype, get)
+    _compare("gru_step_forward", got, want, dtype, get, True)
     dh = _rand(rng, (batch, hidden), dtype)
     got = ops["gru_step_backward"](put(want[1]), put(hp), put(dh), put(m))
-    _compare("gru_step_backward", got, cells.gru_step_backward(want[1], hp, dh, m), dtype, get)
+    _compare("gru_step_backward", got, cells.gru_step_backward(want[1], hp, dh, m), dtype, get, True)
 
 
 def check_cell(ops: Ops, cell: str, case: Cell, dtype: Any, put: Put, get: Get) -> None:
