@@ -1,7 +1,8 @@
 """numba.cuda implementations of the hot ops, on CuPy arrays, with the reference signatures.
 
 Each launcher validates its arguments in Python (CuPy arrays, float32/float64 and matching,
-C-contiguous, consistent shapes), allocates outputs with CuPy, hands the buffers to numba
+consistent shapes: conv geometry by the shared :func:`gpunet.ops.conv2d.check_conv2d_geometry`),
+copies non-contiguous inputs (as the raw launchers do), allocates outputs with CuPy, hands the buffers to numba
 through ``__cuda_array_interface__`` and launches on CuPy's current stream. The kernels live in
 :mod:`gpunet.cuda.numba_conv` and :mod:`gpunet.cuda.numba_cells`, whose ``launch`` functions
 are the lower-level entry the simulator tests drive with NumPy arrays.
@@ -13,12 +14,11 @@ this module is cheap and never selects numba's simulator or real target by itsel
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Callable
 from typing import Any
 
 from gpunet.backend import gpu_status, is_cupy_array
-from gpunet.ops.conv2d import output_size
+from gpunet.ops.conv2d import check_conv2d_geometry
 
 Array = Any
 Pair = tuple[int, int]
@@ -27,7 +27,9 @@ _DTYPES = ("float32", "float64")
 
 # ------------------------------------------------------------------------------- validation
 def _check(op: str, arrays: dict[str, Array]) -> str:
-    """Validate kind, dtype and layout of ``arrays`` for ``op``; return their common dtype name."""
+    """Validate kind and dtype of ``arrays`` for ``op`` and make each C-contiguous *in place in
+    the dict* (a non-contiguous view, e.g. the zero-stride gradient of ``y.sum()``, is copied,
+    as the raw launchers do); return their common dtype name."""
     dtype = None
     for name, a in arrays.items():
         if not is_cupy_array(a):
@@ -42,8 +44,7 @@ def _check(op: str, arrays: dict[str, Array]) -> str:
             raise TypeError(f"numba_ops.{op}: {name!r} is {a.dtype} but the other inputs are "
                             f"{dtype}; expected one dtype")
         if not a.flags.c_contiguous:
-            raise ValueError(f"numba_ops.{op}: {name!r} must be C-contiguous "
-                             f"(use cupy.ascontiguousarray)")
+            arrays[name] = _cupy().ascontiguousarray(a)
     if dtype is None:
         raise ValueError(f"numba_ops.{op}: no arrays given")
     return dtype
@@ -55,14 +56,6 @@ def _shapes(op: str, arrays: dict[str, Array], want: dict[str, tuple[int, ...]])
         got = tuple(arrays[name].shape)
         if got != tuple(shape):
             raise ValueError(f"numba_ops.{op}: {name!r} has shape {got}, expected {tuple(shape)}")
-
-
-def _pair(op: str, name: str, v: Any) -> Pair:
-    try:
-        first, second = (operator.index(i) for i in v)
-    except (TypeError, ValueError):
-        raise ValueError(f"numba_ops.{op}: {name} must be a pair of ints, got {v!r}") from None
-    return first, second
 
 
 def _dev(a: Array) -> Any:
@@ -89,21 +82,12 @@ def _cupy() -> Any:
 
 # -------------------------------------------------------------------------------- convolution
 def _conv_geometry(op: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: Any,
-                   padding: Any, dilation: Any) -> tuple[Pair, Pair, Pair, Pair]:
-    stride, padding, dilation = (_pair(op, n, v) for n, v in
-                                 (("stride", stride), ("padding", padding), ("dilation", dilation)))
-    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
-        raise ValueError(f"numba_ops.{op}: need stride >= 1, dilation >= 1, padding >= 0; got "
-                         f"stride={stride}, padding={padding}, dilation={dilation}")
-    if len(x_shape) != 4 or len(w_shape) != 4 or x_shape[1] != w_shape[1]:
-        raise ValueError(f"numba_ops.{op}: x {tuple(x_shape)} (N,C_in,H,W) and w {tuple(w_shape)} "
-                         f"(C_out,C_in,kh,kw) do not match")
-    out = tuple(output_size(x_shape[2 + d], w_shape[2 + d], stride[d], padding[d], dilation[d])
-                for d in range(2))
-    if min(out) < 1:
-        raise ValueError(f"numba_ops.{op}: kernel {tuple(w_shape[2:])} with dilation {dilation} "
-                         f"does not fit the padded input {tuple(x_shape[2:])}")
-    return stride, padding, dilation, (out[0], out[1])
+                   padding: Any, dilation: Any, gy: Array | None = None) -> tuple[Pair, Pair, Pair, Pair]:
+    """The shared check of :func:`gpunet.ops.conv2d.check_conv2d_geometry`:
+    ``stride, padding, dilation, (out_h, out_w)``."""
+    g = check_conv2d_geometry(f"numba_ops.{op}", x_shape, w_shape, stride, padding, dilation,
+                              None if gy is None else gy.shape)
+    return g.stride, g.padding, g.dilation, (g.out_h, g.out_w)
 
 
 def conv2d_forward(x: Array, w: Array, stride: Pair, padding: Pair, dilation: Pair) -> Array:
@@ -111,7 +95,9 @@ def conv2d_forward(x: Array, w: Array, stride: Pair, padding: Pair, dilation: Pa
     from gpunet.cuda import numba_conv
 
     op = "conv2d_forward"
-    dtype = _check(op, {"x": x, "w": w})
+    a = {"x": x, "w": w}
+    dtype = _check(op, a)
+    x, w = a["x"], a["w"]
     stride, padding, dilation, (ho, wo) = _conv_geometry(op, x.shape, w.shape, stride, padding,
                                                          dilation)
     y = _cupy().empty((x.shape[0], w.shape[0], ho, wo), dtype=dtype)
@@ -127,11 +113,12 @@ def conv2d_backward_input(gy: Array, w: Array, x_shape: tuple[int, ...], stride:
     from gpunet.cuda import numba_conv
 
     op = "conv2d_backward_input"
-    dtype = _check(op, {"gy": gy, "w": w})
-    x_shape = tuple(int(s) for s in x_shape)
+    a = {"gy": gy, "w": w}
+    dtype = _check(op, a)
+    gy, w = a["gy"], a["w"]
     stride, padding, dilation, out_hw = _conv_geometry(op, x_shape, w.shape, stride, padding,
-                                                       dilation)
-    _shapes(op, {"gy": gy}, {"gy": (x_shape[0], w.shape[0], *out_hw)})
+                                                       dilation, gy)
+    x_shape = tuple(int(s) for s in x_shape)
     gx = _cupy().empty(x_shape, dtype=dtype)
     g = numba_conv.geometry(x_shape, w.shape, out_hw, stride, padding, dilation, "backward_input")
     numba_conv.launch("backward_input", _dev(gy), _dev(w), _dev(gx), g, dtype, stream=_stream())
@@ -144,11 +131,12 @@ def conv2d_backward_weight(x: Array, gy: Array, w_shape: tuple[int, ...], stride
     from gpunet.cuda import numba_conv
 
     op = "conv2d_backward_weight"
-    dtype = _check(op, {"x": x, "gy": gy})
-    w_shape = tuple(int(s) for s in w_shape)
+    a = {"x": x, "gy": gy}
+    dtype = _check(op, a)
+    x, gy = a["x"], a["gy"]
     stride, padding, dilation, out_hw = _conv_geometry(op, x.shape, w_shape, stride, padding,
-                                                       dilation)
-    _shapes(op, {"gy": gy}, {"gy": (x.shape[0], w_shape[0], *out_hw)})
+                                                       dilation, gy)
+    w_shape = tuple(int(s) for s in w_shape)
     gw = _cupy().empty(w_shape, dtype=dtype)
     g = numba_conv.geometry(x.shape, w_shape, out_hw, stride, padding, dilation,
                             "backward_weight")
@@ -167,7 +155,8 @@ def _state(op: str, name: str, a: Array) -> tuple[int, int]:
 
 
 def _step_inputs(op: str, arrays: dict[str, Array], gates: int) -> tuple[str, int, int]:
-    """Check the forward-step inputs (xg, hg, b_hh, h_prev[, c_prev], mask); ``dtype, B, H``."""
+    """Check the forward-step inputs (xg, hg, b_hh, h_prev[, c_prev], mask), made contiguous in
+    ``arrays``; ``dtype, B, H``."""
     dtype = _check(op, arrays)
     b, h = _state(op, "h_prev", arrays["h_prev"])
     want = {"xg": (b, gates * h), "hg": (b, gates * h), "b_hh": (gates * h,), "h_prev": (b, h),
@@ -195,10 +184,10 @@ def rnn_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Arr
     """numba.cuda :func:`gpunet.ops.cells.rnn_step_forward`."""
     op = "rnn_step_forward"
     relu = _relu_flag(op, nonlinearity)
-    dtype, b, hidden = _step_inputs(
-        op, {"xg": xg, "hg": hg, "b_hh": b_hh, "h_prev": h_prev, "mask": mask}, 1)
+    a = {"xg": xg, "hg": hg, "b_hh": b_hh, "h_prev": h_prev, "mask": mask}
+    dtype, b, hidden = _step_inputs(op, a, 1)
     h = _cupy().empty((b, hidden), dtype=dtype)
-    _run_cell("rnn_forward", dtype, h.size, xg, hg, b_hh, h_prev, mask, relu, h)
+    _run_cell("rnn_forward", dtype, h.size, *a.values(), relu, h)
     return h
 
 
@@ -207,13 +196,13 @@ def rnn_step_backward(h: Array, dh: Array, mask: Array, nonlinearity: str = "tan
     """numba.cuda :func:`gpunet.ops.cells.rnn_step_backward`."""
     op = "rnn_step_backward"
     relu = _relu_flag(op, nonlinearity)
-    arrays = {"h": h, "dh": dh, "mask": mask}
-    dtype = _check(op, arrays)
-    b, hidden = _state(op, "h", h)
-    _shapes(op, arrays, {"dh": (b, hidden), "mask": (b,)})
+    a = {"h": h, "dh": dh, "mask": mask}
+    dtype = _check(op, a)
+    b, hidden = _state(op, "h", a["h"])
+    _shapes(op, a, {"dh": (b, hidden), "mask": (b,)})
     cp = _cupy()
     dpre, carry = cp.empty((b, hidden), dtype=dtype), cp.empty((b, hidden), dtype=dtype)
-    _run_cell("rnn_backward", dtype, dpre.size, h, dh, mask, relu, dpre, carry)
+    _run_cell("rnn_backward", dtype, dpre.size, *a.values(), relu, dpre, carry)
     return dpre, dpre, carry
 
 
@@ -221,12 +210,12 @@ def lstm_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, c_prev: 
                       mask: Array) -> tuple[Array, Array, Array]:
     """numba.cuda :func:`gpunet.ops.cells.lstm_step_forward`."""
     op = "lstm_step_forward"
-    dtype, b, hidden = _step_inputs(op, {"xg": xg, "hg": hg, "b_hh": b_hh, "h_prev": h_prev,
-                                         "c_prev": c_prev, "mask": mask}, 4)
+    a = {"xg": xg, "hg": hg, "b_hh": b_hh, "h_prev": h_prev, "c_prev": c_prev, "mask": mask}
+    dtype, b, hidden = _step_inputs(op, a, 4)
     cp = _cupy()
     h, c = cp.empty((b, hidden), dtype=dtype), cp.empty((b, hidden), dtype=dtype)
     gates = cp.empty((b, 4 * hidden), dtype=dtype)
-    _run_cell("lstm_forward", dtype, h.size, xg, hg, b_hh, h_prev, c_prev, mask, h, c, gates)
+    _run_cell("lstm_forward", dtype, h.size, *a.values(), h, c, gates)
     return h, c, gates
 
 
@@ -234,17 +223,16 @@ def lstm_step_backward(gates: Array, c_prev: Array, c: Array, dh: Array, dc: Arr
                        mask: Array) -> tuple[Array, Array, Array, Array]:
     """numba.cuda :func:`gpunet.ops.cells.lstm_step_backward`."""
     op = "lstm_step_backward"
-    arrays = {"gates": gates, "c_prev": c_prev, "c": c, "dh": dh, "dc": dc, "mask": mask}
-    dtype = _check(op, arrays)
-    b, hidden = _state(op, "c", c)
+    a = {"gates": gates, "c_prev": c_prev, "c": c, "dh": dh, "dc": dc, "mask": mask}
+    dtype = _check(op, a)
+    b, hidden = _state(op, "c", a["c"])
     state = (b, hidden)
-    _shapes(op, arrays, {"gates": (b, 4 * hidden), "c_prev": state, "dh": state, "dc": state,
-                         "mask": (b,)})
+    _shapes(op, a, {"gates": (b, 4 * hidden), "c_prev": state, "dh": state, "dc": state,
+                    "mask": (b,)})
     cp = _cupy()
     dpre = cp.empty((b, 4 * hidden), dtype=dtype)
     carry, dc_prev = cp.empty(state, dtype=dtype), cp.empty(state, dtype=dtype)
-    _run_cell("lstm_backward", dtype, carry.size, gates, c_prev, c, dh, dc, mask, dpre, carry,
-              dc_prev)
+    _run_cell("lstm_backward", dtype, carry.size, *a.values(), dpre, carry, dc_prev)
     return dpre, dpre, carry, dc_prev
 
 
@@ -252,11 +240,11 @@ def gru_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Arr
                      ) -> tuple[Array, Array]:
     """numba.cuda :func:`gpunet.ops.cells.gru_step_forward`."""
     op = "gru_step_forward"
-    dtype, b, hidden = _step_inputs(
-        op, {"xg": xg, "hg": hg, "b_hh": b_hh, "h_prev": h_prev, "mask": mask}, 3)
+    a = {"xg": xg, "hg": hg, "b_hh": b_hh, "h_prev": h_prev, "mask": mask}
+    dtype, b, hidden = _step_inputs(op, a, 3)
     cp = _cupy()
     h, saved = cp.empty((b, hidden), dtype=dtype), cp.empty((b, 4 * hidden), dtype=dtype)
-    _run_cell("gru_forward", dtype, h.size, xg, hg, b_hh, h_prev, mask, h, saved)
+    _run_cell("gru_forward", dtype, h.size, *a.values(), h, saved)
     return h, saved
 
 
@@ -264,14 +252,14 @@ def gru_step_backward(saved: Array, h_prev: Array, dh: Array, mask: Array
                       ) -> tuple[Array, Array, Array]:
     """numba.cuda :func:`gpunet.ops.cells.gru_step_backward`."""
     op = "gru_step_backward"
-    arrays = {"saved": saved, "h_prev": h_prev, "dh": dh, "mask": mask}
-    dtype = _check(op, arrays)
-    b, hidden = _state(op, "h_prev", h_prev)
-    _shapes(op, arrays, {"saved": (b, 4 * hidden), "dh": (b, hidden), "mask": (b,)})
+    a = {"saved": saved, "h_prev": h_prev, "dh": dh, "mask": mask}
+    dtype = _check(op, a)
+    b, hidden = _state(op, "h_prev", a["h_prev"])
+    _shapes(op, a, {"saved": (b, 4 * hidden), "dh": (b, hidden), "mask": (b,)})
     cp = _cupy()
     dxg, dhg = cp.empty((b, 3 * hidden), dtype=dtype), cp.empty((b, 3 * hidden), dtype=dtype)
     carry = cp.empty((b, hidden), dtype=dtype)
-    _run_cell("gru_backward", dtype, carry.size, saved, h_prev, dh, mask, dxg, dhg, carry)
+    _run_cell("gru_backward", dtype, carry.size, *a.values(), dxg, dhg, carry)
     return dxg, dhg, carry
 
 

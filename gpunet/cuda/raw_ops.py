@@ -16,39 +16,26 @@ from typing import Any
 
 import numpy
 
+from gpunet.cuda.kernel_constants import (
+    CELL_BLOCKS,
+    MAX_GRID_Y,
+    MAX_INT,
+    MAX_SPLITS,
+    SEQ_MAX_H,
+    THREADS,
+    TILE,
+    TILE_K,
+)
 from gpunet.cuda.raw_runtime import COMPILE_OPTIONS, KERNELS, SUFFIX, CupyRuntime, Runtime
 from gpunet.ops.catalog import HOT_OPS, SEQUENCE_OPS
-from gpunet.ops.conv2d import output_size
+from gpunet.ops.conv2d import check_conv2d_geometry
 from gpunet.ops.recurrent import SequenceKernels
 
 Array = Any
 Pair = tuple[int, int]
 
-THREADS = 256            # block size of every kernel
-TILE = 64                # conv2d output tile (rows and columns), see kernels/conv2d.cu
-TILE_K = 16              # conv2d reduction step
-MAX_SPLITS = 32          # split-K: at most this many partial results per output
-MAX_GRID_Y = 65535
-MAX_INT = 2**31 - 1      # kernels index tiles with 32-bit ints
-CELL_BLOCKS = 65535      # cap for the grid-stride elementwise kernels
-SEQ_MAX_H = 1024         # hidden size limit of the whole-sequence kernels (shared memory)
-
-
-def _pair(op: str, name: str, value: Any, minimum: int) -> Pair:
-    try:
-        a, b = (int(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{op}: {name} must be a pair of ints, got {value!r}") from None
-    if a < minimum or b < minimum:
-        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
-    return a, b
-
-
-def _shape4(op: str, name: str, shape: Any) -> tuple[int, int, int, int]:
-    shape = tuple(int(s) for s in shape)
-    if len(shape) != 4:
-        raise ValueError(f"{op}: {name} must be 4-D (NCHW / OIHW), got shape {shape}")
-    return shape  # type: ignore[return-value]
+# THREADS, TILE, TILE_K, SEQ_MAX_H, ...: gpunet.cuda.kernel_constants (checked against the .cu
+# sources by tests/kernels/test_kernel_constants.py), re-exported here.
 
 
 class RawOps:
@@ -96,21 +83,14 @@ class RawOps:
 
     # -- conv2d ---------------------------------------------------------------------------
 
-    def _conv_geometry(self, op: str, x_shape: Any, w_shape: Any, stride: Any, padding: Any,
-                       dilation: Any) -> tuple[int, ...]:
-        n, c_in, h, w = _shape4(op, "x", x_shape)
-        c_out, c_w, kh, kw = _shape4(op, "w", w_shape)
-        if c_w != c_in:
-            raise ValueError(f"{op}: weight has {c_w} input channels, input has {c_in}")
-        sh, sw = _pair(op, "stride", stride, 1)
-        ph, pw = _pair(op, "padding", padding, 0)
-        dh, dw = _pair(op, "dilation", dilation, 1)
-        if min(kh, kw) < 1:
-            raise ValueError(f"{op}: kernel size must be >= 1, got {(kh, kw)}")
-        ho, wo = output_size(h, kh, sh, ph, dh), output_size(w, kw, sw, pw, dw)
-        if ho < 1 or wo < 1:
-            raise ValueError(f"{op}: empty output {(ho, wo)} for input {(h, w)}, kernel {(kh, kw)}")
-        return n, c_in, h, w, c_out, kh, kw, ho, wo, sh, sw, ph, pw, dh, dw
+    @staticmethod
+    def _conv_geometry(op: str, x_shape: Any, w_shape: Any, stride: Any, padding: Any,
+                       dilation: Any, gy: Array | None = None) -> tuple[int, ...]:
+        """The shared check of :func:`gpunet.ops.conv2d.check_conv2d_geometry`, flattened to the
+        kernels' geometry arguments ``n, c_in, h, w, c_out, kh, kw, ho, wo, sh, sw, ph, pw, dh, dw``."""
+        g = check_conv2d_geometry(op, x_shape, w_shape, stride, padding, dilation,
+                                  None if gy is None else gy.shape)
+        return (*g[:9], *g.stride, *g.padding, *g.dilation)
 
     def split_k(self, tiles: int, k: int) -> tuple[int, int]:
         """``(splits, k_chunk)``: how many grid z-slices share a reduction of length ``k``."""
@@ -145,7 +125,7 @@ class RawOps:
 
     def conv2d_forward(self, x: Array, w: Array, stride: Pair, padding: Pair, dilation: Pair
                        ) -> Array:
-        """Kernel version of ``conv_impl.conv2d_forward``."""
+        """Kernel version of ``gpunet.ops.conv2d.conv2d_forward``."""
         op = "conv2d_forward"
         dtype, (x, w) = self._arrays(op, x=x, w=w)
         geom = self._conv_geometry(op, x.shape, w.shape, stride, padding, dilation)
@@ -156,12 +136,11 @@ class RawOps:
 
     def conv2d_backward_input(self, gy: Array, w: Array, x_shape: tuple[int, ...], stride: Pair,
                               padding: Pair, dilation: Pair) -> Array:
-        """Kernel version of ``conv_impl.conv2d_backward_input``."""
+        """Kernel version of ``gpunet.ops.conv2d.conv2d_backward_input``."""
         op = "conv2d_backward_input"
         dtype, (gy, w) = self._arrays(op, gy=gy, w=w)
-        geom = self._conv_geometry(op, x_shape, w.shape, stride, padding, dilation)
+        geom = self._conv_geometry(op, x_shape, w.shape, stride, padding, dilation, gy)
         n, c_in, h, wd, c_out, kh, kw, ho, wo = geom[:9]
-        self._expect(op, "gy", gy, (n, c_out, ho, wo))
         gx = self.rt.empty((n, c_in, h, wd), dtype)
         self._conv_launch(op, "conv2d_bwd_input", n * h * wd, c_in, c_out * kh * kw, (gy, w), gx,
                           geom)
@@ -169,12 +148,11 @@ class RawOps:
 
     def conv2d_backward_weight(self, x: Array, gy: Array, w_shape: tuple[int, ...], stride: Pair,
                                padding: Pair, dilation: Pair) -> Array:
-        """Kernel version of ``conv_impl.conv2d_backward_weight``."""
+        """Kernel version of ``gpunet.ops.conv2d.conv2d_backward_weight``."""
         op = "conv2d_backward_weight"
         dtype, (x, gy) = self._arrays(op, x=x, gy=gy)
-        geom = self._conv_geometry(op, x.shape, w_shape, stride, padding, dilation)
+        geom = self._conv_geometry(op, x.shape, w_shape, stride, padding, dilation, gy)
         n, c_in, _, _, c_out, kh, kw, ho, wo = geom[:9]
-        self._expect(op, "gy", gy, (n, c_out, ho, wo))
         gw = self.rt.empty((c_out, c_in, kh, kw), dtype)
         self._conv_launch(op, "conv2d_bwd_weight", c_in * kh * kw, c_out, n * ho * wo,
                           (x, gy), gw, geom)
@@ -407,5 +385,6 @@ def launcher(op: str) -> Callable[..., Any]:
 #: ``recurrent_inference`` on the raw kernels: one launch per layer while H <= SEQ_MAX_H.
 SEQUENCE_INFERENCE = SequenceKernels("raw", SEQ_MAX_H)
 
-__all__ = ["COMPILE_OPTIONS", "KERNELS", "SUFFIX", "CupyRuntime", "RawOps",
+__all__ = ["CELL_BLOCKS", "COMPILE_OPTIONS", "KERNELS", "MAX_GRID_Y", "MAX_INT", "MAX_SPLITS",
+           "SEQ_MAX_H", "SUFFIX", "THREADS", "TILE", "TILE_K", "CupyRuntime", "RawOps",
            "Runtime", "available", "launcher", "unavailable_reason"]

@@ -24,7 +24,7 @@ does the conv2d Function when no input gradient, hence no col2im, is needed: the
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, NamedTuple
 
 from gpunet.autograd import OpError
 from gpunet.backend import get_array_module
@@ -50,6 +50,60 @@ def output_size(size: int, kernel: int, stride: int, padding: int, dilation: int
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
+class ConvShape(NamedTuple):
+    """A validated convolution: the ``(h, w)`` pairs and every size a launcher needs."""
+
+    n: int
+    c_in: int
+    h: int
+    w: int
+    c_out: int
+    kh: int
+    kw: int
+    out_h: int
+    out_w: int
+    stride: Pair
+    padding: Pair
+    dilation: Pair
+
+
+def _shape4(op: str, name: str, shape: Any, layout: str) -> tuple[int, int, int, int]:
+    try:
+        dims = tuple(int(s) for s in shape)
+    except (TypeError, ValueError):
+        raise OpError(f"{op}: expected {name} of 4 dimensions {layout}, got shape {shape!r}") from None
+    if len(dims) != 4:
+        raise OpError(f"{op}: expected {name} of 4 dimensions {layout}, got shape {dims}")
+    return dims  # type: ignore[return-value]
+
+
+def check_conv2d_geometry(op: str, x_shape: Any, w_shape: Any, stride: Any, padding: Any, dilation: Any,
+                          gy_shape: Any = None) -> ConvShape:
+    """The one shape/geometry check of a convolution, shared by the ``conv2d`` Function and every
+    kernel launcher (which keep only their own array-type and dtype checks).
+
+    ``stride``/``dilation`` (``>= 1``) and ``padding`` (``>= 0``) are ints or ``(h, w)`` pairs;
+    ``gy_shape``, when given, must be the output's shape. Raises :class:`OpError` (a ValueError)
+    naming ``op``, what was expected and what it got.
+    """
+    n, c_in, h, w = _shape4(op, "input", x_shape, "(N, C, H, W)")
+    c_out, c_w, kh, kw = _shape4(op, "weight", w_shape, "(C_out, C_in, kh, kw)")
+    stride, padding, dilation = (pair(stride, "stride", op), pair(padding, "padding", op, 0),
+                                 pair(dilation, "dilation", op))
+    if c_w != c_in:
+        raise OpError(f"{op}: weight {(c_out, c_w, kh, kw)} expects {c_w} input channels, got input "
+                      f"{(n, c_in, h, w)} with {c_in}")
+    out = (output_size(h, kh, stride[0], padding[0], dilation[0]),
+           output_size(w, kw, stride[1], padding[1], dilation[1]))
+    if min(out) <= 0 or min(c_out, c_w, kh, kw) <= 0:
+        raise OpError(f"{op}: output size must be positive, got {out} for input {(n, c_in, h, w)}, "
+                      f"weight {(c_out, c_w, kh, kw)}, stride {stride}, padding {padding}, dilation {dilation}")
+    if gy_shape is not None and tuple(int(s) for s in gy_shape) != (n, c_out, *out):
+        raise OpError(f"{op}: expected 'gy' of shape {(n, c_out, *out)} (the output's), got "
+                      f"{tuple(int(s) for s in gy_shape)}")
+    return ConvShape(n, c_in, h, w, c_out, kh, kw, out[0], out[1], stride, padding, dilation)
+
+
 def check_conv2d_inputs(x: Any, w: Any, b: Any, stride: Pair, padding: Pair, dilation: Pair) -> tuple[int, int]:
     """Raise OpError naming what is wrong with a conv2d call (expected vs got); return ``(out_h, out_w)``."""
     if x.ndim != 4:
@@ -59,17 +113,11 @@ def check_conv2d_inputs(x: Any, w: Any, b: Any, stride: Pair, padding: Pair, dil
     if x.dtype.kind != "f" or w.dtype != x.dtype:
         raise OpError(f"conv2d: expected floating input and weight of the same dtype, got input "
                       f"{x.dtype} and weight {w.dtype}")
-    if x.shape[1] != w.shape[1]:
-        raise OpError(f"conv2d: weight {w.shape} expects {w.shape[1]} input channels, got input "
-                      f"{x.shape} with {x.shape[1]}")
+    geometry = check_conv2d_geometry("conv2d", x.shape, w.shape, stride, padding, dilation)
     if b is not None and (b.shape != (w.shape[0],) or b.dtype != x.dtype):
         raise OpError(f"conv2d: expected bias of shape ({w.shape[0]},) and dtype {x.dtype}, got "
                       f"{b.shape} {b.dtype}")
-    out = tuple(output_size(x.shape[2 + i], w.shape[2 + i], stride[i], padding[i], dilation[i]) for i in (0, 1))
-    if min(out) <= 0 or min(w.shape) <= 0:
-        raise OpError(f"conv2d: output size must be positive, got {out} for input {x.shape}, "
-                      f"weight {w.shape}, stride {stride}, padding {padding}, dilation {dilation}")
-    return out  # type: ignore[return-value]
+    return geometry.out_h, geometry.out_w
 
 
 class Geometry:

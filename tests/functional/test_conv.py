@@ -1,6 +1,13 @@
-"""conv2d: forward against a nested-loop reference, gradients, errors, the registry."""
+"""conv2d: forward against a nested-loop reference, gradients, errors, the registry.
+
+The cases are the one conv table of the suite (tests/ops/cases.py); the hot ops of every
+implementation are compared with the reference in tests/ops.
+"""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import numpy
 import pytest
@@ -13,45 +20,16 @@ from gpunet.autograd import OpError, Tensor
 from gpunet.ops import conv2d as conv_impl
 from gpunet.testing import gradcheck
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ops"))
+import cases  # noqa: E402
 
-def conv_reference(x, w, b, stride, padding, dilation):
-    """Direct definition: y[n,o,i,j] = b[o] + sum x_pad[n,c,i*s+p*d, j*s+q*d] w[o,c,p,q]."""
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    n, c, h, wd = x.shape
-    c_out, _, kh, kw = w.shape
-    xp = numpy.zeros((n, c, h + 2 * ph, wd + 2 * pw))
-    xp[:, :, ph:ph + h, pw:pw + wd] = x
-    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    ow = (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    y = numpy.zeros((n, c_out, oh, ow))
-    for i in range(oh):
-        for j in range(ow):
-            for p in range(kh):
-                for q in range(kw):
-                    patch = xp[:, :, i * sh + p * dh, j * sw + q * dw]  # (n, c)
-                    y[:, :, i, j] += patch @ w[:, :, p, q].T
-    if b is not None:
-        y += b[None, :, None, None]
-    return y
-
-
-CASES = [
-    # x shape, w shape, stride, padding, dilation
-    ((2, 3, 7, 7), (4, 3, 3, 3), (1, 1), (0, 0), (1, 1)),
-    ((2, 3, 7, 9), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1)),
-    ((1, 2, 8, 8), (3, 2, 3, 2), (2, 2), (1, 0), (1, 1)),
-    ((3, 1, 9, 7), (2, 1, 2, 3), (2, 1), (0, 2), (1, 1)),
-    ((2, 2, 10, 10), (2, 2, 3, 3), (1, 1), (2, 2), (2, 2)),
-    ((2, 2, 11, 9), (3, 2, 3, 2), (3, 2), (1, 1), (2, 3)),
-    ((1, 4, 5, 5), (5, 4, 1, 1), (1, 1), (0, 0), (1, 1)),
-    ((2, 1, 6, 6), (1, 1, 6, 6), (1, 1), (0, 0), (1, 1)),
-    ((2, 3, 6, 6), (2, 3, 5, 5), (1, 1), (2, 2), (1, 1)),
-    ((4, 1, 32, 32), (6, 1, 5, 5), (1, 1), (0, 0), (1, 1)),
-]
+conv_reference = cases.conv2d_definition  # the direct definition (nested loops)
+CASES = [(c.x, c.w, c.stride, c.padding, c.dilation) for c in cases.CONV_CASES.values()]  # the one conv table
+IDS = list(cases.CONV_CASES)
 
 
 @pytest.mark.parametrize("bias", [True, False])
-@pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation", CASES)
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation", CASES, ids=IDS)
 def test_forward_matches_reference(x_shape, w_shape, stride, padding, dilation, bias):
     rng = numpy.random.default_rng(1)
     x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
@@ -61,9 +39,10 @@ def test_forward_matches_reference(x_shape, w_shape, stride, padding, dilation, 
                                   rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation", CASES[:6])
-def test_raw_backward_matches_reference_vjp(x_shape, w_shape, stride, padding, dilation):
-    """The raw hot ops agree with the exact vector-Jacobian products of the reference."""
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation", CASES, ids=IDS)
+def test_reference_backward_is_the_exact_vjp(x_shape, w_shape, stride, padding, dilation):
+    """The reference's backward ops are the exact vector-Jacobian products of the definition
+    (every other implementation is compared with them in tests/ops)."""
     rng = numpy.random.default_rng(2)
     x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
     gy = rng.standard_normal(conv_impl.conv2d_forward(x, w, stride, padding, dilation).shape)

@@ -55,6 +55,7 @@ def test_importing_gpunet_leaves_numba_cuda_alone() -> None:
 def numpy_passes_as_cupy(monkeypatch: pytest.MonkeyPatch) -> None:
     """Let NumPy arrays through the kind check so the remaining validation can be reached."""
     monkeypatch.setattr(numba_ops, "is_cupy_array", lambda a: isinstance(a, np.ndarray))
+    monkeypatch.setattr(numba_ops, "_cupy", lambda: np)
 
 
 @pytest.mark.parametrize(("call", "error", "message"), [
@@ -62,18 +63,20 @@ def numpy_passes_as_cupy(monkeypatch: pytest.MonkeyPatch) -> None:
      TypeError, "'w' is float64 but the other inputs are float32"),
     (lambda x, w, h, m: numba_ops.conv2d_forward(x.astype(np.float16), w, (1, 1), (0, 0), (1, 1)),
      TypeError, "float32 or float64, got float16"),
-    (lambda x, w, h, m: numba_ops.conv2d_forward(x[..., ::2], w, (1, 1), (0, 0), (1, 1)),
-     ValueError, "'x' must be C-contiguous"),
+    # a non-contiguous input is copied (as raw does), so it reaches the shared geometry check
+    (lambda x, w, h, m: numba_ops.conv2d_forward(x[..., ::2], w, (1, 1), (0, 0), (1, 2)),
+     ValueError, r"numba_ops\.conv2d_forward: output size must be positive, got \(3, -1\)"),
     (lambda x, w, h, m: numba_ops.conv2d_forward(x, w[:, :1].copy(), (1, 1), (0, 0), (1, 1)),
-     ValueError, "do not match"),
+     ValueError, r"numba_ops\.conv2d_forward: weight \(3, 1, 3, 3\) expects 1 input channels, got input "
+                 r"\(1, 2, 5, 5\) with 2"),
     (lambda x, w, h, m: numba_ops.conv2d_forward(x, w, (0, 1), (0, 0), (1, 1)),
      ValueError, "stride >= 1"),
     (lambda x, w, h, m: numba_ops.conv2d_forward(x, w, (1, 1), (0, 0), (3, 3)),
-     ValueError, "does not fit"),
+     ValueError, r"numba_ops\.conv2d_forward: output size must be positive, got \(-1, -1\)"),
     (lambda x, w, h, m: numba_ops.conv2d_forward(x, w, (1,), (0, 0), (1, 1)),
-     ValueError, "stride must be a pair of ints"),
+     ValueError, r"numba_ops\.conv2d_forward: expected stride as an int or a pair of ints, got \(1,\)"),
     (lambda x, w, h, m: numba_ops.conv2d_backward_input(h, w, x.shape, (1, 1), (0, 0), (1, 1)),
-     ValueError, r"'gy' has shape \(4, 6\), expected \(1, 3, 3, 3\)"),
+     ValueError, r"expected 'gy' of shape \(1, 3, 3, 3\) \(the output's\), got \(4, 6\)"),
     (lambda x, w, h, m: numba_ops.rnn_step_forward(h, h, h[0], h, m[:3]),
      ValueError, r"'mask' has shape \(3,\), expected \(4,\)"),
     (lambda x, w, h, m: numba_ops.lstm_step_forward(h, h, h[0], h, h, m),

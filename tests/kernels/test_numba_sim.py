@@ -5,6 +5,9 @@ The simulator runs each block's threads as Python threads meeting at ``cuda.sync
 written. Shapes are tiny; small tile configurations give several blocks and ragged edge tiles,
 and one case per pass runs the production tile shape. Outputs start as NaN so an element a
 kernel forgets to write fails. Mutated copies of the kernel sources must fail the same checks.
+
+The launchers (``numba_ops``, the hot ops as the registry runs them) are compared with the
+reference on the simulator in tests/ops (the ``numba-sim`` implementation of the ``impl`` fixture).
 """
 
 from __future__ import annotations
@@ -20,10 +23,13 @@ import numpy as np
 import pytest
 from numba import cuda
 
-from gpunet.cuda import numba_cells, numba_conv, numba_ops
+from gpunet.cuda import numba_cells, numba_conv
 from gpunet.cuda.numba_conv import DEFAULT_TILES, Tiles
-from gpunet.ops import catalog, cells, registry
+from gpunet.ops import cells
 from gpunet.ops import conv2d as conv_impl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ops"))
+import cases  # noqa: E402  (the shared case tables)
 
 SIM = bool(cuda.config.ENABLE_CUDASIM)
 in_sim = pytest.mark.skipif(not SIM, reason="numba.cuda is the real target in this process; "
@@ -43,25 +49,26 @@ def _nan(shape: tuple[int, ...], dtype: type) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------- convolution
-# (N, C_in, H, W), (C_out, kh, kw), stride, padding, dilation, tiles, dtype
-CONV_CASES = {
-    "ragged-k3x2-s12-d12": ((2, 3, 5, 6), (5, 3, 2), (1, 2), (1, 0), (1, 2), SMALL, np.float64),
-    "s2-p1-k3": ((1, 2, 7, 7), (3, 3, 3), (2, 2), (1, 1), (1, 1), SMALL, np.float32),
-    "s23-p21-d21": ((2, 2, 7, 8), (3, 2, 3), (2, 3), (2, 1), (2, 1), SKEWED, np.float64),
-    "1x1-s2-k-not-tile": ((3, 5, 3, 4), (2, 1, 1), (2, 2), (0, 0), (1, 1), SKEWED, np.float32),
-    "default-tiles-k3-p1": ((2, 3, 5, 5), (4, 3, 3), (1, 1), (1, 1), (1, 1), DEFAULT_TILES,
-                            np.float64),
-    "default-tiles-s2-d2": ((1, 2, 9, 6), (3, 2, 2), (2, 1), (0, 1), (2, 3), DEFAULT_TILES,
-                            np.float32),
+# The geometries come from the shared conv table (tests/ops/cases.py); here each runs with a
+# tile shape of the numba template and one dtype.
+CONV_TILES = {
+    "ragged_k3x2_s12_d12": (SMALL, np.float64),
+    "s2_p1_k3": (SMALL, np.float32),
+    "s23_p21_d21": (SKEWED, np.float64),
+    "1x1_s2_k_not_tile": (SKEWED, np.float32),
+    "k3_p1": (DEFAULT_TILES, np.float64),
+    "s21_p01_d23": (DEFAULT_TILES, np.float32),
 }
+CONV_CASES = {name: (cases.CONV_CASES[name], *tiles) for name, tiles in CONV_TILES.items()}
 
 
 def conv_results(mod: types.ModuleType, case: tuple) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{pass: (kernel output, reference)}`` for the three conv passes of ``mod``."""
-    x_shape, (c_out, kh, kw), stride, padding, dilation, tiles, dtype = case
-    rng = np.random.default_rng(sum(x_shape) + c_out)
-    x = rng.standard_normal(x_shape).astype(dtype)
-    w = rng.standard_normal((c_out, x_shape[1], kh, kw)).astype(dtype)
+    conv, tiles, dtype = case
+    stride, padding, dilation = conv.geometry
+    rng = np.random.default_rng(sum(conv.x) + conv.w[0])
+    x = rng.standard_normal(conv.x).astype(dtype)
+    w = rng.standard_normal(conv.w).astype(dtype)
     y_ref = conv_impl.conv2d_forward(x, w, stride, padding, dilation)
     gy = rng.standard_normal(y_ref.shape).astype(dtype)
     y, gx, gw = _nan(y_ref.shape, dtype), _nan(x.shape, dtype), _nan(w.shape, dtype)
@@ -175,13 +182,13 @@ def _mutant(module: types.ModuleType, old: str = "", new: str = "") -> types.Mod
 
 CONV_MUTANTS = {
     "tile-loop-skips-last-k": ("for kk in range(BK):", "for kk in range(BK - 1):",
-                               "ragged-k3x2-s12-d12"),
-    "no-top-padding-guard": ("if hi < 0 or hi >= g[H]", "if hi >= g[H]", "s2-p1-k3"),
-    "stride-divisibility-ignored": ("ri != 0 or ", "", "s23-p21-d21"),
+                               "ragged_k3x2_s12_d12"),
+    "no-top-padding-guard": ("if hi < 0 or hi >= g[H]", "if hi >= g[H]", "s2_p1_k3"),
+    "stride-divisibility-ignored": ("ri != 0 or ", "", "s23_p21_d21"),
     "edge-tile-row-not-stored": ("if m < g[GM] and n < g[GN]:", "if m < g[GM] - 1 and n < g[GN]:",
-                                 "1x1-s2-k-not-tile"),
+                                 "1x1_s2_k_not_tile"),
     "shared-tile-read-wrong-column": ("b_reg[c] = b_tile[kk, ty + c * TY]",
-                                      "b_reg[c] = b_tile[kk, ty * TN + c]", "default-tiles-k3-p1"),
+                                      "b_reg[c] = b_tile[kk, ty * TN + c]", "k3_p1"),
 }
 
 CELL_MUTANTS = {
@@ -199,7 +206,7 @@ CELL_MUTANTS = {
 def test_unmutated_copies_pass() -> None:
     """Control: the mutation harness itself (recompiled copies) does not cause failures."""
     conv, cell = _mutant(numba_conv), _mutant(numba_cells)
-    assert all(_close(*r) for r in conv_results(conv, CONV_CASES["s2-p1-k3"]).values())
+    assert all(_close(*r) for r in conv_results(conv, CONV_CASES["s2_p1_k3"]).values())
     assert all(_close(*r) for r in cell_results(cell, "gru", np.float64).values())
 
 
@@ -230,48 +237,3 @@ def test_suite_in_simulator_subprocess() -> None:
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     assert "passed, 1 skipped" in proc.stdout, proc.stdout[-2000:]  # only this test skips there
-
-
-# ------------------------------------------- the CuPy launchers, end to end, on the simulator
-@pytest.fixture
-def numpy_as_cupy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The launchers' CuPy layer stood in by NumPy: host arrays go straight to the simulator."""
-    monkeypatch.setattr(numba_ops, "is_cupy_array", lambda a: isinstance(a, np.ndarray))
-    monkeypatch.setattr(numba_ops, "_cupy", lambda: np)
-    monkeypatch.setattr(numba_ops, "_dev", lambda a: a)
-    monkeypatch.setattr(numba_ops, "_stream", lambda: 0)
-
-
-def _hot_op_args(name: str, rng: np.random.Generator) -> tuple:
-    """Arguments for hot op ``name`` (float32, mixed mask, RNN with relu)."""
-    def rand(*shape: int) -> np.ndarray:
-        return rng.standard_normal(shape).astype(np.float32)
-
-    b, h = 3, 4
-    mask = np.array([1, 0, 1], np.float32)
-    conv = ((1, 1), (1, 1), (1, 1))
-    x, w, gy = rand(1, 2, 5, 5), rand(3, 2, 3, 3), rand(1, 3, 5, 5)
-    return {
-        "conv2d_forward": (x, w, *conv),
-        "conv2d_backward_input": (gy, w, x.shape, *conv),
-        "conv2d_backward_weight": (x, gy, w.shape, *conv),
-        "rnn_step_forward": (rand(b, h), rand(b, h), rand(h), rand(b, h), mask, "relu"),
-        "rnn_step_backward": (np.abs(rand(b, h)) * (rand(b, h) > 0), rand(b, h), mask, "relu"),
-        "lstm_step_forward": (rand(b, 4 * h), rand(b, 4 * h), rand(4 * h), rand(b, h),
-                              rand(b, h), mask),
-        "lstm_step_backward": (rng.random((b, 4 * h), np.float32), rand(b, h), rand(b, h),
-                               rand(b, h), rand(b, h), mask),
-        "gru_step_forward": (rand(b, 3 * h), rand(b, 3 * h), rand(3 * h), rand(b, h), mask),
-        "gru_step_backward": (rng.random((b, 4 * h), np.float32), rand(b, h), rand(b, h), mask),
-    }[name]
-
-
-@in_sim
-@pytest.mark.parametrize("name", catalog.HOT_OPS)
-def test_launcher_end_to_end(numpy_as_cupy: None, name: str) -> None:
-    args = _hot_op_args(name, np.random.default_rng(7))
-    got, want = numba_ops.OPS[name](*args), registry.get(name, "numpy-ref").load()(*args)
-    got, want = (got, want) if isinstance(want, tuple) else ((got,), (want,))
-    assert len(got) == len(want)
-    for g, r in zip(got, want, strict=True):
-        assert g.dtype == r.dtype and g.flags.c_contiguous and _close(g, r), name

@@ -10,8 +10,10 @@ import numpy
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ops"))
 
-from emulator import cases, grid  # noqa: E402
+import cases  # noqa: E402
+from emulator import grid  # noqa: E402
 
 from gpunet.cuda import raw_ops  # noqa: E402
 from gpunet.cuda.sources import read_kernel  # noqa: E402
@@ -68,11 +70,11 @@ MUTANTS = {
     "lstm_sequence_missing_barrier": (
         "rnn_cells.cu", "hs[row * H + j] = u.h;\n        }\n        __syncthreads();\n    }\n    for",
         "hs[row * H + j] = u.h;\n        }\n    }\n    for",
-        lambda raw, put: cases.check_sequence(raw, "lstm", 3, 2, 300, numpy.float64, put,
+        lambda raw, put: cases.check_sequence(raw.table(), "lstm", 3, 2, 300, numpy.float64, put,
                                               numpy.asarray), SERIAL),
     "sequence_recurrent_dot_off_by_one": (
         "rnn_cells.cu", "for (int k = 0; k < H; ++k) {", "for (int k = 1; k < H; ++k) {",
-        lambda raw, put: cases.check_sequence(raw, "lstm", 3, 2, 5, numpy.float64, put,
+        lambda raw, put: cases.check_sequence(raw.table(), "lstm", 3, 2, 5, numpy.float64, put,
                                               numpy.asarray), {}),
 }
 
