@@ -182,11 +182,15 @@ class Module:
             buffers[name] = value
             object.__setattr__(self, name, value)
             return
-        self._parameters.pop(name, None)
-        self._modules.pop(name, None)
         if buffers is not None:
             buffers.pop(name, None)
+        # an entry that stays of its kind keeps its place (Sequential[i] = m keeps the order)
+        if not isinstance(value, Parameter):
+            self._parameters.pop(name, None)
+        if not isinstance(value, Module):
+            self._modules.pop(name, None)
         if isinstance(value, Parameter):
+            self._modules.pop(name, None)
             self._parameters[name] = value
         elif isinstance(value, Module):
             self._modules[name] = value
