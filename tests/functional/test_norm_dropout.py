@@ -33,8 +33,8 @@ def test_batch_norm_training_eval_and_running_update(shape):
     y = F.batch_norm(Tensor(x), rm, rv, Tensor(w), Tensor(b), training=False)
     np.testing.assert_allclose(y.data, _bn_ref(x, rm.data, rv.data, w, b), rtol=1e-10)
     for training in (True, False):
-        assert gradcheck(lambda x, w, b: F.batch_norm(x, Tensor(rm.data.copy()), Tensor(rv.data.copy()), w, b,
-                                                      training=training), [x.copy(), w.copy(), b.copy()])
+        assert gradcheck(lambda x, w, b, training=training: F.batch_norm(
+            x, Tensor(rm.data.copy()), Tensor(rv.data.copy()), w, b, training=training), [x.copy(), w.copy(), b.copy()])
     assert gradcheck(lambda x: F.batch_norm(x, None, None, training=True), [x.copy()])
 
 
