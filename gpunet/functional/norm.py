@@ -12,7 +12,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-from gpunet.autograd import Function, OpError, Tensor, no_grad
+from gpunet.autograd import Function, OpError, Tensor
 
 
 def _floating(op: str, x: Any) -> None:
@@ -37,12 +37,12 @@ def _normalized_backward(gxhat, xhat, invstd, axes):
 
 class BatchNorm(Function):
     """Inputs ``x, [weight], [bias]``; ``running_mean``/``running_var`` are raw arrays (not
-    differentiated), used when not ``training``. After a training forward ``batch_mean`` and
-    ``batch_var`` (biased) hold the statistics for the caller's running update."""
+    differentiated): used when not ``training``, and updated in place by a training forward
+    (``momentum``; the unbiased batch variance for ``running_var``), as PyTorch's kernel does."""
 
     def __init__(self, training: bool, eps: float, running_mean: Any = None, running_var: Any = None,
-                 has_weight: bool = False, has_bias: bool = False) -> None:
-        self.training, self.eps = training, eps
+                 has_weight: bool = False, has_bias: bool = False, momentum: float = 0.1) -> None:
+        self.training, self.eps, self.momentum = training, eps, momentum
         self.running_mean, self.running_var = running_mean, running_var
         self.has_weight, self.has_bias = has_weight, has_bias
 
@@ -64,7 +64,8 @@ class BatchNorm(Function):
                               f"of shape {x.shape}")
             mean = x.mean(axis=axes)
             var = x.var(axis=axes)
-            self.batch_mean, self.batch_var, self.count = mean, var, count
+            if self.running_mean is not None and self.running_var is not None:
+                self._update_running(mean, var, count)
         else:
             if self.running_mean is None or self.running_var is None:
                 raise OpError("batch_norm: evaluation needs running_mean and running_var (or training=True)")
@@ -81,6 +82,17 @@ class BatchNorm(Function):
             y = y + bias.reshape(view)
         self.save_for_backward(xhat, invstd, weight, axes, view)
         return y
+
+    def _update_running(self, mean, var, count):
+        m = self.momentum
+        rm, rv = self.running_mean, self.running_var
+        for name, r in (("running_mean", rm), ("running_var", rv)):
+            if r.shape != mean.shape:
+                raise OpError(f"batch_norm: expected {name} of shape {mean.shape}, got {r.shape}")
+        rm *= 1 - m
+        rm += (m * mean).astype(rm.dtype, copy=False)
+        rv *= 1 - m
+        rv += (m * var * (count / (count - 1))).astype(rv.dtype, copy=False)
 
     def backward(self, gy):
         xhat, invstd, weight, axes, view = self.saved
@@ -107,18 +119,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     """PyTorch's ``F.batch_norm``: batch statistics when ``training`` (updating the running
     buffers in place when given), the running ones otherwise."""
     func = BatchNorm(bool(training), float(eps), _raw(running_mean), _raw(running_var),
-                     weight is not None, bias is not None)
-    y = func(input, *(p for p in (weight, bias) if p is not None))
-    if training and running_mean is not None and running_var is not None:
-        m = float(momentum)
-        with no_grad():
-            rm, rv = _raw(running_mean), _raw(running_var)
-            unbiased = func.batch_var * (func.count / (func.count - 1))
-            rm *= 1 - m
-            rm += (m * func.batch_mean).astype(rm.dtype, copy=False)
-            rv *= 1 - m
-            rv += (m * unbiased).astype(rv.dtype, copy=False)
-    return y
+                     weight is not None, bias is not None, float(momentum))
+    return func(input, *(p for p in (weight, bias) if p is not None))
 
 
 class LayerNorm(Function):

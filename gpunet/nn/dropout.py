@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gpunet.autograd import Tensor
-from gpunet.functional.dropout import dropout
+from gpunet.functional.regularization import dropout
 from gpunet.nn import validate
 from gpunet.nn.module import Module
 

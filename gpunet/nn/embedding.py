@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gpunet.autograd import Tensor
-from gpunet.functional.embedding import EmbeddingLookup, embedding
+from gpunet.functional.sparse import EmbeddingLookup, embedding
 from gpunet.nn import init, validate
 from gpunet.nn.module import Module, Parameter
 

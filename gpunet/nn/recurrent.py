@@ -9,7 +9,7 @@ from typing import Any
 from gpunet import functional as F
 from gpunet.autograd import Tensor
 from gpunet.functional import recurrent as R
-from gpunet.functional.dropout import dropout as _dropout
+from gpunet.functional.regularization import dropout as _dropout
 from gpunet.nn import init, validate
 from gpunet.nn.module import Module, Parameter
 

@@ -36,16 +36,15 @@ class EmbeddingLookup(Function):
         else:  # no host sync on the GPU: flag on the device
             invalid = (ids < 0) | (ids >= rows)
             ids = ids.clip(0, rows - 1)
-        self.ids = ids
-        self.save_for_backward(weight.shape)
+        self.save_for_backward(weight.shape, ids)
         out = weight[ids]
         if invalid is not None:
             out = xp.where(invalid[..., None], xp.asarray(numpy.nan, dtype=out.dtype), out)
         return out
 
     def backward(self, gy):
-        shape, = self.saved
-        flat_ids = self.ids.reshape(-1)
+        shape, ids = self.saved
+        flat_ids = ids.reshape(-1)
         flat = gy.reshape(flat_ids.size, -1)
         if self.padding_idx is not None:
             keep = flat_ids != self.padding_idx
