@@ -288,3 +288,44 @@ def test_dropout_train_and_eval_like_pytorch():
     assert set(np.unique(a)) == set(np.unique(b))  # {0, 1 / 0.6}: the same inverted scaling
     ours.eval(), theirs.eval()
     np.testing.assert_array_equal(ours(gpunet.tensor(x)).numpy(), theirs(torch.tensor(x)).numpy())
+
+
+def test_a_pytorch_style_cnn_with_batchnorm_and_dropout_trains():
+    """The CIFAR-style tutorial shape: Conv -> BatchNorm -> ReLU -> pool, AdaptiveAvgPool2d,
+    Dropout, Linear, CrossEntropyLoss; the loss falls and eval() is deterministic."""
+    gpunet.manual_seed(0)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(OrderedDict([
+                ("conv1", nn.Conv2d(1, 8, 3, padding=1)), ("bn1", nn.BatchNorm2d(8)), ("relu1", nn.ReLU()),
+                ("pool", nn.MaxPool2d(2)), ("conv2", nn.Conv2d(8, 16, 3, padding=1)), ("bn2", nn.BatchNorm2d(16)),
+                ("relu2", nn.ReLU()), ("gap", nn.AdaptiveAvgPool2d(1)), ("flat", nn.Flatten())]))
+            self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(16, 3))
+
+        def forward(self, x):
+            return self.head(self.features(x))
+
+    data = np.random.default_rng(0)
+    labels = data.integers(0, 3, size=48)
+    images = data.standard_normal((48, 1, 8, 8)).astype(np.float32) * 0.5
+    for k in range(3):
+        images[labels == k, 0, k * 2:k * 2 + 3, :] += 2.0  # a class-specific stripe
+    net, criterion = Net(), nn.CrossEntropyLoss(label_smoothing=0.05)
+    opt = gpunet.optim.Adam(net.parameters(), lr=0.02)
+    x, t = gpunet.tensor(images), gpunet.tensor(labels)
+    losses = []
+    for _ in range(15):
+        opt.zero_grad()
+        loss = criterion(net(x), t)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.6 * losses[0]
+    net.eval()
+    with gpunet.no_grad():
+        a, b = net(x).numpy(), net(x).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert (a.argmax(1) == labels).mean() > 0.8
+    assert "features.bn1.running_mean" in net.state_dict()
