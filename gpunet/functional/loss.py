@@ -232,7 +232,8 @@ class _ClassLoss(Function):
     op = "nll_loss"
     fused_softmax = False
 
-    def __init__(self, weight: Any, ignore_index: int, reduction: str, label_smoothing: float) -> None:
+    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean",
+                 label_smoothing: float = 0.0) -> None:
         self.weight, self.ignore_index = weight, int(ignore_index)
         self.reduction = _check_reduction(self.op, reduction)
         if not 0.0 <= label_smoothing <= 1.0:
