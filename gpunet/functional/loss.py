@@ -205,13 +205,14 @@ def _check_labels(op: str, x: Any, t: Any, ignore_index: int) -> Any:
     if t.dtype.kind not in "iu":
         raise OpError(f"{op}: expected integer class labels, got dtype {t.dtype}")
     if t.shape != expected:
-        raise OpError(f"{op}: expected labels of shape {expected} for input of shape {x.shape}, got {t.shape}")
+        raise OpError(f"{op}: expected labels of shape {expected} for input of shape {x.shape} (input (C,), (N, C) "
+                      f"or (N, C, d1, ...)), got {t.shape}")
     classes = x.shape[1] if x.ndim >= 2 else x.shape[0]
     flat = t.reshape(-1)
     if get_array_module(t) is numpy:
         valid = ((flat >= 0) & (flat < classes)) | (flat == ignore_index)
         if not valid.all():
-            bad = flat[~valid]
+            bad = flat[flat != ignore_index]  # the range of the labels given (not ignored)
             raise OpError(f"{op}: labels must lie in [0, {classes}) (or be ignore_index={ignore_index}), "
                           f"got range [{int(bad.min())}, {int(bad.max())}]")
         return flat.astype(numpy.int64), None
@@ -277,7 +278,7 @@ class _ClassLoss(Function):
         if t.shape != x.shape:
             expected = x.shape[:1] + x.shape[2:] if x.ndim >= 2 else ()
             raise OpError(f"{self.op}: expected integer class labels of shape {expected} or class probabilities "
-                          f"of shape {x.shape}, got {t.dtype} of shape {t.shape}")
+                          f"of shape {x.shape}, got dtype {t.dtype} of shape {t.shape}")
         logp = self._logp(x)
         probs = _classes_last(t.astype(x.dtype, copy=False))
         if self.label_smoothing:

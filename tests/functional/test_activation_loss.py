@@ -212,7 +212,7 @@ def test_loss_input_checks():
         F.cross_entropy(Tensor(np.zeros((2, 3), dtype=np.int64)), np.array([0, 1]))
     with pytest.raises(gpunet.OpError, match="expected reduction in"):
         F.mse_loss(Tensor(X), T_REG, reduction="avg")
-    with pytest.raises(gpunet.OpError, match=r"got range \[9223372036854775808, 9223372036854775808\]"):
+    with pytest.raises(gpunet.OpError, match=r"got range \[0, 9223372036854775808\]"):
         F.cross_entropy(Tensor(X), np.array([0, 1, 2, 2 ** 63], dtype=np.uint64))
     with pytest.raises(gpunet.OpError, match=r"expected weight of shape \(5,\)"):
         F.cross_entropy(Tensor(X), LABELS, weight=np.ones(3))
