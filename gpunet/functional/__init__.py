@@ -84,6 +84,16 @@ __all__ += ["MinMax", "all", "any", "argmax", "argmin", "bitwise_and", "bitwise_
 __all__ += ["avg_pool2d", "conv2d", "max_pool2d"]
 __all__ += ["gru", "lstm", "rnn"]
 
+from gpunet.functional.activation import gelu, leaky_relu  # noqa: E402
+from gpunet.functional.adaptive import adaptive_avg_pool2d  # noqa: E402
+from gpunet.functional.loss import binary_cross_entropy, l1_loss, nll_loss  # noqa: E402
+from gpunet.functional.norm import batch_norm, layer_norm  # noqa: E402
+from gpunet.functional.regularization import dropout  # noqa: E402
+from gpunet.functional.sparse import embedding  # noqa: E402
+
+__all__ += ["adaptive_avg_pool2d", "batch_norm", "binary_cross_entropy", "dropout", "embedding", "gelu",
+            "l1_loss", "layer_norm", "leaky_relu", "nll_loss"]
+
 from gpunet.functional import operators as _operators  # noqa: E402
 
 _operators.install()

@@ -10,6 +10,10 @@ class Linear(Function):
         if w.ndim != 2 or x.ndim < 1 or x.shape[-1] != w.shape[1]:
             raise OpError(f"linear: expected input (..., {w.shape[1] if w.ndim == 2 else '?'}) for weight "
                           f"{w.shape}, got input {x.shape}")
+        if x.dtype != w.dtype or (b is not None and b.dtype != w.dtype):
+            raise OpError(f"linear: expected input{' and bias' if b is not None else ''} of the weight's dtype "
+                          f"{w.dtype}, got input {x.dtype}{f' and bias {b.dtype}' if b is not None else ''}; "
+                          f"convert with x.astype('{w.dtype}') or the model with model.to(dtype)")
         if b is not None and b.shape != (w.shape[0],):
             raise OpError(f"linear: expected bias of shape ({w.shape[0]},) for weight {w.shape}, got {b.shape}")
         need_x, need_w = self.needs_input_grad[:2]

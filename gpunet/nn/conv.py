@@ -1,13 +1,16 @@
-"""Convolution and pooling layers: Conv2d, MaxPool2d, AvgPool2d (PyTorch's names and layouts)."""
+"""Convolution and pooling layers: Conv1d, Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d
+(PyTorch's names and layouts)."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from gpunet.autograd import Tensor
+from gpunet.functional.adaptive import adaptive_avg_pool2d, output_hw
 from gpunet.functional.conv import conv2d
 from gpunet.functional.pool import avg_pool2d, max_pool2d
-from gpunet.nn import init
+from gpunet.nn import init, validate
 from gpunet.nn.module import Module, Parameter
 from gpunet.ops.conv2d import pair
 
@@ -26,9 +29,9 @@ class Conv2d(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
                  padding: Size = 0, dilation: Size = 1, bias: bool = True, init_name: str = "default") -> None:
         super().__init__()
-        if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(f"Conv2d: expected positive channel counts, got in={in_channels}, "
-                             f"out={out_channels}")
+        in_channels = validate.size("Conv2d", "in_channels", in_channels)
+        out_channels = validate.size("Conv2d", "out_channels", out_channels)
+        validate.flag("Conv2d", "bias", bias)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d")
         self.stride = pair(stride, "stride", "Conv2d")
@@ -40,7 +43,55 @@ class Conv2d(Module):
         self.bias = Parameter(init.uniform((out_channels,), bound)) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
+        validate.check_input("Conv2d", x, self.weight)
         return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}, "
+                f"bias={self.bias is not None}")
+
+
+def _single(value: Any, name: str, owner: str, minimum: int = 1) -> int:
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    if len(items) != 1:
+        raise ValueError(f"{owner}: expected {name} as an int or a 1-tuple, got {value!r}")
+    return validate.size(owner, name, items[0], minimum)
+
+
+class Conv1d(Module):
+    """1-D convolution over ``(N, C_in, L)`` (or unbatched ``(C_in, L)``) input; ``weight`` is
+    ``(out_channels, in_channels, k)`` as PyTorch. It runs the registered conv2d op on a height-1
+    view: ``(N, C, 1, L)`` with a ``(C_out, C_in, 1, k)`` kernel."""
+
+    layer_count = 1
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int], stride: int = 1,
+                 padding: int = 0, dilation: int = 1, bias: bool = True, init_name: str = "default") -> None:
+        super().__init__()
+        self.in_channels = validate.size("Conv1d", "in_channels", in_channels)
+        self.out_channels = validate.size("Conv1d", "out_channels", out_channels)
+        self.kernel_size = (_single(kernel_size, "kernel_size", "Conv1d"),)
+        self.stride = (_single(stride, "stride", "Conv1d"),)
+        self.padding = (_single(padding, "padding", "Conv1d", 0),)
+        self.dilation = (_single(dilation, "dilation", "Conv1d"),)
+        validate.flag("Conv1d", "bias", bias)
+        shape = (self.out_channels, self.in_channels, self.kernel_size[0])
+        self.weight = Parameter(init.initialize(init_name, shape))
+        bound = 1.0 / math.sqrt(init.fans(shape)[0])
+        self.bias = Parameter(init.uniform((self.out_channels,), bound)) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        validate.check_input("Conv1d", x, self.weight)
+        if x.ndim not in (2, 3) or x.shape[-2] != self.in_channels:
+            raise ValueError(f"Conv1d: expected input (N, {self.in_channels}, L) or ({self.in_channels}, L), "
+                             f"got {x.shape}")
+        unbatched = x.ndim == 2
+        x4 = x.reshape(1 if unbatched else x.shape[0], self.in_channels, 1, x.shape[-1])
+        w4 = self.weight.reshape(self.out_channels, self.in_channels, 1, self.kernel_size[0])
+        y = conv2d(x4, w4, self.bias, (1, self.stride[0]), (0, self.padding[0]), (1, self.dilation[0]))
+        n, c, _, length = y.shape
+        return y.reshape(c, length) if unbatched else y.reshape(n, c, length)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -51,6 +102,11 @@ class Conv2d(Module):
 class _Pool(Module):
     def __init__(self, kernel_size: Size, stride: Size | None = None, padding: Size = 0) -> None:
         super().__init__()
+        owner = type(self).__name__
+        pair(kernel_size, "kernel_size", owner)
+        if stride is not None:
+            pair(stride, "stride", owner)
+        pair(padding, "padding", owner, 0)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
 
     def extra_repr(self) -> str:
@@ -61,6 +117,7 @@ class MaxPool2d(_Pool):
     """Max over windows (no weights: not counted as a layer); ``stride`` defaults to the kernel."""
 
     def forward(self, x: Tensor) -> Tensor:
+        validate.check_input("MaxPool2d", x)
         return max_pool2d(x, self.kernel_size, self.stride, self.padding)
 
 
@@ -68,4 +125,23 @@ class AvgPool2d(_Pool):
     """Mean over windows, zero padding counted; ``stride`` defaults to the kernel."""
 
     def forward(self, x: Tensor) -> Tensor:
+        validate.check_input("AvgPool2d", x)
         return avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average-pool to ``output_size`` (an int, a pair, ``None`` keeps that axis) with PyTorch's bins."""
+
+    def __init__(self, output_size: Any) -> None:
+        super().__init__()
+        try:
+            self.output_size = output_hw("AdaptiveAvgPool2d", output_size)
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+
+    def forward(self, x: Tensor) -> Tensor:
+        validate.check_input("AdaptiveAvgPool2d", x)
+        return adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"

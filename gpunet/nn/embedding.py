@@ -4,44 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpunet import backend
-from gpunet.autograd import Function, OpError, Tensor
-from gpunet.nn import init
+from gpunet.autograd import Tensor
+from gpunet.functional.sparse import EmbeddingLookup, embedding
+from gpunet.nn import init, validate
 from gpunet.nn.module import Module, Parameter
-
-
-class EmbeddingLookup(Function):
-    """``weight[ids]``; the backward scatter-adds into the rows used (none into ``padding_idx``)."""
-
-    def __init__(self, ids: Any, padding_idx: int | None = None) -> None:
-        self.ids, self.padding_idx = ids, padding_idx
-
-    def forward(self, weight):
-        ids = self.ids
-        if ids.dtype.kind not in "iu":
-            raise OpError(f"embedding: expected integer token ids, got dtype {ids.dtype}")
-        if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= weight.shape[0]):
-            raise OpError(f"embedding: ids must lie in [0, {weight.shape[0]}), "
-                          f"got range [{int(ids.min())}, {int(ids.max())}]")
-        self.save_for_backward(weight.shape)
-        return weight[ids]
-
-    def backward(self, gy):
-        shape, = self.saved
-        flat_ids = self.ids.reshape(-1)
-        flat = gy.reshape(flat_ids.size, -1)
-        if self.padding_idx is not None:
-            keep = flat_ids != self.padding_idx
-            flat_ids, flat = flat_ids[keep], flat[keep]
-        grad = self.xp.zeros(shape, dtype=gy.dtype)
-        backend.scatter_add(self.xp, grad, flat_ids, flat)
-        return grad
-
-
-def embedding(ids: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
-    """Rows of ``weight`` (num_embeddings, dim) picked by integer ``ids`` (any shape)."""
-    raw = ids.data if isinstance(ids, Tensor) else weight.xp.asarray(ids)
-    return EmbeddingLookup(raw, padding_idx)(weight)
 
 
 class Embedding(Module):
@@ -55,9 +21,11 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None) -> None:
         super().__init__()
-        if num_embeddings <= 0 or embedding_dim <= 0:
-            raise ValueError(f"Embedding: expected positive sizes, got {num_embeddings}, {embedding_dim}")
+        num_embeddings = validate.size("Embedding", "num_embeddings", num_embeddings)
+        embedding_dim = validate.size("Embedding", "embedding_dim", embedding_dim)
         if padding_idx is not None:
+            if not validate.is_int(padding_idx):
+                raise TypeError(f"Embedding: expected padding_idx to be an integer or None, got {padding_idx!r}")
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError(f"Embedding: padding_idx must lie in [-{num_embeddings}, {num_embeddings}), "
                                  f"got {padding_idx}")
@@ -68,8 +36,15 @@ class Embedding(Module):
             self.weight.data[padding_idx] = 0
 
     def forward(self, ids: Any) -> Tensor:
-        return embedding(ids, self.weight, self.padding_idx)
+        raw = ids.data if isinstance(ids, Tensor) else self.weight.xp.asarray(ids)
+        if raw.dtype.kind not in "iu":
+            raise validate.LayerDtypeError(f"Embedding: expected integer token ids (int64 or int32), got dtype "
+                                           f"{raw.dtype}; convert them with ids.long() (ids.astype('int64'))")
+        return embedding(raw, self.weight, self.padding_idx)
 
     def extra_repr(self) -> str:
         pad = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
         return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
+
+
+__all__ = ["Embedding", "EmbeddingLookup", "embedding"]

@@ -6,7 +6,7 @@ import math
 
 from gpunet import functional as F
 from gpunet.autograd import Tensor
-from gpunet.nn import init
+from gpunet.nn import init, validate
 from gpunet.nn.module import Module, Parameter
 
 
@@ -21,8 +21,9 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, init_name: str = "default") -> None:
         super().__init__()
-        if in_features <= 0 or out_features <= 0:
-            raise ValueError(f"Linear: expected positive sizes, got in={in_features}, out={out_features}")
+        in_features = validate.size("Linear", "in_features", in_features)
+        out_features = validate.size("Linear", "out_features", out_features)
+        validate.flag("Linear", "bias", bias)
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(init.initialize(init_name, (out_features, in_features)))
         if bias:
@@ -32,6 +33,7 @@ class Linear(Module):
             self.bias = None
 
     def forward(self, x: Tensor) -> Tensor:
+        validate.check_input("Linear", x, self.weight)
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:

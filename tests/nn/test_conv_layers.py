@@ -53,7 +53,7 @@ def test_conv2d_forward_equals_functional_and_trains():
 
 
 def test_conv2d_rejects_bad_configuration():
-    with pytest.raises(ValueError, match="Conv2d: expected positive channel counts"):
+    with pytest.raises(ValueError, match="Conv2d: expected in_channels >= 1"):
         nn.Conv2d(0, 3, 3)
     with pytest.raises(gpunet.OpError, match="Conv2d: expected stride >= 1"):
         nn.Conv2d(1, 3, 3, stride=0)
