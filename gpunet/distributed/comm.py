@@ -194,6 +194,7 @@ def broadcast_object(obj: Any, root: int = 0) -> Any:
 def abort(message: str, code: int = 1) -> None:
     """Print ``gpunet: error: rank R/N: message`` and end every rank of the job now."""
     rank, size = get_rank(), get_world_size()
+    message = message.removeprefix(f"rank {rank}: ")
     with contextlib.suppress(Exception):
         sys.stdout.flush()
     sys.stderr.write(f"gpunet: error: rank {rank}/{size}: {message}\n")
