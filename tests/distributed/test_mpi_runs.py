@@ -77,3 +77,15 @@ def test_rank_zero_checkpoint_resumes_exactly_on_two_or_one_processes(mpirun, tm
         for a, b in zip(histories["full"], histories[name]):
             assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5)
             assert b["test_accuracy"] == a["test_accuracy"]
+
+
+def test_bench_distributed_reports_bandwidth_step_times_and_overlap(mpirun, tmp_path):
+    out = tmp_path / "bench.json"
+    result, _ = mpirun(2, "-m", "gpunet.cli", "bench", "mlp", "--distributed", "--repeat", "2", "--warmup", "1",
+                       "--threads", "1", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    record = json.loads(out.read_text())
+    assert record["world_size"] == 2 and [r["bytes"] for r in record["allreduce"]][:2] == [4096, 16384]
+    step = record["steps"][0]
+    assert step["per_rank_batch"] * 2 == step["global_batch"] and 0.0 <= step["overlap"] <= 1.0
+    assert result.stdout.count("all-reduce over 2 processes") == 1
