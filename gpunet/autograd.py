@@ -297,6 +297,19 @@ class Tensor:
     def zero_grad(self) -> None:
         self.grad = None
 
+    _post_accumulate_grad_hooks: dict[int, Callable[[Tensor], None]] | None = None
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> HookHandle:
+        """Run ``hook(tensor)`` once per backward pass, when this leaf's ``.grad`` is complete
+        (after its last contribution of that pass); PyTorch's name. ``handle.remove()`` undoes it."""
+        if not callable(hook):
+            raise TypeError(f"a hook must be callable, got {type(hook).__name__}")
+        if self._post_accumulate_grad_hooks is None:
+            self._post_accumulate_grad_hooks = {}
+        handle = HookHandle(self._post_accumulate_grad_hooks)
+        self._post_accumulate_grad_hooks[handle.id] = hook
+        return handle
+
     # ----- backward ---------------------------------------------------------------------
     def backward(self, grad: Array | None = None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` that requires it.
@@ -320,6 +333,25 @@ class Tensor:
 
     # Operators (``+ - * / @ ** []``, ``reshape``, ``sum`` ...) are installed by
     # gpunet.functional.install (see install_operators).
+
+
+class HookHandle:
+    """Removes one tensor hook (``remove()`` is idempotent; also a context manager)."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict[int, Any]) -> None:
+        HookHandle._next_id += 1
+        self.id, self._hooks = HookHandle._next_id, hooks
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> HookHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
 
 
 def tensor(data: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
@@ -494,22 +526,45 @@ class _LeafGrads:
         x.grad = gx
 
 
+def _hooked_leaves_by_last_use(order: list[Function]) -> dict[int, list[Tensor]]:
+    """``id(func) -> leaves with post-accumulate hooks whose last consumer in ``order`` is func``."""
+    last: dict[int, tuple[Tensor, Function]] = {}
+    for func in order:
+        for x, needed in zip(func.inputs, func.needs_input_grad):
+            if needed and x.creator is None and x._post_accumulate_grad_hooks:
+                last[id(x)] = (x, func)
+    done: dict[int, list[Tensor]] = {}
+    for x, func in last.values():
+        done.setdefault(id(func), []).append(x)
+    return done
+
+
+def _fire_post_accumulate_hooks(leaves: list[Tensor] | None) -> None:
+    for x in leaves or ():
+        for hook in list((x._post_accumulate_grad_hooks or {}).values()):
+            hook(x)
+
+
 def _run_backward(root: Tensor, grad: Array, retain_graph: bool) -> None:
     if root.creator is None:
         if root.released:
             raise _freed(root)
         if root.requires_grad:
             _LeafGrads().add(root, grad)
+            _fire_post_accumulate_hooks([root])
         return
     leaves = _LeafGrads()
     # id -> (tensor, gradient): holding the tensor keeps its id valid and its weak reference alive
     grads: dict[int, tuple[Tensor, Array]] = {id(root): (root, grad)}
-    for func in _topological_order(root):
+    order = _topological_order(root)
+    complete = _hooked_leaves_by_last_use(order)  # leaves whose gradient is final after that func
+    for func in order:
         outputs = [ref() for ref in func.outputs]
         gys = [grads.pop(id(y), (None, None))[1] if y is not None else None for y in outputs]
         if all(g is None for g in gys):
             if not retain_graph:
                 func.release()
+            _fire_post_accumulate_hooks(complete.get(id(func)))
             continue
         if not func.accepts_none_grads:
             gys = [g if g is not None else func.xp.zeros(shape, dtype=dtype)
@@ -531,6 +586,7 @@ def _run_backward(root: Tensor, grad: Array, retain_graph: bool) -> None:
                 grads[key] = (x, gx if key not in grads else grads[key][1] + gx)
         if not retain_graph:
             func.release()
+        _fire_post_accumulate_hooks(complete.get(id(func)))
 
 
 def sum_to(gx: Array, shape: Sequence[int]) -> Array:

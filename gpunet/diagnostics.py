@@ -93,9 +93,17 @@ def cuda_device(index: int | None = None) -> dict[str, Any]:
             "memory_gib": round(props["totalGlobalMem"] / 2**30, 1)}
 
 
+def distributed_allreduce(gpu_usable: bool) -> str:
+    """Which gradient all-reduce ``--distributed`` would use here, and why (MPI is not started)."""
+    from gpunet.distributed.reducers import describe_choice
+
+    return describe_choice(gpu_usable)
+
+
 def facts() -> dict[str, Any]:
     """What ``gpunet info`` shows, in its order, except the kernel table (``kernels``), which
-    the CLI adds: versions, cores, BLAS, GPU usability and why, the backend choice and why, CuPy."""
+    the CLI adds: versions, cores, BLAS, GPU usability and why, the backend choice and why, CuPy,
+    and the all-reduce data-parallel training would use."""
     import numpy
 
     from gpunet import backend
@@ -114,4 +122,5 @@ def facts() -> dict[str, Any]:
                        "compute_capability": d["compute_capability"], "memory_gib": d["memory_gib"]}
     else:
         out["cupy"] = cupy_version()
+    out["distributed"] = distributed_allreduce(ok)
     return out

@@ -53,9 +53,14 @@ def _list_workloads() -> None:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Write the full record (environment, samples, FLOPs, ratios) as JSON.")
 @click.option("--list", "list_only", is_flag=True, help="List the workloads with shapes and FLOPs, then exit.")
+@click.option("--distributed", is_flag=True,
+              help="Under `mpiexec -n N`: all-reduce bandwidth by message size, and the data-parallel training "
+                   "step (mlp, lenet by default) per rank against one process, with the overlap fraction.")
+@click.option("--bucket-cap-mb", type=click.FloatRange(min=0, min_open=True), default=25.0, show_default=True,
+              help="With --distributed: DistributedDataParallel's bucket size.")
 def bench(workloads: tuple[str, ...], backend_name: str | None, kernels: tuple[str, ...], repeat: int,
           warmup: int, peers: bool, threads: int | None, peer_threads: int | None, cpu_time: bool,
-          json_path: str | None, list_only: bool) -> None:
+          json_path: str | None, list_only: bool, distributed: bool, bucket_cap_mb: float) -> None:
     """Time WORKLOADs (default: all): training steps lenet, mlp, rnn, lstm, gru and the hot
     ops conv2d, rnn_step, lstm_step, gru_step (forward + backward). Prints the median and
     spread (ms per step), FLOPs per step and achieved GFLOP/s; with --peers the ratio
@@ -69,6 +74,7 @@ def bench(workloads: tuple[str, ...], backend_name: str | None, kernels: tuple[s
       gpunet bench mlp --repeat 50 --warmup 5 --threads 1 --peers
       gpunet bench lenet rnn --peers --threads 1 --cpu-time --repeat 60 --warmup 5
       gpunet bench rnn --peers --peer-threads 2 --cpu-time
+      mpiexec -n 2 gpunet bench --distributed --threads 1
     """
     import os
 
@@ -83,6 +89,9 @@ def bench(workloads: tuple[str, ...], backend_name: str | None, kernels: tuple[s
         raise click.BadParameter(f"unknown workload {unknown[0]!r}; expected one of {', '.join(WORKLOADS)}",
                                  param_hint="WORKLOAD")
     backend.use(backend_name or os.environ.get("GPUNET_BACKEND", "auto"), quiet=True)
+    if distributed:
+        _bench_distributed(workloads, repeat, warmup, threads, bucket_cap_mb, json_path)
+        return
     opts = runner.Options(repeat=repeat, warmup=warmup, kernels=kernels or (config.kernels(),), peers=peers,
                           threads=threads, peer_threads=peer_threads, cpu_time=cpu_time,
                           strict=bool(workloads))
@@ -94,4 +103,33 @@ def bench(workloads: tuple[str, ...], backend_name: str | None, kernels: tuple[s
     click.echo(report.format_table(record))
     if json_path:
         report.write_json(record, json_path)
+        click.echo(f"wrote {json_path}", err=True)
+
+
+def _bench_distributed(workloads: tuple[str, ...], repeat: int, warmup: int, threads: int | None,
+                       bucket_cap_mb: float, json_path: str | None) -> None:
+    import json
+    from pathlib import Path
+
+    from gpunet import distributed as dist
+    from gpunet.bench import distributed as dbench
+    from gpunet.bench.workloads import WORKLOADS
+    from gpunet.cli.errors import _message
+    from gpunet.training import blas_threads
+
+    names = list(dict.fromkeys(workloads)) or ["mlp", "lenet"]
+    not_train = [n for n in names if WORKLOADS[n].kind != "train"]
+    if not_train:
+        kind = WORKLOADS[not_train[0]].kind
+        raise click.BadParameter(f"--distributed times training steps; {not_train[0]!r} is a {kind} workload",
+                                 param_hint="WORKLOAD")
+    dist.init()
+    with dist.abort_on_error(describe=_message), blas_threads(threads):
+        record = dbench.run(names, repeat, warmup, bucket_cap_mb, progress=lambda line: click.echo(line, err=True))
+    if not dist.is_main_process():
+        return
+    record["command"] = "mpiexec -n {} gpunet bench --distributed {}".format(record["world_size"], " ".join(names))
+    click.echo(dbench.format_table(record))
+    if json_path:
+        Path(json_path).write_text(json.dumps(record, indent=2, default=float))
         click.echo(f"wrote {json_path}", err=True)

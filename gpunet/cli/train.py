@@ -40,12 +40,15 @@ from gpunet.cli.progress import EpochProgress
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="Limit NumPy's BLAS threads (needs threadpoolctl; 1 is fastest for small models on a busy CPU).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
+@click.option("--distributed", is_flag=True,
+              help="Data-parallel over the processes of `mpiexec -n N` (needs the mpi extra); --batch-size stays "
+                   "the global batch, rank 0 prints and writes the files.")
 @library_usage_errors
 def train(model: str, dataset: str | None, data_dir: str | None, epochs: int | None, batch_size: int | None,
           lr: float | None, optimizer: str | None, weight_decay: float | None, schedule: str | None,
           clip: float | None, seed: int, backend_name: str | None,
           kernels: str, checkpoint: str | None, checkpoint_every: int, resume: bool, plot: str | None,
-          json_path: str | None, threads: int | None, quiet: bool) -> None:
+          json_path: str | None, threads: int | None, quiet: bool, distributed: bool) -> None:
     """Train MODEL (linear, perceptron, mlp, lenet, rnn, lstm, gru) and report test accuracy.
 
     \b
@@ -54,22 +57,60 @@ def train(model: str, dataset: str | None, data_dir: str | None, epochs: int | N
       gpunet train lenet                      # LeNet-5 on 8x8 digits
       gpunet train lstm --dataset dna --epochs 8 --plot curves.png
       gpunet train mlp --checkpoint run.npz --resume
+      mpiexec -n 2 gpunet train lenet --distributed
     """
-    from gpunet import backend
-    from gpunet.training import Trainer, blas_threads, make_settings, prepare_run, sigterm_as_interrupt
+    if distributed:
+        import os
 
+        from gpunet import distributed as dist
+
+        dist.init(device=False)
+        if dist.get_rank() != 0:
+            os.environ["GPUNET_QUIET"] = "1"  # one backend notice per job, from rank 0
     apply_backend(backend_name, kernels)
     if resume and not checkpoint:
         raise click.UsageError("--resume needs --checkpoint PATH")
+    options = dict(model=model, dataset=dataset, data_dir=data_dir, epochs=epochs, batch_size=batch_size, lr=lr,
+                   optimizer=optimizer, weight_decay=weight_decay, schedule=schedule, clip=clip, seed=seed,
+                   checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, plot=plot,
+                   json_path=json_path, threads=threads, quiet=quiet)
+    if not distributed:
+        _train(**options, distributed=False)
+        return
+    from gpunet.cli.errors import _message
+
+    dist.select_device()
+    with dist.abort_on_error(describe=_message):
+        _train(**options, distributed=True)
+
+
+def _train(model: str, dataset: str | None, data_dir: str | None, epochs: int | None, batch_size: int | None,
+           lr: float | None, optimizer: str | None, weight_decay: float | None, schedule: str | None,
+           clip: float | None, seed: int, checkpoint: str | None, checkpoint_every: int, resume: bool,
+           plot: str | None, json_path: str | None, threads: int | None, quiet: bool, distributed: bool) -> None:
+    from gpunet import backend
+    from gpunet.training import Trainer, blas_threads, make_settings, prepare_run, sigterm_as_interrupt
+
+    rank, world = 0, 1
+    if distributed:
+        from gpunet import distributed as dist
+
+        rank, world = dist.get_rank(), dist.get_world_size()
+    main = rank == 0
     recipe, split, net = prepare_run(model, dataset, seed, data_dir)
     settings = make_settings(recipe, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                              weight_decay=weight_decay, schedule=schedule, clip=clip)
     trainer = Trainer(recipe, net, split, settings, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                      progress=EpochProgress(quiet=quiet))
+                      progress=EpochProgress(quiet=quiet or not main), distributed=distributed)
     if resume and Path(checkpoint).exists():
         trainer.restore(checkpoint)
-        click.echo(f"resumed from {checkpoint} at epoch {trainer.epoch + 1}, batch {trainer.batch}", err=True)
-    if not quiet:
+        if main:
+            click.echo(f"resumed from {checkpoint} at epoch {trainer.epoch + 1}, batch {trainer.batch}", err=True)
+    if distributed and main and not quiet:
+        click.echo(f"data parallel over {world} processes: global batch {settings.batch_size} "
+                   f"(about {settings.batch_size / world:g} per rank), gradient all-reduce "
+                   f"{trainer.ddp.reducer.name}, {len(trainer.ddp.buckets)} bucket(s)", err=True)
+    if main and not quiet:
         click.echo(f"training {model} on {split.info.get('name')} ({len(split.train)} train / "
                    f"{len(split.test)} test) with {backend.current()} ({backend.short_reason(backend.reason())}); "
                    f"{net.num_parameters():,} parameters, {net.num_layers} layers "
@@ -78,6 +119,8 @@ def train(model: str, dataset: str | None, data_dir: str | None, epochs: int | N
     with sigterm_as_interrupt(), blas_threads(threads):
         history = trainer.fit()
     elapsed = time.perf_counter() - started
+    if not main:
+        return
     last = history.last
     click.echo(f"{model}: test accuracy {last.get('test_accuracy', float('nan')):.4f}  "
                f"train accuracy {last.get('train_accuracy', float('nan')):.4f}  "
@@ -85,6 +128,7 @@ def train(model: str, dataset: str | None, data_dir: str | None, epochs: int | N
     if json_path:
         Path(json_path).write_text(json.dumps({"model": model, "dataset": split.info.get("name"),
                                                "settings": settings.as_dict(), "seconds": elapsed,
+                                               "world_size": world,
                                                "history": history.epochs}, indent=2))
     if plot:
         from gpunet.plotting import plot_history

@@ -70,14 +70,17 @@ class DataLoader:
     """
 
     def __init__(self, dataset: ArrayDataset, batch_size: int = 32, shuffle: bool = False, seed: int = 0,
-                 drop_last: bool = False) -> None:
+                 drop_last: bool = False, batch_sampler: Any = None) -> None:
         if batch_size <= 0:
             raise ValueError(f"DataLoader: expected batch_size > 0, got {batch_size}")
         self.dataset, self.batch_size = dataset, batch_size
         self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
         self.epoch = 0
+        self.batch_sampler = batch_sampler  # batches(epoch) -> index arrays (a DistributedSampler)
 
     def __len__(self) -> int:
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
         n = len(self.dataset)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
@@ -88,10 +91,11 @@ class DataLoader:
         return numpy.random.default_rng([self.seed, epoch]).permutation(n)
 
     def iterate(self, epoch: int, start_batch: int = 0) -> Iterator[tuple[Tensor, ...]]:
-        order = self.order(epoch)
+        order = self.order(epoch) if self.batch_sampler is None else None
+        batches = self.batch_sampler.batches(epoch) if self.batch_sampler is not None else None
         xp = backend.xp()
         for b in range(start_batch, len(self)):
-            idx = order[b * self.batch_size: (b + 1) * self.batch_size]
+            idx = batches[b] if batches is not None else order[b * self.batch_size: (b + 1) * self.batch_size]
             yield tuple(Tensor(xp.asarray(a)) for a in self.dataset[idx])
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:

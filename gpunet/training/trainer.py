@@ -48,7 +48,7 @@ class Trainer:
 
     def __init__(self, recipe: Recipe, model: Module, split: Split, settings: Settings,
                  checkpoint: str | Path | None = None, checkpoint_every: int = 0,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, distributed: bool = False) -> None:
         self.recipe, self.model, self.split, self.settings = recipe, model, split, settings
         self.optimizer = make_optimizer(model, settings)
         self.train_loader = DataLoader(split.train, settings.batch_size, shuffle=True, seed=settings.seed)
@@ -60,6 +60,30 @@ class Trainer:
         self.totals = _empty_totals()  # running sums of the current epoch (kept in checkpoints)
         self.history = History()
         self.num_classes = int(split.info.get("num_classes", 2))
+        self.ddp: Any = None  # DistributedDataParallel when ``distributed`` (gpunet.distributed.init() first)
+        if distributed:
+            self._setup_distributed()
+
+    # ----- data parallel (gpunet.distributed) -------------------------------------------------
+    def _setup_distributed(self) -> None:
+        """Each rank trains on its part of every global batch (``batch_size`` stays global) with
+        gradients averaged by DistributedDataParallel; every rank evaluates the whole test split."""
+        from gpunet import distributed as dist
+
+        sampler = dist.DistributedSampler(len(self.split.train), self.settings.batch_size,
+                                          seed=self.settings.seed, order=self.train_loader.order)
+        self.train_loader.batch_sampler = sampler
+        self.ddp = dist.DistributedDataParallel(self.model)
+
+    def _global_totals(self) -> dict[str, float]:
+        """The epoch's running sums over all ranks (a collective: every rank calls it)."""
+        if self.ddp is None:
+            return dict(self.totals)
+        from gpunet.distributed import allreduce_sum
+
+        t = self.totals
+        seen, loss_sum, correct = allreduce_sum([t["seen"], t["loss_sum"], t["correct"]], "epoch totals")
+        return {"seen": int(seen), "loss_sum": float(loss_sum), "correct": int(correct)}
 
     # ----- checkpoints ----------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -68,11 +92,13 @@ class Trainer:
                 "settings": self.settings.as_dict(), "model_config": self.recipe.config(self.split.info),
                 "model": dict(self.model.state_dict()), "optimizer": self.optimizer.state_dict(),
                 "rng": random.get_state(), "epoch": self.epoch, "batch": self.batch, "step": self.step,
-                "totals": dict(self.totals), "history": self.history.epochs}
+                "totals": self._global_totals(), "history": self.history.epochs}
 
     def save(self) -> None:
         if self.checkpoint is not None:
-            io.save(self.state(), self.checkpoint)
+            state = self.state()  # a collective when distributed: every rank builds it, rank 0 writes
+            if self.ddp is None or _rank() == 0:
+                io.save(state, self.checkpoint)
 
     def restore(self, path: str | Path) -> None:
         """Continue from a checkpoint of the same recipe, model and settings (``epochs`` may differ)."""
@@ -88,6 +114,8 @@ class Trainer:
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
             raise TrainingError(f"resume: {path} does not fit this model: {exc}") from exc
         self.epoch, self.batch, self.step = epoch, batch, step
+        if self.ddp is not None and _rank() != 0:
+            totals = {}  # the file holds all ranks' sums; rank 0 carries them on
         self.totals = {**_empty_totals(), **totals}
         self.history = History(list(state.get("history", [])))
 
@@ -119,6 +147,8 @@ class Trainer:
 
     def _train_step(self, batch: tuple[Tensor, ...]) -> tuple[float, int]:
         *inputs, target = batch
+        if self.ddp is not None and len(target) == 0:
+            return self._idle_step()
         logits = self.recipe.forward(self.model, *inputs)
         loss = compute_loss(self.recipe, logits, target)
         value = float(loss.item())
@@ -126,7 +156,11 @@ class Trainer:
             raise TrainingError(f"{self.recipe.loss} loss is {value} at step {self.step + 1} "
                                 f"(epoch {self.epoch + 1}, batch {self.batch + 1}); lower --lr or use --clip")
         self.optimizer.zero_grad()
+        if self.ddp is not None:
+            self.ddp.grad_scale = self.train_loader.batch_sampler.weight(self.batch, len(target))
         loss.backward()
+        if self.ddp is not None:
+            self.ddp.finish()  # usually done by the last gradient hook already
         self._check_grads()
         if self.settings.clip:
             clip_grad_norm(self.model.parameters(), self.settings.clip)
@@ -139,6 +173,19 @@ class Trainer:
             self.batch += 1
             self.step += 1
         return value, correct
+
+    def _idle_step(self) -> tuple[float, int]:
+        """A rank with no samples in this (short, last) global batch still takes part in the
+        all-reduce, with zero gradients, and applies the same update as its peers."""
+        self.optimizer.zero_grad()
+        self.ddp.skip_step()
+        if self.settings.clip:
+            clip_grad_norm(self.model.parameters(), self.settings.clip)
+        with deferred_interrupts():
+            self.optimizer.step()
+            self.batch += 1
+            self.step += 1
+        return 0.0, 0
 
     def _check_grads(self) -> None:
         """One host sync per step: NaN/inf anywhere makes the sum of all gradients non-finite."""
@@ -157,7 +204,8 @@ class Trainer:
             while self.epoch < self.settings.epochs:
                 self._run_epoch()
         except KeyboardInterrupt:
-            self.save()
+            if self.ddp is None:  # distributed: the last checkpoint stands (saving is a collective)
+                self.save()
             raise
         return self.history
 
@@ -176,9 +224,10 @@ class Trainer:
                                "accuracy": self.totals["correct"] / seen,
                                "samples_per_s": self.totals["seen"] / max(time.perf_counter() - start, 1e-9)})
         test = evaluate(self.recipe, self.model, self.test_loader, self.num_classes)
-        seen = max(self.totals["seen"], 1)
-        record = {"epoch": self.epoch + 1, "train_loss": self.totals["loss_sum"] / seen,
-                  "train_accuracy": self.totals["correct"] / seen, "test_loss": test["loss"],
+        totals = self._global_totals()
+        seen = max(totals["seen"], 1)
+        record = {"epoch": self.epoch + 1, "train_loss": totals["loss_sum"] / seen,
+                  "train_accuracy": totals["correct"] / seen, "test_loss": test["loss"],
                   "test_accuracy": test["accuracy"], "seconds": time.perf_counter() - start}
         with deferred_interrupts():
             self.history.epochs.append(record)
@@ -186,6 +235,12 @@ class Trainer:
         self.save()
         if self.progress:
             self.progress({"end_of_epoch": True, **record, "epochs": self.settings.epochs})
+
+
+def _rank() -> int:
+    from gpunet.distributed import get_rank
+
+    return get_rank()
 
 
 def _empty_totals() -> dict[str, float]:
