@@ -14,3 +14,4 @@ __all__ = [
     "ReLU", "Sequential", "Sigmoid", "Tanh", "init",
 ]
 __all__ += ["AvgPool2d", "Conv2d", "MaxPool2d"]
+from gpunet.nn import utils as utils  # noqa: E402  (nn.utils: clip_grad_norm_, clip_grad_value_, rnn)
