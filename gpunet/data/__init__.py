@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from gpunet.data.dataset import ArrayDataset, DataLoader, Split, train_test_split
+from gpunet.data.collate import CollateError, default_collate
+from gpunet.data.dataset import ArrayDataset, Dataset, Split, TensorDataset, train_test_split
+from gpunet.data.loader import DataLoader, get_worker_info
 
 # name -> "module:function"; each returns a Split. Loaded lazily (optional extras).
 DATASETS = {
@@ -26,4 +28,5 @@ def load_dataset(name: str, seed: int = 0, **options: Any) -> Split:
     return loader(seed=seed, **options)
 
 
-__all__ = ["DATASETS", "ArrayDataset", "DataLoader", "Split", "load_dataset", "train_test_split"]
+__all__ = ["DATASETS", "ArrayDataset", "CollateError", "DataLoader", "Dataset", "Split", "TensorDataset",
+           "default_collate", "get_worker_info", "load_dataset", "train_test_split"]

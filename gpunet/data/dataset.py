@@ -1,8 +1,11 @@
-"""Datasets of aligned arrays and a DataLoader with seeded, resumable shuffling."""
+"""Datasets: the ``Dataset`` base class, ``ArrayDataset``/``TensorDataset`` of aligned arrays, splits.
+
+The DataLoader is in :mod:`gpunet.data.loader`; any object with ``__len__`` and ``__getitem__``
+(a ``Dataset`` subclass, a list of samples) can be loaded.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,8 +15,27 @@ from gpunet import backend
 from gpunet.autograd import Tensor
 
 
-class ArrayDataset:
-    """Rows of several aligned host arrays (inputs first, the target last)."""
+class Dataset:
+    """Base class of map-style datasets (PyTorch's ``torch.utils.data.Dataset``).
+
+    A subclass defines ``__getitem__(index)`` returning one sample (an array, a Tensor, a
+    number, or a tuple/list/dict of them) and ``__len__``. ``__getitems__(indices)``, if defined,
+    returns the samples of a whole batch at once.
+    """
+
+    def __getitem__(self, index: int) -> Any:
+        raise NotImplementedError(f"{type(self).__name__}.__getitem__ is not defined")
+
+    def __len__(self) -> int:
+        raise NotImplementedError(f"{type(self).__name__}.__len__ is not defined")
+
+
+class ArrayDataset(Dataset):
+    """Rows of several aligned host arrays (inputs first, the target last).
+
+    Indexing with an index array returns the whole batch as arrays, which the DataLoader uses
+    for its fast path (one fancy index per array instead of one sample at a time).
+    """
 
     def __init__(self, *arrays: numpy.ndarray) -> None:
         if not arrays:
@@ -22,13 +44,55 @@ class ArrayDataset:
         if len(lengths) != 1:
             raise ValueError(f"ArrayDataset: expected arrays of one length, got lengths "
                              f"{[len(a) for a in arrays]}")
-        self.arrays = tuple(numpy.asarray(a) for a in arrays)
+        self.arrays = tuple(self._keep(a) for a in arrays)
+
+    @staticmethod
+    def _keep(array: Any) -> Any:
+        return numpy.asarray(array)
 
     def __len__(self) -> int:
         return len(self.arrays[0])
 
     def __getitem__(self, index: Any) -> tuple[numpy.ndarray, ...]:
         return tuple(a[index] for a in self.arrays)
+
+    def batch(self, indices: numpy.ndarray) -> tuple[Any, ...]:
+        """The rows ``indices`` of every array (raw arrays, where they live)."""
+        return tuple(a[indices] for a in self.arrays)
+
+
+class TensorDataset(ArrayDataset):
+    """PyTorch's ``TensorDataset``: rows of aligned Tensors (or arrays); ``ds[i]`` is a tuple of Tensors.
+
+    The data stays where it is (a CuPy-backed Tensor is indexed on the device).
+    """
+
+    def __init__(self, *tensors: Any) -> None:
+        if not tensors:
+            raise ValueError("TensorDataset: expected at least one tensor")
+        for i, t in enumerate(tensors):
+            if getattr(t, "ndim", None) == 0 or (not hasattr(t, "shape") and not isinstance(t, (list, tuple))):
+                raise ValueError(f"TensorDataset: tensors[{i}] must have a first (sample) dimension, got "
+                                 f"{type(t).__name__} of shape {getattr(t, 'shape', None)}")
+        lengths = [len(t) for t in tensors]
+        if len(set(lengths)) != 1:
+            raise ValueError(f"TensorDataset: expected tensors of one length (size of dimension 0), got {lengths}")
+        self.arrays = tuple(self._keep(t) for t in tensors)
+
+    @staticmethod
+    def _keep(array: Any) -> Any:
+        if isinstance(array, Tensor):
+            return array.data
+        if isinstance(array, numpy.ndarray) or backend.is_cupy_array(array):
+            return array
+        return numpy.asarray(array)
+
+    @property
+    def tensors(self) -> tuple[Tensor, ...]:
+        return tuple(Tensor(a) for a in self.arrays)
+
+    def __getitem__(self, index: Any) -> tuple[Tensor, ...]:
+        return tuple(Tensor(a[index]) for a in self.arrays)
 
 
 @dataclass
@@ -59,46 +123,3 @@ def train_test_split(arrays: tuple[numpy.ndarray, ...], test_fraction: float, se
         test_idx = rng.permutation(numpy.concatenate(test_parts))
         train_idx = rng.permutation(numpy.concatenate(train_parts))
     return (ArrayDataset(*(a[train_idx] for a in arrays)), ArrayDataset(*(a[test_idx] for a in arrays)))
-
-
-class DataLoader:
-    """Batches of a dataset as Tensors on the active backend.
-
-    Shuffling draws the epoch's order from ``seed`` and the epoch number, so epoch ``e`` always
-    sees the same order and a resumed run can skip the batches it already trained on
-    (:meth:`iterate` with ``start_batch``).
-    """
-
-    def __init__(self, dataset: ArrayDataset, batch_size: int = 32, shuffle: bool = False, seed: int = 0,
-                 drop_last: bool = False, batch_sampler: Any = None) -> None:
-        if batch_size <= 0:
-            raise ValueError(f"DataLoader: expected batch_size > 0, got {batch_size}")
-        self.dataset, self.batch_size = dataset, batch_size
-        self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
-        self.epoch = 0
-        self.batch_sampler = batch_sampler  # batches(epoch) -> index arrays (a DistributedSampler)
-
-    def __len__(self) -> int:
-        if self.batch_sampler is not None:
-            return len(self.batch_sampler)
-        n = len(self.dataset)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
-
-    def order(self, epoch: int) -> numpy.ndarray:
-        n = len(self.dataset)
-        if not self.shuffle:
-            return numpy.arange(n)
-        return numpy.random.default_rng([self.seed, epoch]).permutation(n)
-
-    def iterate(self, epoch: int, start_batch: int = 0) -> Iterator[tuple[Tensor, ...]]:
-        order = self.order(epoch) if self.batch_sampler is None else None
-        batches = self.batch_sampler.batches(epoch) if self.batch_sampler is not None else None
-        xp = backend.xp()
-        for b in range(start_batch, len(self)):
-            idx = batches[b] if batches is not None else order[b * self.batch_size: (b + 1) * self.batch_size]
-            yield tuple(Tensor(xp.asarray(a)) for a in self.dataset[idx])
-
-    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
-        epoch = self.epoch
-        self.epoch += 1
-        return self.iterate(epoch)

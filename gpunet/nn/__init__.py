@@ -37,3 +37,4 @@ __all__ += ["AdaptiveAvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", 
             "CrossEntropyLoss", "Dropout", "GELU", "GRUCell", "IncompatibleKeys", "L1Loss", "LSTMCell",
             "LayerDtypeError", "LayerNorm", "LeakyReLU", "LogSoftmax", "MSELoss", "ModuleDict", "ModuleList",
             "NLLLoss", "RNNCell", "Softmax"]
+from gpunet.nn import utils as utils  # noqa: E402  (nn.utils: clip_grad_norm_, clip_grad_value_, rnn)

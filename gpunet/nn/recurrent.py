@@ -12,6 +12,7 @@ from gpunet.functional import recurrent as R
 from gpunet.functional.regularization import dropout as _dropout
 from gpunet.nn import init, validate
 from gpunet.nn.module import Module, Parameter
+from gpunet.nn.utils import rnn as packing
 
 
 class RNNBase(Module):
@@ -104,6 +105,8 @@ class RNNBase(Module):
         return (y.transpose(1, 0, 2) if self.batch_first else y), stacked
 
     def forward(self, x: Tensor, h0: Tensor | None = None, lengths: Any = None) -> tuple[Tensor, Tensor]:
+        if packing.is_packed(x):  # a PackedSequence: the padded batch with lengths=, packed again
+            return packing.packed_forward(self, x, h0)
         x = self._prepare(x)
         y, finals = self._run(x, [self._initial(h0, x.shape[1], x)], lengths)
         y, (h_n,) = self._finish(y, finals)
@@ -145,6 +148,8 @@ class LSTM(RNNBase):
 
     def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None, lengths: Any = None
                 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        if packing.is_packed(x):  # a PackedSequence: the padded batch with lengths=, packed again
+            return packing.packed_forward(self, x, hx)
         x = self._prepare(x)
         h0, c0 = hx if hx is not None else (None, None)
         states = [self._initial(h0, x.shape[1], x), self._initial(c0, x.shape[1], x)]

@@ -30,7 +30,7 @@ def test_shuffle_is_seeded_per_epoch_and_resumable():
 def test_dataset_validation():
     with pytest.raises(ValueError, match="one length"):
         ArrayDataset(np.zeros(3), np.zeros(4))
-    with pytest.raises(ValueError, match="batch_size > 0"):
+    with pytest.raises(ValueError, match="DataLoader: batch_size must be an integer >= 1, got 0"):
         DataLoader(ArrayDataset(np.zeros(3)), batch_size=0)
     with pytest.raises(ValueError, match="unknown dataset"):
         load_dataset("imagenet")

@@ -38,7 +38,7 @@ def make_optimizer(kind: str, params: list[Parameter], hyper: dict[str, Any]) ->
     if kind == "adam":
         return optim.Adam(params, lr=hyper["lr"], weight_decay=hyper["weight_decay"])
     return optim.SGD(params, lr=hyper["lr"], momentum=hyper["momentum"], weight_decay=hyper["weight_decay"],
-                     nesterov=hyper["nesterov"])
+                     nesterov=hyper["nesterov"] and hyper["momentum"] > 0)  # as PyTorch: Nesterov needs momentum
 
 
 hypers = st.fixed_dictionaries({
