@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def standin_env() -> dict[str, str]:
-    path = [str(ROOT / "tests" / "standin"), str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    path = [str(ROOT / "tests" / "standin"), str(ROOT), *inherited]
     return {**os.environ, "PYTHONPATH": os.pathsep.join(path), "GPUNET_STANDIN": "1",
             "NUMBA_ENABLE_CUDASIM": "1", "GPUNET_QUIET": "1"}
 
