@@ -42,6 +42,10 @@ class Event:
     kind: str   # "sync", "h2d" or "op"
     what: str   # the CuPy API that caused it ("ndarray.item", "ufunc multiply", ...)
     site: str   # the first gpunet frame on the stack: "gpunet/functional/loss.py:41"
+    caller: str = ""  # the next gpunet frame in another file (who called a helper such as to_numpy)
+
+    def where(self) -> str:
+        return f"{self.site} <- {self.caller}" if self.caller else self.site
 
 
 class Counts:
@@ -67,7 +71,7 @@ class Counts:
 
     def sites(self, kind: str = "sync") -> collections.Counter:
         """``Counter({"gpunet/x.py:12 (ndarray.item)": n})`` for one kind of event."""
-        return collections.Counter(f"{e.site} ({e.what})" for e in self._of(kind))
+        return collections.Counter(f"{e.where()} ({e.what})" for e in self._of(kind))
 
     def summary(self) -> dict[str, int]:
         return {"syncs": self.syncs, "h2d": self.h2d, "ops": self.ops}
@@ -95,24 +99,29 @@ class DeviceSynchronized(RuntimeError):
     """Raised (like ``cupyx.DeviceSynchronized``) on a sync inside ``allow_synchronize(False)``."""
 
 
-def _site() -> str:
+def _site() -> tuple[str, str]:
+    """``(first gpunet frame, next gpunet frame in another file)`` of the current stack."""
     frame = sys._getframe(2)
-    first_outside = None
+    first_outside = site = None
     while frame is not None:
         name = frame.f_code.co_filename
         if _SEP_GPUNET in name:
-            return f"{name[name.rindex(_SEP_GPUNET) + 1:]}:{frame.f_lineno}"
-        if first_outside is None and not name.startswith(_HERE_STR):
+            here = f"{name[name.rindex(_SEP_GPUNET) + 1:]}:{frame.f_lineno}"
+            if site is None:
+                site = here
+            elif here.rpartition(":")[0] != site.rpartition(":")[0]:
+                return site, here
+        elif first_outside is None and not name.startswith(_HERE_STR):
             first_outside = f"{os.path.basename(name)}:{frame.f_lineno}"
         frame = frame.f_back
-    return f"<outside gpunet> {first_outside}"
+    return site or f"<outside gpunet> {first_outside}", ""
 
 
 def record(kind: str, what: str) -> None:
     if kind == "sync" and not _sync_allowed[0]:
         raise DeviceSynchronized(f"{what}: device synchronization is not allowed here "
-                                 f"(cupyx.allow_synchronize(False)), at {_site()}")
-    event = Event(kind, what, _site())
+                                 f"(cupyx.allow_synchronize(False)), at {' <- '.join(_site())}")
+    event = Event(kind, what, *_site())
     with _lock:
         _total.events.append(event)
         for counts in _active:
