@@ -1,0 +1,96 @@
+"""Host syncs, host-to-device copies and device ops per training step, as regression caps.
+
+The numbers in ``CAPS`` are today's (recorded on the stand-in; one CuPy call counts one op, so a
+GPU may launch more kernels than counted). They are upper bounds: a change that adds a sync or a
+launch fails here, with the list of sites; a change that removes some should lower the cap. The
+goal (issue 11) is 0 syncs in a plain step and at most 1 per Trainer step.
+
+Print the report of every case: ``GPUNET_STANDIN=1 NUMBA_ENABLE_CUDASIM=1 PYTHONPATH=tests/standin:.
+python -m pytest -q -s tests/on_standin/test_budgets.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from cupy import _standin
+
+import gpunet
+import gpunet.functional as F
+from gpunet import config
+from gpunet.models import LeNet
+from gpunet.models.rnn import SequenceClassifier
+
+# (model, kernels) -> (syncs, h2d, ops) of one plain step: zero_grad, forward, cross_entropy, backward, SGD step
+CAPS = {
+    ("lenet", "cupy"): (2, 0, 206),
+    ("lenet", "auto"): (2, 0, 147),   # auto = raw CUDA C conv2d (emulated) + CuPy pooling
+    ("lstm", "cupy"): (9, 2, 901),
+    ("lstm", "raw"): (9, 2, 193),
+}
+# recipe -> (syncs, h2d, ops) of one Trainer step (the loader's batch copy included)
+TRAINER_CAPS = {
+    "lenet": (5, 4, 172),
+    "lstm": (13, 5, 726),
+}
+
+
+def _model_and_batch(name):
+    gpunet.manual_seed(0)
+    rng = np.random.default_rng(0)
+    if name == "lenet":
+        model = LeNet(10, 1, 8)
+        batch = rng.standard_normal((32, 1, 8, 8)).astype(np.float32), rng.integers(0, 10, 32)
+    else:
+        model = SequenceClassifier(5, 3, cell=name, embedding_dim=8, hidden_size=16)
+        lengths = rng.integers(1, 13, 16)
+        lengths[0] = 12
+        tokens = rng.integers(1, 5, (16, 12))
+        tokens[np.arange(12)[None, :] >= lengths[:, None]] = 0
+        batch = tokens, lengths, rng.integers(0, 3, 16)
+    return model, batch
+
+
+def _check(label, counted, cap):
+    print(f"\n== {label}: {counted.report(12)}")
+    got = (counted.syncs, counted.h2d, counted.ops)
+    assert all(g <= c for g, c in zip(got, cap)), (
+        f"{label}: (syncs, h2d, ops) = {got} exceeds the cap {cap}; sync sites:\n{counted.report(30)}")
+
+
+@pytest.mark.parametrize(("name", "kernels"), list(CAPS))
+def test_plain_step(name, kernels):
+    with gpunet.use("cupy"), config.set_kernels(kernels):
+        model, host = _model_and_batch(name)
+        model.to("cupy")
+        opt = gpunet.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        *inputs, target = (gpunet.tensor(a).to("cupy") for a in host)
+
+        def step():
+            opt.zero_grad()
+            loss = F.cross_entropy(model(*inputs), target)
+            loss.backward()
+            opt.step()
+
+        step()  # warm-up: kernel builds, optimizer buffers
+        with _standin.count() as counted:
+            step()
+    _check(f"plain step {name} kernels={kernels}", counted, CAPS[name, kernels])
+
+
+@pytest.mark.parametrize("recipe", list(TRAINER_CAPS))
+def test_trainer_step(recipe):
+    if recipe == "lenet":
+        pytest.importorskip("sklearn")
+    from gpunet.training import Settings, Trainer, prepare_run
+
+    with gpunet.use("cupy"):
+        rec, split, model = prepare_run(recipe, None, 0, None)
+        model.to("cupy")
+        trainer = Trainer(rec, model, split, Settings(epochs=1, batch_size=32, lr=rec.lr, optimizer=rec.optimizer,
+                                                      clip=rec.clip))
+        batches = trainer.train_loader.iterate(0)
+        trainer.train_step(next(batches))  # warm-up
+        with _standin.count() as counted:
+            trainer.train_step(next(batches))
+    _check(f"Trainer step {recipe} (kernels=auto)", counted, TRAINER_CAPS[recipe])
