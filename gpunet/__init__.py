@@ -21,7 +21,7 @@ from gpunet.backend import current as current_backend
 from gpunet.dtypes import default_dtype, set_default_dtype
 from gpunet.io import CheckpointError, load, save
 from gpunet.random import manual_seed
-from gpunet.settings import using
+from gpunet.settings import get_num_threads, set_num_threads, using
 from gpunet.version import __version__
 
 # Imported on first access as ``gpunet.<name>``. A name whose module is not in this build (e.g.
@@ -65,5 +65,6 @@ __all__ = [
     "BackendError", "CheckpointError", "DeviceMismatchError", "Function", "OpError", "Tensor", "autograd",
     "backend", "config", "current_backend", "default_dtype", "dtypes", "functional", "get_array_module",
     "gpu_status", "io", "is_grad_enabled", "load", "manual_seed", "nn", "no_grad", "optim", "random", "save",
-    "set_default_dtype", "tensor", "testing", "to_numpy", "use", "using", "enable_grad", "__version__",
+    "set_default_dtype",
+    "set_num_threads", "get_num_threads", "tensor", "testing", "to_numpy", "use", "using", "enable_grad", "__version__",
 ]

@@ -35,14 +35,13 @@ class Options:
 
 @contextlib.contextmanager
 def _blas_limit(threads: int | None) -> Iterator[None]:
+    """The ``threads`` setting (BLAS and numba together, :mod:`gpunet.parallel`) for the run."""
     if threads is None:
         yield
         return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError as exc:
-        raise RuntimeError("--threads needs threadpoolctl: pip install threadpoolctl") from exc
-    with threadpool_limits(limits=threads, user_api="blas"):
+    from gpunet import settings
+
+    with settings.using(threads=threads):
         yield
 
 

@@ -44,7 +44,7 @@ def _list_workloads() -> None:
 @click.option("--peers", is_flag=True, help="Also time PyTorch (and Chainer/DeZero when importable); "
                                             "prints the ratio gpunet/peer.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="Limit NumPy's BLAS and the peers to this many threads [default: BLAS's own].")
+              help="Threads for BLAS and the numba kernels (and the peers) [default: the cores this process may use].")
 @click.option("--peer-threads", type=click.IntRange(min=1), default=None,
               help="PyTorch's intra-op threads, independent of NumPy's BLAS [default: the BLAS threads].")
 @click.option("--cpu-time", is_flag=True,
