@@ -71,12 +71,35 @@ def _valid(off, step, size, count):  # pragma: no cover - compiled
 def to_batch_inner(x, out):  # pragma: no cover - compiled
     """``out[c, h, w, n] = x[n, c, h, w]`` (NCHW to batch innermost)."""
     n, c, h, w = x.shape
-    for ch in numba.prange(c * h):
-        a = ch // h
-        r = ch - a * h
+    for task in numba.prange(c * h):
+        a = task // h
+        r = task - a * h
         for s in range(w):
             for b in range(n):
                 out[a, r, s, b] = x[b, a, r, s]
+
+
+@numba.njit(parallel=True, cache=True)
+def to_batch_inner_blocked(x, out):  # pragma: no cover - compiled
+    """:func:`to_batch_inner` 8 images at a time, for image strides that are a multiple of 4 KiB
+    (LeNet's 1x32x32): the rows read then stay in L1 instead of evicting each other (about 4x
+    faster there, 3x slower elsewhere)."""
+    n, c, h, w = x.shape
+    for task in numba.prange(c * h):
+        a = task // h
+        r = task - a * h
+        for b0 in range(0, n, 8):
+            b1 = min(b0 + 8, n)
+            for s in range(w):
+                for b in range(b0, b1):
+                    out[a, r, s, b] = x[b, a, r, s]
+
+
+def _transpose(x: Array, out: Array) -> None:
+    if x.shape[0] >= 16 and (x[0].nbytes % 4096) == 0:
+        to_batch_inner_blocked(x, out)
+    else:
+        to_batch_inner(x, out)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -113,15 +136,18 @@ def im2col(xt, kh, kw, sh, sw, ph, pw, dh, dw, cols):  # pragma: no cover - comp
 
 @numba.njit(parallel=True, cache=True)
 def from_batch_inner(yc, bias, use_bias, y):  # pragma: no cover - compiled
-    """``y[n, o, i, j] = yc[o, i, j, n] (+ bias[o])``: the GEMM's output to NCHW."""
+    """``y[n, o, i, j] = yc[o, i, j, n] (+ bias[o])``: the GEMM's output to NCHW, one output
+    row ``(o, i)`` per task (contiguous reads), 8 images at a time."""
     o_count, oh, ow, n = yc.shape
-    for task in numba.prange(n * o_count):
-        b = task // o_count
-        o = task - b * o_count
+    for task in numba.prange(o_count * oh):
+        o = task // oh
+        i = task - o * oh
         add = bias[o] if use_bias else yc.dtype.type(0)
-        for i in range(oh):
+        for b0 in range(0, n, 8):
+            b1 = min(b0 + 8, n)
             for j in range(ow):
-                y[b, o, i, j] = yc[o, i, j, b] + add
+                for b in range(b0, b1):
+                    y[b, o, i, j] = yc[o, i, j, b] + add
 
 
 @numba.njit(parallel=True, cache=True)
@@ -170,7 +196,7 @@ class _Geometry:
 
 def _columns(x: Array, g: _Geometry, keep: bool) -> Array:
     xt = _scratch("xt", (g.c, g.h, g.w, g.n), x.dtype)
-    to_batch_inner(x, xt)
+    _transpose(x, xt)
     shape = (g.k, g.oh, g.ow, g.n)
     cols = np.empty(shape, dtype=x.dtype) if keep else _scratch("cols", shape, x.dtype)
     im2col(xt, *g.args, cols)
@@ -187,12 +213,15 @@ def _forward(cols: Array, w: Array, b: Array | None, g: _Geometry) -> Array:
 
 def _rows(gy: Array, g: _Geometry) -> Array:
     rows = _scratch("rows", (g.c_out, g.oh, g.ow, g.n), gy.dtype)
-    to_batch_inner(np.ascontiguousarray(gy), rows)
+    _transpose(np.ascontiguousarray(gy), rows)
     return rows.reshape(g.c_out, g.columns)
 
 
 def _grad_weight(cols: Array, rows: Array, g: _Geometry) -> Array:
-    return np.matmul(rows, cols.reshape(g.k, g.columns).T).reshape(g.w_shape)
+    # (K, NP) @ (NP, C_out), then transposed: OpenBLAS ran this order at 38 GFLOP/s on LeNet's
+    # conv2 against 31 for rows @ cols.T (the result is tiny, the transpose free)
+    gw_t = np.matmul(cols.reshape(g.k, g.columns), rows.T)
+    return np.ascontiguousarray(gw_t.T).reshape(g.w_shape)
 
 
 def _grad_input(rows: Array, w: Array, g: _Geometry) -> Array:
