@@ -59,6 +59,12 @@ def _blas_controllers() -> list[Any]:
     return list(controller.lib_controllers)
 
 
+def refresh() -> None:
+    """Forget the BLAS libraries found so far (call after another one may have been loaded)
+    and apply the count again on the next :func:`apply`."""
+    _state["controller"], _state["applied"] = None, None
+
+
 def apply(threads: int) -> None:
     """Set BLAS's and numba's thread counts to ``threads`` (cheap when unchanged)."""
     numba = _start_numba_pool()

@@ -40,12 +40,10 @@ class Options:
 @contextlib.contextmanager
 def _blas_limit(threads: int | None) -> Iterator[None]:
     """The ``threads`` setting (BLAS and numba together, :mod:`gpunet.parallel`) for the run."""
-    if threads is None:
-        yield
-        return
-    from gpunet import settings
+    from gpunet import parallel, settings
 
-    with settings.using(threads=threads):
+    parallel.refresh()  # the peers may have loaded another BLAS since the last run
+    with settings.using() if threads is None else settings.using(threads=threads):
         yield
 
 
@@ -72,9 +70,10 @@ def _with_threads(case: cases.Case, threads: int, torch_peer: bool) -> cases.Cas
     else:
         from gpunet import settings
 
-        def run_step() -> object:
-            with settings.using(threads=threads):
-                return step()
+        def run_step() -> object:  # the run's scope is restored after it; no switch when unchanged
+            if settings.current().threads != threads:
+                settings.replace(threads=threads)
+            return step()
 
     return cases.Case(run_step, case.sync, {**case.info, "threads": threads})
 
@@ -277,7 +276,7 @@ def run(names: Sequence[str], opts: Options, progress: Callable[[str], None] | N
     top = opts.threads or parallel.available_cores()
     counts = sorted({1, top})
     with _blas_limit(None if opts.scaling else opts.threads):
-        threads = top if opts.scaling else diagnostics.blas_threads()
+        threads = top if opts.scaling else (opts.threads or diagnostics.blas_threads())
         record["environment"] = report.environment()
         record["settings"] = {"backend": backend.current(), "kernels": list(opts.kernels) if on_gpu else ["numpy"],
                               "repeat": opts.repeat, "warmup": opts.warmup, "threads": threads,
