@@ -13,7 +13,8 @@ short, load-bound loop nest. So the batch becomes one large GEMM, and numba does
 - the layout changes (NCHW <-> batch innermost) are fused into the kernels around the GEMMs:
   the forward's output copy adds the bias; the input gradient is a *gather* (col2im per input
   row, no scatter races, no zeroed buffer) that writes NCHW directly;
-- every kernel is ``parallel=True`` over independent output blocks; the GEMMs are BLAS calls
+- every kernel is ``parallel=True`` over independent output blocks (with a serial compilation
+  of the same code for small arrays and one thread, :func:`_run`); the GEMMs are BLAS calls
   made between numba regions (never inside one), so the two thread pools never nest.
 
 Transient buffers (the transposed input, the output gradient rows, the column gradient) are
@@ -26,6 +27,7 @@ reference.
 from __future__ import annotations
 
 import threading
+import types
 from typing import Any
 
 import numba
@@ -95,11 +97,29 @@ def to_batch_inner_blocked(x, out):  # pragma: no cover - compiled
                     out[a, r, s, b] = x[b, a, r, s]
 
 
+#: Below this many elements a kernel runs its serial compilation: waking the pool costs more
+#: than the copy (on a busy machine a parallel region also waits for its slowest thread).
+PARALLEL_MIN = 1 << 17
+_SERIAL: dict[Any, Any] = {}
+
+
+def _run(kernel: Any, work: int, *args: Any) -> None:
+    """``kernel(*args)``: its parallel compilation for large ``work`` with more than one thread,
+    else the same code compiled serially (``prange`` as ``range``)."""
+    if work < PARALLEL_MIN or numba.get_num_threads() == 1:
+        serial = _SERIAL.get(kernel)
+        if serial is None:  # a copy under its own name, so that its disk cache is its own
+            f = kernel.py_func
+            copy = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial", f.__defaults__)
+            copy.__qualname__ = f.__qualname__ + "_serial"
+            serial = _SERIAL[kernel] = numba.njit(cache=True)(copy)
+        kernel = serial
+    kernel(*args)
+
+
 def _transpose(x: Array, out: Array) -> None:
-    if x.shape[0] >= 16 and (x[0].nbytes % 4096) == 0:
-        to_batch_inner_blocked(x, out)
-    else:
-        to_batch_inner(x, out)
+    blocked = x.shape[0] >= 16 and (x[0].nbytes % 4096) == 0
+    _run(to_batch_inner_blocked if blocked else to_batch_inner, x.size, x, out)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -199,7 +219,7 @@ def _columns(x: Array, g: _Geometry, keep: bool) -> Array:
     _transpose(x, xt)
     shape = (g.k, g.oh, g.ow, g.n)
     cols = np.empty(shape, dtype=x.dtype) if keep else _scratch("cols", shape, x.dtype)
-    im2col(xt, *g.args, cols)
+    _run(im2col, cols.size, xt, *g.args, cols)
     return cols
 
 
@@ -207,7 +227,7 @@ def _forward(cols: Array, w: Array, b: Array | None, g: _Geometry) -> Array:
     yc = _scratch("yc", (g.c_out, g.oh, g.ow, g.n), w.dtype)
     np.matmul(w.reshape(g.c_out, g.k), cols.reshape(g.k, g.columns), out=yc.reshape(g.c_out, g.columns))
     y = np.empty((g.n, g.c_out, g.oh, g.ow), dtype=w.dtype)
-    from_batch_inner(yc, b if b is not None else yc[0, 0, 0], b is not None, y)
+    _run(from_batch_inner, y.size, yc, b if b is not None else yc[0, 0, 0], b is not None, y)
     return y
 
 
@@ -228,7 +248,7 @@ def _grad_input(rows: Array, w: Array, g: _Geometry) -> Array:
     dcols = _scratch("dcols", (g.k, g.oh, g.ow, g.n), w.dtype)
     np.matmul(w.reshape(g.c_out, g.k).T, rows, out=dcols.reshape(g.k, g.columns))
     gx = np.empty(g.x_shape, dtype=w.dtype)
-    col2im(dcols, *g.args, gx)
+    _run(col2im, dcols.size, dcols, *g.args, gx)
     return gx
 
 
