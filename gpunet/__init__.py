@@ -71,7 +71,7 @@ from gpunet.functional import cat, stack, where
 from gpunet.functional import cat as concat
 from gpunet.io import CheckpointError, load, save
 from gpunet.random import manual_seed
-from gpunet.settings import using
+from gpunet.settings import get_num_threads, set_num_threads, using
 from gpunet.version import __version__
 
 # Imported on first access as ``gpunet.<name>``. A name whose module is not in this build (e.g.
@@ -115,7 +115,8 @@ __all__ = [
     "BackendError", "CheckpointError", "DeviceMismatchError", "Function", "OpError", "Tensor", "autograd",
     "backend", "config", "current_backend", "default_dtype", "dtypes", "functional", "get_array_module",
     "gpu_status", "io", "is_grad_enabled", "load", "manual_seed", "nn", "no_grad", "optim", "random", "save",
-    "set_default_dtype", "tensor", "testing", "to_numpy", "use", "using", "enable_grad", "__version__",
+    "set_default_dtype",
+    "set_num_threads", "get_num_threads", "tensor", "testing", "to_numpy", "use", "using", "enable_grad", "__version__",
 ]
 __all__ += [
     "arange", "cat", "concat", "creation", "empty", "empty_like", "eye", "from_numpy", "full", "full_like",

@@ -1,4 +1,4 @@
-"""The one settings object: backend, kernels, default dtype, grad mode and fast paths.
+"""The one settings object: backend, kernels, default dtype, grad mode, fast paths and threads.
 
 ``current()`` returns an immutable :class:`Settings`. ``using(...)`` scopes changes to the
 current thread / asyncio task (a ``ContextVar``) and restores them on exit::
@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy
 
+from gpunet import parallel
+
 KERNEL_CHOICES = ("auto", "raw", "numba", "cupy")
 BACKENDS = ("auto", "numpy", "cupy")
 
@@ -33,7 +35,10 @@ class Settings:
     ``backend`` is ``None`` until first resolved (from ``GPUNET_BACKEND``, default ``auto``);
     ``backend_reason`` says why it was chosen. ``kernels`` picks the CuPy implementation of
     the hot ops; ``fast_paths`` lets NumPy arrays take the compiled CPU implementations
-    (``False``: the NumPy references, as the GPU reference path runs them).
+    (``False``: the NumPy references, as the GPU reference path runs them). ``threads`` is the
+    thread count of BLAS and of the numba kernels together (:mod:`gpunet.parallel`; default:
+    the cores this process may use). BLAS's count is process-wide: entering or leaving a
+    scope that changes it applies the new value at once.
     """
 
     backend: str | None = None
@@ -42,11 +47,12 @@ class Settings:
     dtype: numpy.dtype = numpy.dtype("float32")
     grad: bool = True
     fast_paths: bool = True
+    threads: int = 1
 
 
 def _initial() -> Settings:
     kernels = os.environ.get("GPUNET_KERNELS", "auto")
-    return Settings(kernels=kernels if kernels in KERNEL_CHOICES else "auto")
+    return Settings(kernels=kernels if kernels in KERNEL_CHOICES else "auto", threads=parallel.available_cores())
 
 
 _global = [_initial()]
@@ -76,6 +82,10 @@ def check(**changes: Any) -> dict[str, Any]:
                 raise ValueError(f"gpunet.using: expected a floating dtype, got {value}")
         if name in ("grad", "fast_paths"):
             value = bool(value)
+        if name == "threads":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"gpunet.using: expected threads as an int >= 1, got {value!r}")
+            value = int(value)
         out[name] = value
     return out
 
@@ -88,26 +98,54 @@ def replace(**changes: Any) -> Settings:
         _global[0] = new
     else:
         _scoped.set(new)
+    _threads_changed(previous, new)
     return previous
 
 
 def restore(value: Settings) -> None:
     """Put back a value returned by :func:`replace` (in the same scope)."""
+    previous = current()
     if _scoped.get() is None:
         _global[0] = value
     else:
         _scoped.set(value)
+    _threads_changed(previous, value)
+
+
+def _threads_changed(old: Settings, new: Settings) -> None:
+    if old.threads != new.threads:
+        parallel.apply(new.threads)
 
 
 @contextlib.contextmanager
 def using(**changes: Any) -> Iterator[Settings]:
     """Scope setting changes to this thread / task: ``backend``, ``kernels``, ``dtype``,
-    ``grad``, ``fast_paths``. ``backend`` is resolved (and checked) on entry."""
+    ``grad``, ``fast_paths``, ``threads``. ``backend`` is resolved (and checked) on entry."""
     if "backend" in changes:
         name, reason = _backend_resolver[0](changes.pop("backend"))
         changes["backend"], changes["backend_reason"] = name, reason
-    token = _scoped.set(dataclasses.replace(current(), **check(**changes)))
+    outer = current()
+    token = _scoped.set(dataclasses.replace(outer, **check(**changes)))
+    _threads_changed(outer, current())
     try:
         yield current()
     finally:
+        inner = current()
         _scoped.reset(token)
+        _threads_changed(inner, current())
+
+
+def set_num_threads(threads: int) -> None:
+    """Use ``threads`` threads for BLAS and the numba kernels (the ``threads`` setting, applied at once)."""
+    replace(threads=threads)
+
+
+def get_num_threads() -> int:
+    """The ``threads`` setting in force here."""
+    return current().threads
+
+
+def apply_threads() -> None:
+    """Apply the ``threads`` setting in force here (the numba kernel modules call this when first
+    imported; every later change of the setting applies itself)."""
+    parallel.apply(current().threads)

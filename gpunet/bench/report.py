@@ -80,6 +80,16 @@ def format_table(record: dict[str, Any]) -> str:
             if run.get("cpu_ms") is not None:
                 cpu_label = "  CPU time" if run.get("ms") is not None else f"{label} (CPU)"
                 lines.append(_row(cpu_label, run["cpu_ms"], None, _ratio_text(ratios.get(label), "cpu_")))
+            extra = []
+            if run.get("first_step_ms") is not None:
+                extra.append(f"first step {_fmt(run['first_step_ms'])} ms")
+            if run.get("peak_mib") is not None:
+                extra.append(f"peak {run['peak_mib']:.1f} MiB allocated per step")
+            if extra:
+                lines.append(f"{'':<13}{', '.join(extra)}")
+        for sc in w.get("scaling", []):
+            lines.append(f"{'':<11}scaling {sc['implementation']}: 1 -> {sc['threads'][1]} threads "
+                         f"{sc['speedup']:.2f}x (by min {sc['min_speedup']:.2f}x)")
     for item in record["skipped"]:
         lines.append(f"{item['workload']:<11}skipped: {item['reason']}")
     for note in record["notes"]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import datetime
 import statistics
+import time
+import tracemalloc
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +15,7 @@ from gpunet import diagnostics
 from gpunet.bench import cases, peers_other, peers_torch, report
 from gpunet.bench.schema import SCHEMA
 from gpunet.bench.timing import calibrate, measure_clocks
+from gpunet.bench.timing import no_sync as timing_no_sync
 from gpunet.bench.workloads import WORKLOADS, WorkloadUnavailable, get_workload
 
 NUMPY_ONLY = "the NumPy backend has only the NumPy path: --kernels applies to the CuPy backend (GPU)"
@@ -29,20 +32,18 @@ class Options:
     threads: int | None = None
     peer_threads: int | None = None  # PyTorch intra-op threads [default: the BLAS thread count]
     cpu_time: bool = False  # also record process CPU time per step (``cpu_ms``) and its ratios
+    scaling: bool = False  # time gpunet (and peers) at 1 thread and at ``threads`` (default: every core)
     seed: int = 0
     strict: bool = True  # an unavailable workload raises (else it is skipped with the reason)
 
 
 @contextlib.contextmanager
 def _blas_limit(threads: int | None) -> Iterator[None]:
-    if threads is None:
-        yield
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError as exc:
-        raise RuntimeError("--threads needs threadpoolctl: pip install threadpoolctl") from exc
-    with threadpool_limits(limits=threads, user_api="blas"):
+    """The ``threads`` setting (BLAS and numba together, :mod:`gpunet.parallel`) for the run."""
+    from gpunet import parallel, settings
+
+    parallel.refresh()  # the peers may have loaded another BLAS since the last run
+    with settings.using() if threads is None else settings.using(threads=threads):
         yield
 
 
@@ -54,6 +55,51 @@ class _Entry:
     case: cases.Case | None = None
     error: str | None = None
     calls: int = 1
+    first_ms: float | None = None
+
+
+def _with_threads(case: cases.Case, threads: int, torch_peer: bool) -> cases.Case:
+    """``case`` whose step runs with ``threads`` threads (gpunet's setting, or PyTorch's)."""
+    step = case.step
+    if torch_peer:
+        import torch
+
+        def run_step() -> object:
+            torch.set_num_threads(threads)
+            return step()
+    else:
+        from gpunet import settings
+
+        def run_step() -> object:  # the run's scope is restored after it; no switch when unchanged
+            if settings.current().threads != threads:
+                settings.replace(threads=threads)
+            return step()
+
+    return cases.Case(run_step, case.sync, {**case.info, "threads": threads})
+
+
+def _thread_variants(entries: list[_Entry], counts: list[int]) -> list[_Entry]:
+    """Each timed entry once per thread count in ``counts`` (labels say how many)."""
+    out = []
+    for e in entries:
+        if e.case is None:
+            out.append(e)
+            continue
+        for k in counts:
+            label = f"{e.info['label']} ({k} thread{'s' if k > 1 else ''})"
+            case = _with_threads(e.case, k, e.info["implementation"] == "torch")
+            out.append(_Entry({**case.info, "label": label}, case))
+    return out
+
+
+def _peak_mib(step: Callable[[], object]) -> float:
+    """Peak memory allocated during one step (tracemalloc: NumPy's buffers and Python objects)."""
+    tracemalloc.start()
+    try:
+        step()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
 
 
 def _scoped(step: Callable[[], object], impl: str) -> Callable[[], object]:
@@ -122,6 +168,10 @@ def _time(entries: list[_Entry], flops: int, opts: Options) -> list[dict[str, An
         if e.case is None:
             continue
         try:
+            start = time.perf_counter()  # the first step: numba's compilation or cache load, buffers
+            e.case.step()
+            e.case.sync()
+            e.first_ms = (time.perf_counter() - start) * 1e3
             e.calls = calibrate(e.case.step, opts.warmup, e.case.sync)
             live.append(e)
         except Exception as exc:
@@ -136,9 +186,11 @@ def _time(entries: list[_Entry], flops: int, opts: Options) -> list[dict[str, An
             runs.append({**e.info, "error": e.error or "no equivalent"})
             continue
         wall, cpu = timings[id(e)]
-        run = {**e.info, "ms": wall.as_dict(), "gflops": flops / (wall.median * 1e6)}
+        run = {**e.info, "ms": wall.as_dict(), "gflops": flops / (wall.median * 1e6), "first_step_ms": e.first_ms}
         if cpu is not None:
             run["cpu_ms"] = cpu.as_dict()
+        if e.info["implementation"] == "gpunet" and e.case is not None and e.case.sync is timing_no_sync:
+            run["peak_mib"] = _peak_mib(e.case.step)
         runs.append(run)
     return runs
 
@@ -168,6 +220,25 @@ def _ratios(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"gpunet": a["label"], "peer": b["label"], **_ratio_stats(a.get("ms"), b.get("ms")),
              **_ratio_stats(a.get("cpu_ms"), b.get("cpu_ms"), "cpu_")}
             for a in ours for b in theirs]
+
+
+def _speedups(runs: list[dict[str, Any]], counts: list[int]) -> list[dict[str, Any]]:
+    """Per implementation: step time at 1 thread over step time at ``max(counts)`` threads
+    (medians, and minima), from the interleaved runs of one workload."""
+    out = []
+    by_label = {r["label"]: r for r in runs if r.get("ms")}
+    for r in runs:
+        if r.get("threads") != 1 or not r.get("ms"):
+            continue
+        base = r["label"].rsplit(" (", 1)[0]
+        top = max(counts)
+        other = by_label.get(f"{base} ({top} thread{'s' if top > 1 else ''})")
+        if other is None:
+            continue
+        out.append({"implementation": base, "threads": [1, top],
+                    "speedup": r["ms"]["median"] / other["ms"]["median"],
+                    "min_speedup": r["ms"]["min"] / other["ms"]["min"]})
+    return out
 
 
 def available_peers() -> tuple[dict[str, str], dict[str, str]]:
@@ -200,25 +271,33 @@ def run(names: Sequence[str], opts: Options, progress: Callable[[str], None] | N
     record: dict[str, Any] = {"schema": SCHEMA, "created": _now(), "command": command,
                               "workloads": [], "skipped": skipped,
                               "notes": notes, "peers": {**peers, **missing}}
-    with _blas_limit(opts.threads):
-        threads = diagnostics.blas_threads()
+    from gpunet import parallel
+
+    top = opts.threads or parallel.available_cores()
+    counts = sorted({1, top})
+    with _blas_limit(None if opts.scaling else opts.threads):
+        threads = top if opts.scaling else (opts.threads or diagnostics.blas_threads())
         record["environment"] = report.environment()
         record["settings"] = {"backend": backend.current(), "kernels": list(opts.kernels) if on_gpu else ["numpy"],
                               "repeat": opts.repeat, "warmup": opts.warmup, "threads": threads,
                               "peers": opts.peers, "peer_threads": opts.peer_threads,
-                              "cpu_time": opts.cpu_time, "seed": opts.seed}
+                              "cpu_time": opts.cpu_time, "seed": opts.seed, "scaling": opts.scaling}
         for w in workloads:
             if progress:
                 progress(f"timing {w.name} ...")
             peer_threads = opts.peer_threads or threads
             entries = (_gpunet_entries(w.name, opts, on_gpu)
                        + _peer_entries(w.name, opts, peers, on_gpu, peer_threads))
+            if opts.scaling:
+                entries = _thread_variants(entries, counts)
             runs = _time(entries, w.flops, opts)
             timed = [r for r in runs if r["implementation"] == "gpunet" and "ms" in r]
             best = min(timed, key=lambda r: r["ms"]["median"])["label"] if timed else None
             record["workloads"].append({"name": w.name, "kind": w.kind, "description": w.description,
                                         "shapes": w.shapes, "flops": w.flops, "runs": runs, "best": best,
                                         "ratios": _ratios(runs)})
+            if opts.scaling:
+                record["workloads"][-1]["scaling"] = _speedups(runs, counts)
     if opts.peers and missing:
         record["notes"].append("peers not compared: " + "; ".join(f"{k} {v}" for k, v in missing.items()))
     return record

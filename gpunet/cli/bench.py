@@ -44,12 +44,15 @@ def _list_workloads() -> None:
 @click.option("--peers", is_flag=True, help="Also time PyTorch (and Chainer/DeZero when importable); "
                                             "prints the ratio gpunet/peer.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="Limit NumPy's BLAS and the peers to this many threads [default: BLAS's own].")
+              help="Threads for BLAS and the numba kernels (and the peers) [default: the cores this process may use].")
 @click.option("--peer-threads", type=click.IntRange(min=1), default=None,
               help="PyTorch's intra-op threads, independent of NumPy's BLAS [default: the BLAS threads].")
 @click.option("--cpu-time", is_flag=True,
               help="Also record the process CPU time per step (all threads; steadier on a busy "
                    "machine, comparable with --threads 1) and the CPU-time ratios.")
+@click.option("--scaling", is_flag=True,
+              help="Time every implementation at 1 thread and at --threads (default: every core this "
+                   "process may use), interleaved, and print the 1 -> N speedups.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Write the full record (environment, samples, FLOPs, ratios) as JSON.")
 @click.option("--list", "list_only", is_flag=True, help="List the workloads with shapes and FLOPs, then exit.")
@@ -59,7 +62,7 @@ def _list_workloads() -> None:
 @click.option("--bucket-cap-mb", type=click.FloatRange(min=0, min_open=True), default=25.0, show_default=True,
               help="With --distributed: DistributedDataParallel's bucket size.")
 def bench(workloads: tuple[str, ...], backend_name: str | None, kernels: tuple[str, ...], repeat: int,
-          warmup: int, peers: bool, threads: int | None, peer_threads: int | None, cpu_time: bool,
+          warmup: int, peers: bool, threads: int | None, peer_threads: int | None, cpu_time: bool, scaling: bool,
           json_path: str | None, list_only: bool, distributed: bool, bucket_cap_mb: float) -> None:
     """Time WORKLOADs (default: all): training steps lenet, mlp, rnn, lstm, gru and the hot
     ops conv2d, rnn_step, lstm_step, gru_step (forward + backward). Prints the median and
@@ -74,6 +77,7 @@ def bench(workloads: tuple[str, ...], backend_name: str | None, kernels: tuple[s
       gpunet bench mlp --repeat 50 --warmup 5 --threads 1 --peers
       gpunet bench lenet rnn --peers --threads 1 --cpu-time --repeat 60 --warmup 5
       gpunet bench rnn --peers --peer-threads 2 --cpu-time
+      gpunet bench lenet mlp lstm conv2d --scaling
       mpiexec -n 2 gpunet bench --distributed --threads 1
     """
     import os
@@ -93,11 +97,12 @@ def bench(workloads: tuple[str, ...], backend_name: str | None, kernels: tuple[s
         _bench_distributed(workloads, repeat, warmup, threads, bucket_cap_mb, json_path)
         return
     opts = runner.Options(repeat=repeat, warmup=warmup, kernels=kernels or (config.kernels(),), peers=peers,
-                          threads=threads, peer_threads=peer_threads, cpu_time=cpu_time,
+                          threads=threads, peer_threads=peer_threads, cpu_time=cpu_time, scaling=scaling,
                           strict=bool(workloads))
     command = _command_line(workloads, {"backend": backend_name, "kernels": kernels, "repeat": repeat,
                                         "warmup": warmup, "peers": peers, "threads": threads,
-                                        "peer_threads": peer_threads, "cpu_time": cpu_time, "json": json_path})
+                                        "peer_threads": peer_threads, "cpu_time": cpu_time, "scaling": scaling,
+                                        "json": json_path})
     record = runner.run(list(dict.fromkeys(workloads)), opts, progress=lambda line: click.echo(line, err=True),
                         command=command)
     click.echo(report.format_table(record))

@@ -38,7 +38,7 @@ from gpunet.cli.progress import EpochProgress
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Write the final metrics and history as JSON.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="Limit NumPy's BLAS threads (needs threadpoolctl; 1 is fastest for small models on a busy CPU).")
+              help="Threads for BLAS and the numba kernels together [default: the cores this process may use].")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @click.option("--distributed", is_flag=True,
               help="Data-parallel over the processes of `mpiexec -n N` (needs the mpi extra); --batch-size stays "

@@ -24,6 +24,7 @@ HOT_OPS = CONV_OPS + CELL_OPS
 TABLE: list[tuple[str, str, str, str, str | None, bool]] = []
 for _op in CONV_OPS:
     TABLE += [(_op, "numpy-ref", "numpy", f"gpunet.ops.conv2d:{_op}", None, False),
+              (_op, "numpy-fast", "numpy", f"gpunet.ops.conv2d_cpu:{_op}", None, False),
               (_op, "cupy", "cupy", f"gpunet.ops.conv2d:{_op}", None, False)]
 for _op in CELL_OPS:
     TABLE += [(_op, "numpy-ref", "numpy", f"gpunet.ops.cells:{_op}", None, False),
@@ -36,6 +37,7 @@ for _op in SEQUENCE_OPS:
 TABLE += [
     # the Functions' implementations
     ("conv2d", "numpy-ref", "numpy", "gpunet.ops.conv2d:IM2COL", None, False),
+    ("conv2d", "numpy-fast", "numpy", "gpunet.ops.conv2d_cpu:COMPILED", None, False),
     ("conv2d", "cupy", "cupy", "gpunet.ops.conv2d:IM2COL", None, False),
     ("conv2d", "raw", "cupy", "gpunet.ops.conv2d:RAW", RAW_PROBE, False),
     ("conv2d", "numba", "cupy", "gpunet.ops.conv2d:NUMBA", NUMBA_PROBE, False),

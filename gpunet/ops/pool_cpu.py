@@ -6,6 +6,9 @@ from __future__ import annotations
 import numba
 import numpy
 
+from gpunet import settings
+
+settings.apply_threads()  # before numba's pool starts: see gpunet.parallel
 
 @numba.njit(cache=True, nogil=True)
 def max_pool_forward(x, kh, kw, sh, sw, ph, pw, y, index):  # pragma: no cover - compiled

@@ -1,12 +1,14 @@
 """The NumPy fast path (``numpy-fast``) of the recurrent loops: ``cells.py``'s equations, in place.
 
-Per timestep: one GEMM written straight into a preallocated buffer and a few in-place ufuncs.
+Per timestep: one GEMM written straight into a preallocated buffer, one vectorised ``exp`` and
+one numba kernel (:mod:`gpunet.ops.cells_cpu`: gates, state update, mask, saved buffers in one pass).
 Biases that only shift a pre-activation are folded into the input projection beforehand. Gate
 activations come from one ``exp`` over all gates, ``sigmoid(x) = 1 / (1 + exp(-x))`` and
 ``tanh(x) = 1 - 2 / (1 + exp(2x))``, with the ``-1`` and ``2`` folded into the gates' weights
-(NumPy's ``exp`` is vectorised, its ``tanh`` about twice as slow). Derivative factors that do
-not depend on the incoming gradient are formed for all timesteps at once before the backward
-loop. Length masks become ``copyto(..., where=finished)`` on the steps with finished rows only.
+(NumPy's ``exp`` is vectorised, its ``tanh`` about twice as slow, numba's scalar ones slower
+still). The backward runs one kernel per step as well (LSTM's ``tanh(c)`` is formed for all
+timesteps at once beforehand). Length masks are the kernels' ``carry`` rows, plus a
+``copyto(..., where=finished)`` after the GEMM, on the steps with finished rows only.
 
 ``finished[t]`` is ``None`` when every sequence runs at step ``t``, else a ``(B, 1)`` bool array.
 State buffers are ``(T+1, B, H)`` in time order and ``saved`` has the layout of
@@ -19,7 +21,15 @@ from typing import Any
 
 import numpy as np
 
+from gpunet.ops import cells_cpu
+
 Array = Any
+_NO_CARRY = np.zeros(1, dtype=bool)
+
+
+def _carry(finished: Array | None) -> tuple[Array, bool]:
+    """The ``(carry, masked)`` arguments of the :mod:`gpunet.ops.cells_cpu` kernels for one step."""
+    return (_NO_CARRY, False) if finished is None else (np.ascontiguousarray(finished[:, 0]), True)
 
 
 def _steps(steps: int, reverse: bool) -> list[tuple[int, int, int]]:
@@ -30,25 +40,9 @@ def _steps(steps: int, reverse: bool) -> list[tuple[int, int, int]]:
 
 
 def _exp_scale(hidden: int, gates: str, dtype: Any) -> Array:
-    """Pre-activation scale for :func:`_exp_activate`: -1 on sigmoid gates, 2 on tanh gates."""
+    """Pre-activation scale before one ``exp`` over all gates: -1 on sigmoid gates, 2 on tanh gates
+    (the :mod:`gpunet.ops.cells_cpu` kernels finish ``1 / (1 + e)`` and ``1 - 2 / (1 + e)``)."""
     return np.concatenate([np.full(hidden, -1.0 if g == "s" else 2.0) for g in gates]).astype(dtype)
-
-
-def _exp_activate(a: Array, tanh_cols: slice | None) -> None:
-    """In place ``r = 1 / (1 + exp(a))`` on pre-activations scaled by :func:`_exp_scale`.
-
-    ``r`` is ``sigmoid(x)`` for ``a = -x``, and ``1 - 2 r`` is ``tanh(x)`` for ``a = 2 x``: one
-    vectorised ``exp`` replaces NumPy's slower ``tanh`` for every gate (``exp`` overflow gives
-    ``r = 0``, the right limit).
-    """
-    with np.errstate(over="ignore"):
-        np.exp(a, out=a)
-    a += 1
-    np.reciprocal(a, out=a)
-    if tanh_cols is not None:
-        g = a[:, tanh_cols]
-        g *= -2
-        g += 1
 
 
 def forward(mode: str, xg: Array, w_hh: Array, b_hh: Array | None, h0: Array, c0: Array | None,
@@ -85,7 +79,6 @@ def _lstm_forward(xg: Array, w_hh: Array, b_hh: Array | None, h_buf: Array, c0: 
                   ) -> tuple[Array, Array, Array]:
     steps, batch, gates = xg.shape
     hidden = gates // 4
-    g_cols = slice(2 * hidden, 3 * hidden)
     scale = _exp_scale(hidden, "ssts", xg.dtype)
     if b_hh is not None:
         xg += b_hh
@@ -94,22 +87,14 @@ def _lstm_forward(xg: Array, w_hh: Array, b_hh: Array | None, h_buf: Array, c0: 
     c_buf = np.empty_like(h_buf)
     c_buf[order[0][1]] = c0
     acts = np.empty((steps, batch, gates), dtype=xg.dtype)  # i, f, g, o: the spec's saved layout
-    tmp, tanh_c = np.empty((batch, hidden), dtype=xg.dtype), np.empty((batch, hidden), dtype=xg.dtype)
-    for t, src, dst in order:
-        a = acts[t]
-        np.matmul(h_buf[src], w_t, out=a)
-        a += xg[t]
-        _exp_activate(a, g_cols)
-        i, f, g, o = (a[:, k * hidden:(k + 1) * hidden] for k in range(4))
-        c = c_buf[dst]
-        np.multiply(f, c_buf[src], out=c)
-        np.multiply(i, g, out=tmp)
-        c += tmp
-        np.tanh(c, out=tanh_c)
-        np.multiply(o, tanh_c, out=h_buf[dst])
-        if finished[t] is not None:
-            np.copyto(h_buf[dst], h_buf[src], where=finished[t])
-            np.copyto(c, c_buf[src], where=finished[t])
+    with np.errstate(over="ignore"):
+        for t, src, dst in order:
+            a = acts[t]
+            np.matmul(h_buf[src], w_t, out=a)
+            a += xg[t]
+            np.exp(a, out=a)
+            carry, masked = _carry(finished[t])
+            cells_cpu.lstm_forward_step(a, c_buf[src], h_buf[src], c_buf[dst], h_buf[dst], carry, masked)
     return h_buf, c_buf, acts
 
 
@@ -126,22 +111,15 @@ def _gru_forward(xg: Array, w_hh: Array, b_hh: Array | None, h_buf: Array,
     w_t = np.ascontiguousarray((w_hh * scale[:, None]).T)
     saved = np.empty((steps, batch, 4 * hidden), dtype=xg.dtype)  # r, z, n, hn + b_hn (as cells.py)
     hg = np.empty((batch, gates), dtype=xg.dtype)
-    for t, src, dst in order:
-        np.matmul(h_buf[src], w_t, out=hg)
-        s = saved[t]
-        rz, n, hn = s[:, :two], s[:, two:gates], s[:, gates:]
-        np.add(xg[t, :, :two], hg[:, :two], out=rz)
-        _exp_activate(rz, None)
-        np.add(hg[:, two:], b_hn, out=hn)
-        np.multiply(s[:, :hidden], hn, out=n)
-        n += xg[t, :, two:]
-        np.tanh(n, out=n)
-        h = h_buf[dst]
-        np.subtract(h_buf[src], n, out=h)
-        h *= s[:, hidden:two]
-        h += n
-        if finished[t] is not None:
-            np.copyto(h, h_buf[src], where=finished[t])
+    with np.errstate(over="ignore"):
+        for t, src, dst in order:
+            np.matmul(h_buf[src], w_t, out=hg)
+            s = saved[t]
+            rz = s[:, :two]
+            np.add(xg[t, :, :two], hg[:, :two], out=rz)
+            np.exp(rz, out=rz)
+            carry, masked = _carry(finished[t])
+            cells_cpu.gru_forward_step(s, xg[t, :, two:], hg[:, two:], b_hn, h_buf[src], h_buf[dst], carry, masked)
     return h_buf, None, saved
 
 
@@ -184,33 +162,16 @@ def _simple_backward(deriv: Array, w_hh: Array, gym: Array | None, dh: Array, fi
 def _lstm_backward(w_hh: Array, c_buf: Array, saved: Array, gym: Array | None, dh: Array,
                    dc: Array, finished: list[Array | None], order: list[tuple[int, int, int]], reverse: bool
                    ) -> tuple[Array, Array, Array, Array]:
-    hidden = c_buf.shape[2]
     acts = saved
-    i, f, g, o = (acts[:, :, k * hidden:(k + 1) * hidden] for k in range(4))
     c_in, c_out = (c_buf[1:], c_buf[:-1]) if reverse else (c_buf[:-1], c_buf[1:])
     tc = np.tanh(c_out)  # masked steps differ from the forward's tanh(c) but get no gradient
-    steps, batch = acts.shape[:2]
-    factors = np.empty_like(acts)  # d pre / d(dct or dh)
-    factors[:, :, :hidden] = g * i * (1 - i)
-    factors[:, :, hidden:2 * hidden] = c_in * f * (1 - f)
-    factors[:, :, 2 * hidden:3 * hidden] = i * (1 - g * g)
-    factors[:, :, 3 * hidden:] = tc * o * (1 - o)
-    through_h = o * (1 - tc * tc)
-    dxg = np.empty_like(factors)
-    dct, spare_h, spare_c = np.empty_like(dh), np.empty_like(dh), np.empty_like(dh)
+    dxg = np.empty_like(acts)
+    spare_h, spare_c = np.empty_like(dh), np.empty_like(dh)
     for t, _, _ in order:
-        if gym is not None:
-            dh += gym[t]
-        np.multiply(dh, through_h[t], out=dct)
-        dct += dc
+        carry, masked = _carry(finished[t])
         d = dxg[t]
-        np.multiply(dct[:, None, :], factors[t, :, :3 * hidden].reshape(batch, 3, hidden),
-                    out=d[:, :3 * hidden].reshape(batch, 3, hidden))
-        np.multiply(dh, factors[t, :, 3 * hidden:], out=d[:, 3 * hidden:])
-        np.multiply(dct, f[t], out=spare_c)
-        if finished[t] is not None:
-            np.copyto(d, 0, where=finished[t])
-            np.copyto(spare_c, dc, where=finished[t])
+        cells_cpu.lstm_backward_step(acts[t], c_in[t], tc[t], dh, gym[t] if gym is not None else dh,
+                                     gym is not None, dc, d, spare_c, carry, masked)
         np.matmul(d, w_hh, out=spare_h)
         if finished[t] is not None:
             np.copyto(spare_h, dh, where=finished[t])
@@ -224,27 +185,16 @@ def _gru_backward(w_hh: Array, h_in: Array, saved: Array, gym: Array | None, dh:
                   ) -> tuple[Array, Array, Array, None]:
     hidden = h_in.shape[2]
     two = 2 * hidden
-    r, z, n, hn = (saved[:, :, k * hidden:(k + 1) * hidden] for k in range(4))
-    through_n = (1 - z) * (1 - n * n)
-    through_z = (h_in - n) * z * (1 - z)
-    through_r = hn * r * (1 - r)
     dn_all = np.empty_like(h_in)
     dhg = np.empty(saved.shape[:2] + (3 * hidden,), dtype=saved.dtype)
-    spare, carry = np.empty_like(dh), np.empty_like(dh)
+    spare, carry_h = np.empty_like(dh), np.empty_like(dh)
     for t, _, _ in order:
-        if gym is not None:
-            dh += gym[t]
-        dn, d = dn_all[t], dhg[t]
-        np.multiply(dh, through_n[t], out=dn)
-        np.multiply(dh, through_z[t], out=d[:, hidden:two])
-        if finished[t] is not None:
-            np.copyto(dn, 0, where=finished[t])
-            np.copyto(d[:, hidden:two], 0, where=finished[t])
-        np.multiply(dn, through_r[t], out=d[:, :hidden])
-        np.multiply(dn, r[t], out=d[:, two:])
+        carry, masked = _carry(finished[t])
+        d = dhg[t]
+        cells_cpu.gru_backward_step(saved[t], h_in[t], dh, gym[t] if gym is not None else dh, gym is not None,
+                                    dn_all[t], d, carry_h, carry, masked)
         np.matmul(d, w_hh, out=spare)
-        np.multiply(dh, z[t], out=carry)
-        spare += carry
+        spare += carry_h
         if finished[t] is not None:
             np.copyto(spare, dh, where=finished[t])
         dh, spare = spare, dh

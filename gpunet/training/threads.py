@@ -1,4 +1,4 @@
-"""Limit NumPy's BLAS thread pool while training."""
+"""The thread count (BLAS and the numba kernels together) while training."""
 
 from __future__ import annotations
 
@@ -10,16 +10,17 @@ from gpunet.training.errors import UsageError
 
 @contextlib.contextmanager
 def blas_threads(threads: int | None) -> Iterator[None]:
-    """Limit the BLAS thread pool for the duration (no-op when ``threads`` is None).
-
-    Needs threadpoolctl; without it raises :class:`UsageError` saying how to install it.
-    """
+    """Use ``threads`` threads for BLAS and the numba kernels for the duration (the ``threads``
+    setting, :mod:`gpunet.parallel`); no-op when ``threads`` is None (the default: every core
+    this process may use)."""
     if threads is None:
         yield
         return
     try:
-        from threadpoolctl import threadpool_limits
+        import threadpoolctl  # noqa: F401  (a dependency; a broken install gets a clear message)
     except ImportError as exc:
         raise UsageError("--threads needs threadpoolctl: pip install threadpoolctl") from exc
-    with threadpool_limits(limits=threads, user_api="blas"):
+    from gpunet import settings
+
+    with settings.using(threads=threads):
         yield

@@ -173,3 +173,48 @@ def test_asks_the_registry_once_per_call(monkeypatch):
     w = Tensor(numpy.ones((1, 1, 3, 3)), requires_grad=True)
     F.conv2d(x, w).sum().backward()
     assert asked == [("conv2d", "numpy")]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation", CASES)
+def test_fast_path_equals_reference(x_shape, w_shape, stride, padding, dilation, dtype):
+    """numpy-fast (numba packing + one GEMM) against numpy-ref: the three hot ops and the
+    conv2d Function's gradients, both through ``gpunet.using(fast_paths=...)``."""
+    from gpunet.ops import conv2d_cpu, registry
+
+    rng = numpy.random.default_rng(8)
+    x, w = rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(w_shape[0]).astype(dtype)
+    gy = rng.standard_normal(conv_impl.conv2d_forward(x, w, stride, padding, dilation).shape).astype(dtype)
+    tol = {"rtol": 1e-12, "atol": 1e-12} if dtype == "float64" else {"rtol": 1e-4, "atol": 1e-4}
+    args = (stride, padding, dilation)
+    for name, ref_args, fast_args in [
+            ("conv2d_forward", (x, w, *args), (x, w, *args)),
+            ("conv2d_backward_input", (gy, w, x.shape, *args), (gy, w, x.shape, *args)),
+            ("conv2d_backward_weight", (x, gy, w.shape, *args), (x, gy, w.shape, *args))]:
+        want = registry.get(name, "numpy-ref").load()(*ref_args)
+        got = registry.get(name, "numpy-fast").load()(*fast_args)
+        assert got.dtype == want.dtype == numpy.dtype(dtype)
+        numpy.testing.assert_allclose(got, want, err_msg=name, **tol)
+    results = []
+    for fast in (True, False):
+        with gpunet.using(fast_paths=fast):
+            assert isinstance(registry.lookup("conv2d", "numpy"), conv2d_cpu.CompiledConv2d) == fast
+            xt, wt, bt = (Tensor(a, requires_grad=True) for a in (x, w, b))
+            y = F.conv2d(xt, wt, bt, *args)
+            y.backward(gy)
+            results.append((y.data, xt.grad, wt.grad, bt.grad))
+    for got, want in zip(*results):
+        assert got.dtype == numpy.dtype(dtype)
+        numpy.testing.assert_allclose(got, want, **tol)
+
+
+def test_fast_path_propagates_nan_and_skips_unneeded_input_gradient():
+    x = numpy.ones((2, 2, 6, 6))
+    x[1, 0, 2, 3] = numpy.nan
+    w = numpy.ones((3, 2, 3, 3))
+    xt, wt = Tensor(x), Tensor(w, requires_grad=True)  # a first layer: no input gradient
+    y = F.conv2d(xt, wt, None, 1, 1)
+    assert numpy.isnan(y.data[1, :, 1:4, 2:5]).all() and not numpy.isnan(y.data[0]).any()
+    y.sum().backward()
+    assert xt.grad is None and numpy.isnan(wt.grad[:, 0]).all() and not numpy.isnan(wt.grad[:, 1]).any()
