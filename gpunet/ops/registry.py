@@ -15,7 +15,8 @@ Implementation names:
 The rule (:func:`lookup`): NumPy arrays get ``numpy-fast`` when ``settings.fast_paths`` is on
 and one is registered and usable, else ``numpy-ref``. CuPy arrays get the implementation named
 by ``settings.kernels``; an explicit choice that cannot run is a :class:`KernelUnavailableError`
-saying why, and ``auto`` tries ``raw``, then ``numba``, then ``cupy``, printing once why it
+saying why; an op with no implementation of that name (pooling has no ``raw`` kernel) runs the
+``cupy`` reference. ``auto`` tries ``raw``, then ``numba``, then ``cupy``, printing once why it
 passed over each one (``GPUNET_QUIET=1`` silences it).
 """
 
@@ -146,16 +147,15 @@ def _choose(op: str, device: str, kernels: str, fast_paths: bool) -> Implementat
         return get(op, "numpy-ref")
     if device != "cupy":
         raise ValueError(f"registry.lookup: expected device in {DEVICES}, got {device!r}")
-    if kernels != "auto":
-        impl = table.get(kernels)
-        if impl is None:
-            raise KernelUnavailableError(f"kernels={kernels!r}: {op} has no {kernels} implementation "
-                                         f"(registered: {sorted(table)})")
+    if kernels != "auto" and kernels in table:
+        impl = table[kernels]
         why = impl.unavailable_reason()
         if why is not None:
             raise KernelUnavailableError(f"kernels={kernels!r}: the {kernels} implementation of {op} cannot "
                                          f"run here: {why} (see `gpunet info`)")
         return impl
+    if kernels != "auto":
+        return get(op, "cupy")  # no such kernel for this op: the GPU reference
     for name in GPU_AUTO_ORDER:
         impl = table.get(name)
         if impl is None:

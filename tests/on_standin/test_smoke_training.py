@@ -51,13 +51,7 @@ def train(name, backend, kernels="auto", steps=STEPS, optimizer="sgd"):
         return losses, {k: gpunet.backend.to_numpy(v) for k, v in model.state_dict().items()}
 
 
-RAW_POOL_BUG = pytest.mark.xfail(strict=True, raises=gpunet.ops.registry.KernelUnavailableError, reason=(
-    "kernels='raw'/'numba' cannot train LeNet on a GPU: max_pool2d has no raw/numba implementation "
-    "and registry._choose raises KernelUnavailableError(\"kernels='raw': max_pool2d has no raw "
-    "implementation (registered: ['cupy', 'numpy-fast', 'numpy-ref'])\") instead of using the cupy one"))
-
-CASES = [("lenet", "cupy"), ("lenet", "auto"), pytest.param("lenet", "raw", marks=RAW_POOL_BUG),
-         pytest.param("lenet", "numba", marks=RAW_POOL_BUG),
+CASES = [("lenet", "cupy"), ("lenet", "auto"), ("lenet", "raw"), ("lenet", "numba"),
          ("lstm", "cupy"), ("lstm", "raw"), ("lstm", "numba"), ("gru", "cupy"), ("gru", "raw"),
          ("gru", "numba")]
 
