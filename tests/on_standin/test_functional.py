@@ -60,7 +60,7 @@ def run(fn, arrays, backend, kernels="auto"):
         for t in ts:
             t.requires_grad = True
         out = fn(*ts)
-        (out * gpunet.tensor(np.linspace(0.5, 1.5, out.size, dtype=np.float32).reshape(out.shape)).to(backend)
+        (out * gpunet.tensor(np.linspace(0.5, 1.5, out.numel(), dtype=np.float32).reshape(out.shape)).to(backend)
          ).sum().backward()
         return to_numpy(out.data), [None if t.grad is None else to_numpy(t.grad) for t in ts]
 
