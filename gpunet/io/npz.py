@@ -25,7 +25,7 @@ import numpy
 from numpy.lib import format as npy_format
 
 from gpunet.io import limits
-from gpunet.io.tree import META_NAME, SchemaError, collect_refs, field_name, parse_json, unflatten
+from gpunet.io.tree import META_NAME, REF, SchemaError, collect_refs, field_name, parse_json, unflatten
 
 FORMAT = "gpunet-checkpoint"
 FORMAT_VERSION = 2
@@ -82,22 +82,20 @@ def read(path: Path, arrays_too: bool = True) -> tuple[dict[str, Any], Any]:
         meta = _check_meta(raw)
         refs = collect_refs_or_fail(meta["tree"])
         wanted = {name + _SUFFIX: (name, parts) for name, parts in refs}
-        unknown = sorted(set(members) - set(wanted))
-        if unknown:
-            raise NpzError(unknown[0], "member is not referenced by the metadata (unknown members are refused)")
         for member, (name, parts) in wanted.items():
             if member not in members:
                 raise NpzError(f"tree.{field_name(parts)}", f"array reference {name!r} has no member")
+        unknown = sorted(set(members) - set(wanted))
+        if unknown:
+            raise NpzError(unknown[0], "member is not referenced by the metadata (unknown members are refused)")
         table = meta.get("arrays")
         if table is not None:
             _check_budget(table, refs, members)
-        if not arrays_too:
-            return meta, None
         arrays = {}
         for member, (name, _) in wanted.items():
             spec = table[name] if table is not None else None
-            arrays[name] = _read_member(archive, members[member], member, spec=spec)
-    return meta, unflatten(meta["tree"], arrays)
+            arrays[name] = _read_member(archive, members[member], member, spec=spec, data=arrays_too)
+    return meta, unflatten(meta["tree"], arrays) if arrays_too else None
 
 
 def collect_refs_or_fail(tree: Any) -> list[tuple[str, tuple[Any, ...]]]:
@@ -149,8 +147,8 @@ def _check_meta(raw: bytes) -> dict[str, Any]:
                        f"{', '.join(map(str, READ_VERSIONS))}")
     if not isinstance(meta.get("gpunet_version"), (str, type(None))):
         raise NpzError(f"{META_NAME}.gpunet_version", f"expected a string, got {meta['gpunet_version']!r:.80}")
-    if not isinstance(meta.get("tree"), dict):
-        raise NpzError(f"{META_NAME}.tree", "expected an object tree (a JSON object)")
+    if not isinstance(meta.get("tree"), dict) or REF in meta["tree"]:
+        raise NpzError(f"{META_NAME}.tree", "expected an object tree (a JSON object that is not an array reference)")
     known = {"format", "format_version", "gpunet_version", "tree"} | ({"arrays"} if version >= 2 else set())
     extra = sorted(set(meta) - known)
     if extra:
@@ -200,8 +198,9 @@ def _exact(stream: IO[bytes], n: int, member: str, what: str) -> bytes:
 
 
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, member: str, spec: dict[str, Any] | None = None,
-                 expect_bytes: bool = False) -> numpy.ndarray:
-    """One ``.npy`` member: header checked against the declared size, data read in chunks."""
+                 expect_bytes: bool = False, data: bool = True) -> Any:
+    """One ``.npy`` member: header checked against the declared size, data read in chunks
+    (with ``data=False``, only the header is read and ``None`` returned)."""
     with archive.open(info) as stream:
         magic = _exact(stream, 8, member, ".npy header")
         if magic[:6] != npy_format.MAGIC_PREFIX:
@@ -226,6 +225,8 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, member: str, s
         if info.file_size != header_total + nbytes:
             raise NpzError(member, f"member declares {info.file_size:,} bytes, its .npy header describes "
                                    f"{header_total + nbytes:,} ({dtype} of shape {shape})")
+        if not data:
+            return None
         flat = numpy.empty(nbytes, dtype=numpy.uint8)
         done = 0
         while done < nbytes:
@@ -261,16 +262,3 @@ def _parse_header(text: str, member: str) -> tuple[numpy.dtype, tuple[int, ...],
     if dtype.hasobject:
         raise NpzError(member, "member contains pickled objects; refused (they could run code)")
     return dtype, shape, fortran
-
-
-def header_of(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[numpy.dtype, tuple[int, ...]]:
-    """The dtype and shape of a member (its header only)."""
-    with archive.open(info) as stream:
-        magic = _exact(stream, 8, info.filename, ".npy header")
-        width = 2 if magic[6] == 1 else 4
-        header_len = int.from_bytes(_exact(stream, width, info.filename, ".npy header"), "little")
-        if header_len > limits.MAX_NPY_HEADER:
-            raise NpzError(info.filename, "member's .npy header is too long")
-        dtype, shape, _ = _parse_header(_exact(stream, header_len, info.filename, ".npy header").decode("latin1"),
-                                        info.filename)
-    return dtype, shape
