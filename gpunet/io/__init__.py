@@ -107,14 +107,13 @@ def _read(path: Path, arrays_too: bool) -> tuple[dict[str, Any], Any]:
     if not path.is_file():
         raise CheckpointError(f"load: no checkpoint file at {path}", path)
     try:
-        size = path.stat().st_size
         with open(path, "rb") as handle:
             head = handle.read(9)
     except OSError as exc:
         raise CheckpointError(f"load: cannot read {path} ({type(exc).__name__}: {exc})", path) from exc
     if head[:4] == _ZIP_MAGIC:
         return _read_npz(path, arrays_too)
-    if safetensors_format.looks_like(head, size):
+    if safetensors_format.looks_like(head):
         return _read_safetensors(path, arrays_too)
     magic = head[:4]
     what = "a pickle" if magic[:1] == b"\x80" else "a single .npy array" if magic == b"\x93NUM" else "unknown"

@@ -65,7 +65,7 @@ def prepare(obj: Any) -> dict[str, numpy.ndarray]:
         if native not in _FROM_NUMPY:
             raise TypeError(f"save: {name!r} has dtype {array.dtype}, which safetensors cannot hold "
                             f"(it holds {', '.join(sorted(_TO_NUMPY))}); save it to a .npz instead")
-        out[name] = numpy.ascontiguousarray(array, dtype=numpy.dtype(_TO_NUMPY[_FROM_NUMPY[native]]))
+        out[name] = numpy.asarray(array, dtype=numpy.dtype(_TO_NUMPY[_FROM_NUMPY[native]]), order="C")
     return out
 
 
@@ -96,9 +96,10 @@ def _raw(array: numpy.ndarray) -> memoryview:
 
 
 # ----- reading ----------------------------------------------------------------------------
-def looks_like(head: bytes, size: int) -> bool:
+def looks_like(head: bytes) -> bool:
     """Whether a file starting with ``head`` (>= 9 bytes) is plausibly safetensors."""
-    return len(head) >= 9 and head[8:9] == b"{" and 2 <= int.from_bytes(head[:8], "little") <= size - 8
+    return len(head) >= 9 and head[8:9] == b"{" and 2 <= int.from_bytes(head[:8], "little") <= \
+        limits.MAX_SAFETENSORS_HEADER
 
 
 def read(path: Path, arrays_too: bool = True) -> tuple[dict[str, Any], dict[str, numpy.ndarray] | None]:
