@@ -21,6 +21,7 @@ from gpunet.autograd import Tensor
 from gpunet.data import DataLoader, Split
 from gpunet.nn.module import Module
 from gpunet.optim import OPTIMIZERS, Optimizer, clip_grad_norm
+from gpunet.training.checkpoint import check_header, check_resumable
 from gpunet.training.errors import TrainingError
 from gpunet.training.metrics import compute_loss, evaluate, labels_of, predictions
 from gpunet.training.recipes import Recipe
@@ -77,23 +78,20 @@ class Trainer:
     def restore(self, path: str | Path) -> None:
         """Continue from a checkpoint of the same recipe, model and settings (``epochs`` may differ)."""
         state = io.load(path)
+        check_header(state, path, "resume")  # the schema (types and ranges), before anything is compared
         self._check_compatible(state, path)
+        check_resumable(state, path, self.model, self.optimizer, len(self.train_loader))
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
-            if "rng" in state:
-                random.set_state(state["rng"])
-            epoch, batch, step = int(state["epoch"]), int(state["batch"]), int(state["step"])
-            totals = dict(state.get("totals") or {})
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
             raise TrainingError(f"resume: {path} does not fit this model: {exc}") from exc
-        self.epoch, self.batch, self.step = epoch, batch, step
-        self.totals = {**_empty_totals(), **totals}
-        self.history = History(list(state.get("history", [])))
+        random.set_state(state["rng"])
+        self.epoch, self.batch, self.step = state["epoch"], state["batch"], state["step"]
+        self.totals = dict(state["totals"])
+        self.history = History(list(state["history"]))
 
     def _check_compatible(self, state: dict[str, Any], path: str | Path) -> None:
-        if state.get("kind") != "training":
-            raise TrainingError(f"resume: {path} is not a training checkpoint (kind {state.get('kind')!r})")
         if state.get("recipe") != self.recipe.name:
             raise TrainingError(f"resume: {path} is a checkpoint of {state.get('recipe')!r}, "
                                 f"not of {self.recipe.name!r}")
