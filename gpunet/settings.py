@@ -44,9 +44,27 @@ class Settings:
     fast_paths: bool = True
 
 
+def env_choice(name: str, choices: tuple[str, ...], default: str = "auto") -> str:
+    """The value of environment variable ``name`` (``default`` when unset or empty), checked.
+
+    Raises ValueError naming the variable, its value and the choices.
+    """
+    raw = os.environ.get(name, "")
+    value = raw.strip().lower() or default
+    if value not in choices:
+        raise ValueError(f"{name}={raw!r} is not one of {', '.join(choices)} (set one of them, or unset {name})")
+    return value
+
+
 def _initial() -> Settings:
-    kernels = os.environ.get("GPUNET_KERNELS", "auto")
-    return Settings(kernels=kernels if kernels in KERNEL_CHOICES else "auto")
+    try:
+        kernels = env_choice("GPUNET_KERNELS", KERNEL_CHOICES)
+    except ValueError as exc:  # importing must not fail; the CLI refuses the value, the library says so
+        import warnings
+
+        warnings.warn(f"{exc}; using 'auto'", RuntimeWarning, stacklevel=2)
+        kernels = "auto"
+    return Settings(kernels=kernels)
 
 
 _global = [_initial()]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from gpunet import backend, config
+from gpunet import backend, config, settings
 
 DEFAULT_REPEAT, DEFAULT_WARMUP = 20, 3
 
@@ -70,8 +70,6 @@ def bench(workloads: tuple[str, ...], backend_name: str | None, kernels: tuple[s
       gpunet bench lenet rnn --peers --threads 1 --cpu-time --repeat 60 --warmup 5
       gpunet bench rnn --peers --peer-threads 2 --cpu-time
     """
-    import os
-
     from gpunet.bench import report, runner
     from gpunet.bench.workloads import WORKLOADS
 
@@ -82,7 +80,8 @@ def bench(workloads: tuple[str, ...], backend_name: str | None, kernels: tuple[s
     if unknown:
         raise click.BadParameter(f"unknown workload {unknown[0]!r}; expected one of {', '.join(WORKLOADS)}",
                                  param_hint="WORKLOAD")
-    backend.use(backend_name or os.environ.get("GPUNET_BACKEND", "auto"), quiet=True)
+    settings.env_choice("GPUNET_KERNELS", config.KERNEL_CHOICES)  # a typo there is an error, not ignored
+    backend.use(backend_name or backend.env_backend(), quiet=True)
     opts = runner.Options(repeat=repeat, warmup=warmup, kernels=kernels or (config.kernels(),), peers=peers,
                           threads=threads, peer_threads=peer_threads, cpu_time=cpu_time,
                           strict=bool(workloads))

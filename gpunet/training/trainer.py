@@ -122,10 +122,10 @@ class Trainer:
         value = float(loss.item())
         if not math.isfinite(value):
             raise TrainingError(f"{self.recipe.loss} loss is {value} at step {self.step + 1} "
-                                f"(epoch {self.epoch + 1}, batch {self.batch + 1}); lower --lr or use --clip")
+                                f"(epoch {self.epoch + 1}, batch {self.batch + 1}); {self._nan_cause(batch)}")
         self.optimizer.zero_grad()
         loss.backward()
-        self._check_grads()
+        self._check_grads(batch)
         if self.settings.clip:
             clip_grad_norm(self.model.parameters(), self.settings.clip)
         correct = int((predictions(self.recipe, logits.data) == labels_of(self.recipe, target.data)).sum())
@@ -138,7 +138,7 @@ class Trainer:
             self.step += 1
         return value, correct
 
-    def _check_grads(self) -> None:
+    def _check_grads(self, batch: tuple[Tensor, ...]) -> None:
         """One host sync per step: NaN/inf anywhere makes the sum of all gradients non-finite."""
         grads = [(name, p) for name, p in self.model.named_parameters() if p.grad is not None]
         if not grads or math.isfinite(float(sum(p.grad.sum(dtype="float64") for _, p in grads))):
@@ -147,7 +147,23 @@ class Trainer:
         if name is None:  # the float64 sum overflowed on finite gradients
             return
         raise TrainingError(f"gradient of {name} has NaN/inf at step {self.step + 1} "
-                            f"(epoch {self.epoch + 1}, batch {self.batch + 1}); lower --lr or use --clip")
+                            f"(epoch {self.epoch + 1}, batch {self.batch + 1}); {self._nan_cause(batch)}")
+
+    def _nan_cause(self, batch: tuple[Tensor, ...]) -> str:
+        """The likely cause of a NaN/inf, from a check of the batch and the weights (only after one)."""
+        *inputs, target = batch
+        for label, tensor in [*((f"input {i + 1}" if len(inputs) > 1 else "the input", t)
+                                for i, t in enumerate(inputs)), ("the target", target)]:
+            data = tensor.data
+            if data.dtype.kind in "fc" and not bool(tensor.xp.isfinite(data).all()):
+                bad = int((~tensor.xp.isfinite(data)).sum())
+                return (f"the data is the cause: {label} of this batch holds {bad} NaN/inf value(s); "
+                        f"clean the dataset (lowering --lr will not help)")
+        weights = next((name for name, p in self.model.named_parameters() if not bool(p.xp.isfinite(p.data).all())),
+                       None)
+        if weights is not None:
+            return f"lower --lr or use --clip (the batch is finite; {weights} already holds NaN/inf)"
+        return "lower --lr or use --clip (the batch is finite: the optimisation diverged, not the data)"
 
     def fit(self) -> History:
         """Train until ``settings.epochs``; returns the history (also kept on the trainer)."""
