@@ -137,6 +137,7 @@ def current() -> str:
     """Name of the active backend: ``"numpy"`` or ``"cupy"``."""
     name = settings.current().backend
     if name is None:
+        settings.warn_about_environment()
         use(env_backend())
         name = settings.current().backend
     return name

@@ -56,15 +56,24 @@ def env_choice(name: str, choices: tuple[str, ...], default: str = "auto") -> st
     return value
 
 
+_env_problems: list[str] = []  # said once, on first use of the backend (importing never fails)
+
+
 def _initial() -> Settings:
     try:
         kernels = env_choice("GPUNET_KERNELS", KERNEL_CHOICES)
-    except ValueError as exc:  # importing must not fail; the CLI refuses the value, the library says so
-        import warnings
-
-        warnings.warn(f"{exc}; using 'auto'", RuntimeWarning, stacklevel=2)
+    except ValueError as exc:  # the CLI refuses the value; the library warns at first use
+        _env_problems.append(f"{exc}; using 'auto'")
         kernels = "auto"
     return Settings(kernels=kernels)
+
+
+def warn_about_environment() -> None:
+    """Warn (once) about invalid ``GPUNET_*`` values found at import."""
+    import warnings
+
+    while _env_problems:
+        warnings.warn(_env_problems.pop(), RuntimeWarning, stacklevel=3)
 
 
 _global = [_initial()]

@@ -92,14 +92,14 @@ def _read_bounded(stream: Any, path: Path, limit: int) -> bytes:
     limit = min(limit, MAX_IDX_BYTES)
     chunks, total = [head], len(head)
     while True:
+        if total > limit:
+            raise IDXError(f"mnist: {path} decompresses to more than {limit:,} bytes, beyond what its header "
+                           f"announces (or a ratio of {MAX_GZIP_RATIO}:1)")
         chunk = stream.read(min(2**20, limit + 1 - total))
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
         total += len(chunk)
-        if total > limit:
-            raise IDXError(f"mnist: {path} decompresses to more than {limit:,} bytes, beyond what its header "
-                           f"announces (or a ratio of {MAX_GZIP_RATIO}:1)")
 
 
 def read_split(data_dir: str | Path, split: str, dtype: str = "float32") -> ArrayDataset:
