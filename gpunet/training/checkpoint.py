@@ -34,6 +34,8 @@ from gpunet.io import CheckpointError
 from gpunet.training.errors import TrainingError
 
 SCHEDULES = ("constant", "cosine")
+_DEFAULTS = {"epochs": 1, "batch_size": 1, "lr": 1.0, "optimizer": "sgd", "seed": 0, "momentum": 0.0,
+             "weight_decay": 0.0, "clip": None, "schedule": "constant"}  # stand-ins for absent settings
 
 
 class TrainingCheckpointError(TrainingError, CheckpointError):
@@ -96,8 +98,12 @@ def _fail(command: str, path: Any, exc: _Violation) -> TrainingCheckpointError:
     return TrainingCheckpointError(f"{command}: {path}: field {exc.field!r} {exc.problem}", path, exc.field)
 
 
-def check_header(state: Any, path: Any, command: str) -> None:
-    """``kind``, ``recipe``, ``dataset`` and ``settings``: all ``load_trained`` needs to rebuild the run."""
+def check_header(state: Any, path: Any, command: str, complete: bool = True) -> None:
+    """``kind``, ``recipe``, ``dataset`` and ``settings``: all ``load_trained`` needs to rebuild the run.
+
+    With ``complete=False`` (evaluating, drawing filters) settings an older gpunet did not write
+    may be absent (``seed`` then defaults to 0); those present are checked all the same.
+    """
     if not isinstance(state, dict) or state.get("kind") != "training":
         kind = state.get("kind") if isinstance(state, dict) else None
         raise TrainingCheckpointError(f"{command}: {path} is not a training checkpoint of gpunet "
@@ -106,7 +112,11 @@ def check_header(state: Any, path: Any, command: str) -> None:
         _typed(state, "recipe", str, "a recipe name (a string)")
         if state.get("dataset") is not None:
             _typed(state, "dataset", str, "a dataset name (a string) or null")
-        _typed(state, "settings", dict, "an object of settings")
+        if not complete and "settings" not in state:
+            state = {**state, "settings": {}}
+        settings = _typed(state, "settings", dict, "an object of settings")
+        if not complete:
+            state = {**state, "settings": {**_DEFAULTS, **settings}}
         _int(state, "settings.epochs", 1)
         _int(state, "settings.batch_size", 1)
         _number(state, "settings.lr", 0.0, strict=True)

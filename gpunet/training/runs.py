@@ -85,11 +85,12 @@ def load_trained(checkpoint: str, data_dir: str | None, command: str) -> tuple[R
     from gpunet.training.checkpoint import TrainingCheckpointError, check_header, check_weights
 
     state = io.load(checkpoint)
-    check_header(state, checkpoint, command)
+    check_header(state, checkpoint, command, complete=False)
     if state["recipe"] not in RECIPES:
         raise TrainingCheckpointError(f"{command}: {checkpoint}: field 'recipe' names an unknown model "
                                       f"{state['recipe']!r}; expected one of {sorted(RECIPES)}", checkpoint, "recipe")
-    recipe, split, model = prepare_run(state["recipe"], state.get("dataset"), state["settings"]["seed"], data_dir)
+    seed = state.get("settings", {}).get("seed", 0)
+    recipe, split, model = prepare_run(state["recipe"], state.get("dataset"), seed, data_dir)
     check_weights(state, model, checkpoint, command)
     try:
         model.load_state_dict(state["model"])

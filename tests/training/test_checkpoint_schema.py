@@ -186,3 +186,15 @@ def test_a_zip_bomb_is_refused_by_evaluate_at_once(tmp_path: Path) -> None:
                 member.write(bytes(2**20))
     code, err = cli_line("evaluate", path, "--backend", "numpy")
     assert code == 1 and "compression ratio limit" in err and err.count("\n") == 1
+
+
+def test_evaluate_accepts_checkpoints_without_newer_settings(good_state: dict[str, Any], tmp_path: Path) -> None:
+    """Older gpunet wrote no schedule/weight_decay: evaluating needs only the seed (default 0)."""
+    old = copy.deepcopy(good_state)
+    for name in ("schedule", "weight_decay", "clip", "seed"):
+        del old["settings"][name]
+    io.save(old, tmp_path / "old.npz")
+    _, _, model, _ = load_trained(str(tmp_path / "old.npz"), None, "evaluate")
+    assert all(numpy.array_equal(v, good_state["model"][k]) for k, v in model.state_dict().items())
+    with pytest.raises(TrainingCheckpointError, match="field 'settings.seed' is missing"):
+        make_trainer().restore(tmp_path / "old.npz")
