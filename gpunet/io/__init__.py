@@ -117,8 +117,8 @@ def _read(path: Path, arrays_too: bool) -> tuple[dict[str, Any], Any]:
         return _read_safetensors(path, arrays_too)
     magic = head[:4]
     what = "a pickle" if magic[:1] == b"\x80" else "a single .npy array" if magic == b"\x93NUM" else "unknown"
-    raise CheckpointError(f"load: {path} is not a gpunet checkpoint (expected a zip/.npz archive or a "
-                          f"safetensors file, got {what} data starting with {magic!r})", path)
+    raise CheckpointError(f"load: {path} is not a gpunet checkpoint (expected a zip/.npz archive, got {what} "
+                          f"data starting with {magic!r}; nor is it a safetensors file)", path)
 
 
 def _read_npz(path: Path, arrays_too: bool) -> tuple[dict[str, Any], Any]:
@@ -126,7 +126,9 @@ def _read_npz(path: Path, arrays_too: bool) -> tuple[dict[str, Any], Any]:
         meta, obj = npz.read(path, arrays_too)
     except npz.NpzError as exc:
         where = f" ({exc.field})" if exc.field else ""
-        raise CheckpointError(f"load: {path}{where}: {exc.problem}", path, exc.field or None) from exc
+        plain = exc.problem.startswith("not a gpunet") or exc.field == "__meta__.format_version"
+        state = "" if plain else " is corrupted or unsafe"
+        raise CheckpointError(f"load: {path}{state}{where}: {exc.problem}", path, exc.field or None) from exc
     except MemoryError as exc:
         raise CheckpointError(f"load: {path}: not enough memory for the arrays it holds", path) from exc
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, KeyError, TypeError,
@@ -143,7 +145,8 @@ def _read_safetensors(path: Path, arrays_too: bool) -> tuple[dict[str, Any], Any
         info, arrays = safetensors_format.read(path, arrays_too)
     except safetensors_format.SafetensorsError as exc:
         where = f" ({exc.field})" if exc.field else ""
-        raise CheckpointError(f"load: {path} (safetensors){where}: {exc.problem}", path, exc.field or None) from exc
+        raise CheckpointError(f"load: {path} is a corrupted or unsafe safetensors file{where}: {exc.problem}", path,
+                              exc.field or None) from exc
     except MemoryError as exc:
         raise CheckpointError(f"load: {path}: not enough memory for the arrays it holds", path) from exc
     except (OSError, ValueError) as exc:
