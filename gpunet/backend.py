@@ -125,11 +125,20 @@ def short_reason(reason: str) -> str:
     return reason.split("because ", 1)[-1].split(" (", 1)[0]
 
 
+def env_backend() -> str:
+    """``GPUNET_BACKEND`` (``"auto"`` when unset); BackendError naming the variable when invalid."""
+    try:
+        return settings.env_choice("GPUNET_BACKEND", BACKENDS)
+    except ValueError as exc:
+        raise BackendError(str(exc)) from None
+
+
 def current() -> str:
     """Name of the active backend: ``"numpy"`` or ``"cupy"``."""
     name = settings.current().backend
     if name is None:
-        use(os.environ.get("GPUNET_BACKEND", "auto"))
+        settings.warn_about_environment()
+        use(env_backend())
         name = settings.current().backend
     return name
 

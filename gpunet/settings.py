@@ -50,9 +50,36 @@ class Settings:
     threads: int = 1
 
 
+def env_choice(name: str, choices: tuple[str, ...], default: str = "auto") -> str:
+    """The value of environment variable ``name`` (``default`` when unset or empty), checked.
+
+    Raises ValueError naming the variable, its value and the choices.
+    """
+    raw = os.environ.get(name, "")
+    value = raw.strip().lower() or default
+    if value not in choices:
+        raise ValueError(f"{name}={raw!r} is not one of {', '.join(choices)} (set one of them, or unset {name})")
+    return value
+
+
+_env_problems: list[str] = []  # said once, on first use of the backend (importing never fails)
+
+
 def _initial() -> Settings:
-    kernels = os.environ.get("GPUNET_KERNELS", "auto")
-    return Settings(kernels=kernels if kernels in KERNEL_CHOICES else "auto", threads=parallel.available_cores())
+    try:
+        kernels = env_choice("GPUNET_KERNELS", KERNEL_CHOICES)
+    except ValueError as exc:  # the CLI refuses the value; the library warns at first use
+        _env_problems.append(f"{exc}; using 'auto'")
+        kernels = "auto"
+    return Settings(kernels=kernels, threads=parallel.available_cores())
+
+
+def warn_about_environment() -> None:
+    """Warn (once) about invalid ``GPUNET_*`` values found at import."""
+    import warnings
+
+    while _env_problems:
+        warnings.warn(_env_problems.pop(), RuntimeWarning, stacklevel=3)
 
 
 _global = [_initial()]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from gpunet import backend, config
+from gpunet import backend, config, settings
 
 DEFAULT_REPEAT, DEFAULT_WARMUP = 20, 3
 
@@ -80,8 +80,6 @@ def bench(workloads: tuple[str, ...], backend_name: str | None, kernels: tuple[s
       gpunet bench lenet mlp lstm conv2d --scaling
       mpiexec -n 2 gpunet bench --distributed --threads 1
     """
-    import os
-
     from gpunet.bench import report, runner
     from gpunet.bench.workloads import WORKLOADS
 
@@ -92,7 +90,8 @@ def bench(workloads: tuple[str, ...], backend_name: str | None, kernels: tuple[s
     if unknown:
         raise click.BadParameter(f"unknown workload {unknown[0]!r}; expected one of {', '.join(WORKLOADS)}",
                                  param_hint="WORKLOAD")
-    backend.use(backend_name or os.environ.get("GPUNET_BACKEND", "auto"), quiet=True)
+    settings.env_choice("GPUNET_KERNELS", config.KERNEL_CHOICES)  # a typo there is an error, not ignored
+    backend.use(backend_name or backend.env_backend(), quiet=True)
     if distributed:
         _bench_distributed(workloads, repeat, warmup, threads, bucket_cap_mb, json_path)
         return

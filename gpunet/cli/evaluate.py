@@ -17,7 +17,8 @@ from gpunet.cli.options import apply_backend, backend_options
 @backend_options
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @library_usage_errors
-def evaluate(checkpoint: str, data_dir: str | None, backend_name: str | None, kernels: str, as_json: bool) -> None:
+def evaluate(checkpoint: str, data_dir: str | None, backend_name: str | None, kernels: str | None,
+             as_json: bool) -> None:
     """Accuracy and confusion matrix of a trained checkpoint on its dataset's test split.
 
     \b

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from gpunet.cli.errors import library_usage_errors
-from gpunet.cli.options import apply_backend, backend_options
+from gpunet.cli.options import FiniteFloatRange, apply_backend, backend_options
 from gpunet.cli.progress import EpochProgress
 
 
@@ -20,13 +20,13 @@ from gpunet.cli.progress import EpochProgress
               help="Folder with files a dataset reads (e.g. MNIST IDX files).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None)
 @click.option("--batch-size", type=click.IntRange(min=1), default=None)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None)
+@click.option("--lr", type=FiniteFloatRange(min=0, min_open=True), default=None)
 @click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default=None)
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=None,
+@click.option("--weight-decay", type=FiniteFloatRange(min=0), default=None,
               help="L2 penalty [default: the recipe's].")
 @click.option("--schedule", type=click.Choice(["constant", "cosine"]), default=None,
               help="Learning-rate schedule over the epochs [default: the recipe's].")
-@click.option("--clip", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--clip", type=FiniteFloatRange(min=0, min_open=True), default=None,
               help="Clip the global gradient norm to this value.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @backend_options
@@ -47,7 +47,7 @@ from gpunet.cli.progress import EpochProgress
 def train(model: str, dataset: str | None, data_dir: str | None, epochs: int | None, batch_size: int | None,
           lr: float | None, optimizer: str | None, weight_decay: float | None, schedule: str | None,
           clip: float | None, seed: int, backend_name: str | None,
-          kernels: str, checkpoint: str | None, checkpoint_every: int, resume: bool, plot: str | None,
+          kernels: str | None, checkpoint: str | None, checkpoint_every: int, resume: bool, plot: str | None,
           json_path: str | None, threads: int | None, quiet: bool, distributed: bool) -> None:
     """Train MODEL (linear, perceptron, mlp, lenet, rnn, lstm, gru) and report test accuracy.
 
@@ -98,6 +98,10 @@ def _train(model: str, dataset: str | None, data_dir: str | None, epochs: int | 
         rank, world = dist.get_rank(), dist.get_world_size()
     main = rank == 0
     recipe, split, net = prepare_run(model, dataset, seed, data_dir)
+    for part, data in (("train", split.train), ("test", split.test)):
+        if len(data) == 0:
+            raise ValueError(f"dataset {split.info.get('name')!r} has an empty {part} split: nothing to "
+                                   f"{'train on' if part == 'train' else 'evaluate on'}")
     settings = make_settings(recipe, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                              weight_decay=weight_decay, schedule=schedule, clip=clip)
     trainer = Trainer(recipe, net, split, settings, checkpoint=checkpoint, checkpoint_every=checkpoint_every,

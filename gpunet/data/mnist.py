@@ -9,7 +9,10 @@ NCHW ``(N, 1, 28, 28)`` in [0, 1] and labels as int64; MNIST's own train/test sp
 from __future__ import annotations
 
 import gzip
+import math
+import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy
 
@@ -32,10 +35,34 @@ def find_file(data_dir: Path, stem: str, kind: str) -> Path:
     raise FileNotFoundError(f"mnist: none of {names} found in {data_dir}")
 
 
+#: Decompressed bytes allowed per compressed byte of a ``.gz`` (MNIST compresses about 6:1).
+MAX_GZIP_RATIO = 100
+#: Bytes of one IDX file (MNIST's largest is 47 MB).
+MAX_IDX_BYTES = 2**32
+
+
 def read_idx(path: str | Path, magic: int) -> numpy.ndarray:
-    """An unsigned-byte IDX array, checking the magic number and that the size fits the header."""
+    """An unsigned-byte IDX array, checking the magic number and that the size fits the header.
+
+    Every problem (not gzip, truncated, sizes that do not match the header, unreadable) is an
+    :class:`IDXError` naming the file; a ``.gz`` is decompressed in bounded chunks, never beyond
+    the size its header announces.
+    """
     path = Path(path)
-    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as stream:
+                raw = _read_bounded(stream, path, path.stat().st_size * MAX_GZIP_RATIO + 2**16)
+        else:
+            raw = path.read_bytes()
+    except IDXError:
+        raise
+    except (gzip.BadGzipFile, zlib.error) as exc:
+        raise IDXError(f"mnist: {path} is not a valid gzip file ({exc})") from exc
+    except EOFError as exc:
+        raise IDXError(f"mnist: {path} is a truncated gzip file ({exc})") from exc
+    except OSError as exc:
+        raise IDXError(f"mnist: cannot read {path} ({type(exc).__name__}: {exc})") from exc
     if len(raw) < 4 or int.from_bytes(raw[:4], "big") != magic:
         got = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else None
         raise IDXError(f"mnist: {path} has magic number {got}, expected {magic} "
@@ -45,10 +72,34 @@ def read_idx(path: str | Path, magic: int) -> numpy.ndarray:
     if len(raw) < header:
         raise IDXError(f"mnist: {path} is truncated inside its {header}-byte header")
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(numpy.prod(shape))
+    expected = header + math.prod(shape)  # Python integers: no overflow
     if len(raw) != expected:
         raise IDXError(f"mnist: {path} has {len(raw)} bytes, expected {expected} for shape {shape}")
     return numpy.frombuffer(raw, dtype=numpy.uint8, offset=header).reshape(shape)
+
+
+def _read_bounded(stream: Any, path: Path, limit: int) -> bytes:
+    """All of ``stream``, refusing (before reading on) more than its header announces or ``limit``."""
+    head = stream.read(16)
+    if len(head) >= 4:
+        ndim = head[3]
+        dims = stream.read(max(0, 4 + 4 * ndim - len(head)))
+        head += dims
+        if ndim in (1, 3) and len(head) >= 4 + 4 * ndim:
+            announced = 4 + 4 * ndim + math.prod(int.from_bytes(head[4 + 4 * i: 8 + 4 * i], "big")
+                                                 for i in range(ndim))
+            limit = min(limit, announced)
+    limit = min(limit, MAX_IDX_BYTES)
+    chunks, total = [head], len(head)
+    while True:
+        if total > limit:
+            raise IDXError(f"mnist: {path} decompresses to more than {limit:,} bytes, beyond what its header "
+                           f"announces (or a ratio of {MAX_GZIP_RATIO}:1)")
+        chunk = stream.read(min(2**20, limit + 1 - total))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        total += len(chunk)
 
 
 def read_split(data_dir: str | Path, split: str, dtype: str = "float32") -> ArrayDataset:
@@ -57,6 +108,8 @@ def read_split(data_dir: str | Path, split: str, dtype: str = "float32") -> Arra
     images_stem, labels_stem = FILES[split]
     images = read_idx(find_file(folder, images_stem, "idx3"), IMAGES_MAGIC)
     labels = read_idx(find_file(folder, labels_stem, "idx1"), LABELS_MAGIC)
+    if len(images) == 0:
+        raise IDXError(f"mnist: the {split} split in {folder} has no images")
     if len(images) != len(labels):
         raise IDXError(f"mnist: {split} split has {len(images)} images but {len(labels)} labels")
     if labels.size and labels.max() > 9:

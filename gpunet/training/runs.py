@@ -14,7 +14,7 @@ from gpunet.data import Split
 from gpunet.nn.module import Module
 from gpunet.random import manual_seed
 from gpunet.training.errors import TrainingError, UsageError
-from gpunet.training.recipes import Recipe, get_recipe
+from gpunet.training.recipes import RECIPES, Recipe, get_recipe
 from gpunet.training.settings import Settings
 
 
@@ -82,12 +82,16 @@ def load_trained(checkpoint: str, data_dir: str | None, command: str) -> tuple[R
     ``command`` prefixes the error messages (``"evaluate: ... is not a training checkpoint"``).
     """
     from gpunet import io
+    from gpunet.training.checkpoint import TrainingCheckpointError, check_header, check_weights
 
     state = io.load(checkpoint)
-    if state.get("kind") != "training" or "recipe" not in state:
-        raise TrainingError(f"{command}: {checkpoint} is not a training checkpoint of gpunet")
-    seed = int(state.get("settings", {}).get("seed", 0))
+    check_header(state, checkpoint, command, complete=False)
+    if state["recipe"] not in RECIPES:
+        raise TrainingCheckpointError(f"{command}: {checkpoint}: field 'recipe' names an unknown model "
+                                      f"{state['recipe']!r}; expected one of {sorted(RECIPES)}", checkpoint, "recipe")
+    seed = state.get("settings", {}).get("seed", 0)
     recipe, split, model = prepare_run(state["recipe"], state.get("dataset"), seed, data_dir)
+    check_weights(state, model, checkpoint, command)
     try:
         model.load_state_dict(state["model"])
     except (KeyError, ValueError) as exc:

@@ -21,6 +21,7 @@ from gpunet.autograd import Tensor
 from gpunet.data import DataLoader, Split
 from gpunet.nn.module import Module
 from gpunet.optim import OPTIMIZERS, Optimizer, clip_grad_norm
+from gpunet.training.checkpoint import check_header, check_resumable
 from gpunet.training.errors import TrainingError
 from gpunet.training.metrics import compute_loss, evaluate, labels_of, predictions
 from gpunet.training.recipes import Recipe
@@ -103,25 +104,23 @@ class Trainer:
     def restore(self, path: str | Path) -> None:
         """Continue from a checkpoint of the same recipe, model and settings (``epochs`` may differ)."""
         state = io.load(path)
+        check_header(state, path, "resume")  # the schema (types and ranges), before anything is compared
         self._check_compatible(state, path)
+        check_resumable(state, path, self.model, self.optimizer, len(self.train_loader))
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
-            if "rng" in state:
-                random.set_state(state["rng"])
-            epoch, batch, step = int(state["epoch"]), int(state["batch"]), int(state["step"])
-            totals = dict(state.get("totals") or {})
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
             raise TrainingError(f"resume: {path} does not fit this model: {exc}") from exc
-        self.epoch, self.batch, self.step = epoch, batch, step
+        random.set_state(state["rng"])
+        self.epoch, self.batch, self.step = state["epoch"], state["batch"], state["step"]
+        totals = dict(state["totals"])
         if self.ddp is not None and _rank() != 0:
             totals = {}  # the file holds all ranks' sums; rank 0 carries them on
         self.totals = {**_empty_totals(), **totals}
-        self.history = History(list(state.get("history", [])))
+        self.history = History(list(state["history"]))
 
     def _check_compatible(self, state: dict[str, Any], path: str | Path) -> None:
-        if state.get("kind") != "training":
-            raise TrainingError(f"resume: {path} is not a training checkpoint (kind {state.get('kind')!r})")
         if state.get("recipe") != self.recipe.name:
             raise TrainingError(f"resume: {path} is a checkpoint of {state.get('recipe')!r}, "
                                 f"not of {self.recipe.name!r}")
@@ -154,14 +153,14 @@ class Trainer:
         value = float(loss.item())
         if not math.isfinite(value):
             raise TrainingError(f"{self.recipe.loss} loss is {value} at step {self.step + 1} "
-                                f"(epoch {self.epoch + 1}, batch {self.batch + 1}); lower --lr or use --clip")
+                                f"(epoch {self.epoch + 1}, batch {self.batch + 1}); {self._nan_cause(batch)}")
         self.optimizer.zero_grad()
         if self.ddp is not None:
             self.ddp.grad_scale = self.train_loader.batch_sampler.weight(self.batch, len(target))
         loss.backward()
         if self.ddp is not None:
             self.ddp.finish()  # usually done by the last gradient hook already
-        self._check_grads()
+        self._check_grads(batch)
         if self.settings.clip:
             clip_grad_norm(self.model.parameters(), self.settings.clip)
         correct = int((predictions(self.recipe, logits.data) == labels_of(self.recipe, target.data)).sum())
@@ -187,7 +186,7 @@ class Trainer:
             self.step += 1
         return 0.0, 0
 
-    def _check_grads(self) -> None:
+    def _check_grads(self, batch: tuple[Tensor, ...]) -> None:
         """One host sync per step: NaN/inf anywhere makes the sum of all gradients non-finite."""
         grads = [(name, p) for name, p in self.model.named_parameters() if p.grad is not None]
         if not grads or math.isfinite(float(sum(p.grad.sum(dtype="float64") for _, p in grads))):
@@ -196,7 +195,23 @@ class Trainer:
         if name is None:  # the float64 sum overflowed on finite gradients
             return
         raise TrainingError(f"gradient of {name} has NaN/inf at step {self.step + 1} "
-                            f"(epoch {self.epoch + 1}, batch {self.batch + 1}); lower --lr or use --clip")
+                            f"(epoch {self.epoch + 1}, batch {self.batch + 1}); {self._nan_cause(batch)}")
+
+    def _nan_cause(self, batch: tuple[Tensor, ...]) -> str:
+        """The likely cause of a NaN/inf, from a check of the batch and the weights (only after one)."""
+        *inputs, target = batch
+        for label, tensor in [*((f"input {i + 1}" if len(inputs) > 1 else "the input", t)
+                                for i, t in enumerate(inputs)), ("the target", target)]:
+            data = tensor.data
+            if data.dtype.kind in "fc" and not bool(tensor.xp.isfinite(data).all()):
+                bad = int((~tensor.xp.isfinite(data)).sum())
+                return (f"the data is the cause: {label} of this batch holds {bad} NaN/inf value(s); "
+                        f"clean the dataset (lowering --lr will not help)")
+        weights = next((name for name, p in self.model.named_parameters() if not bool(p.xp.isfinite(p.data).all())),
+                       None)
+        if weights is not None:
+            return f"lower --lr or use --clip (the batch is finite; {weights} already holds NaN/inf)"
+        return "lower --lr or use --clip (the batch is finite: the optimisation diverged, not the data)"
 
     def fit(self) -> History:
         """Train until ``settings.epochs``; returns the history (also kept on the trainer)."""
