@@ -81,7 +81,10 @@ def write(handle: IO[bytes], arrays: dict[str, numpy.ndarray], version: str) -> 
         crc = zlib.crc32(_raw(array), crc)
     header = json.dumps({METADATA: {"format": "pt", "gpunet_version": version, CHECKSUM: f"{crc:08x}"},
                          **entries}, separators=(",", ":")).encode("utf-8")
-    header += b" " * (-(8 + len(header)) % 8)  # data starts 8-byte aligned, as the reference writer does
+    # Data starts 8-byte aligned, as the reference writer pads it. ``ljust`` fills with a C-level
+    # space: a CI run once saw ``b" " * n`` give NUL bytes (the cached one-byte object corrupted,
+    # likely by out-of-bounds native code elsewhere in that test process).
+    header = header.ljust(len(header) + (-(8 + len(header)) % 8))
     if len(header) > limits.MAX_SAFETENSORS_HEADER:
         raise ValueError(f"save: the safetensors header would take {len(header):,} bytes, beyond the limit "
                          f"of {limits.MAX_SAFETENSORS_HEADER:,}")
