@@ -121,6 +121,29 @@ class OpError(ValueError):
     """An op received inputs it cannot work with (names the op, expected vs got)."""
 
 
+_REFUSED_KINDS = {"O": "object", "U": "string", "S": "bytes", "V": "structured/void"}
+
+
+def host_array(data: Any, op: str = "Tensor") -> numpy.ndarray:
+    """``data`` as a NumPy array of numbers or bools; OpError naming ``op`` for ragged nesting or
+    object/string/structured data (which no op can compute with)."""
+    try:
+        array = numpy.asarray(data)
+    except (ValueError, TypeError) as exc:
+        raise OpError(f"{op}: expected a rectangular nested list or array of numbers, got a ragged or "
+                      f"mixed {type(data).__name__} ({str(exc).splitlines()[0][:80]})") from None
+    check_data_dtype(array.dtype, op)
+    return array
+
+
+def check_data_dtype(dtype: Any, op: str = "Tensor") -> None:
+    """OpError naming ``op`` unless ``dtype`` holds numbers or bools."""
+    kind = getattr(dtype, "kind", None)
+    if kind in _REFUSED_KINDS:
+        raise OpError(f"{op}: expected numeric or bool data, got {_REFUSED_KINDS[kind]} dtype {dtype}; "
+                      f"convert it first, e.g. numpy.asarray(x, dtype=numpy.float32)")
+
+
 _DEVICES = {"cpu": "numpy", "numpy": "numpy", "cuda": "cupy", "cupy": "cupy"}
 
 
@@ -153,8 +176,10 @@ class Tensor:
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None) -> None:
         if isinstance(data, Tensor):
             data = data.data
-        if not (isinstance(data, numpy.ndarray) or backend.is_cupy_array(data)):
-            data = numpy.asarray(data)
+        if isinstance(data, numpy.ndarray):
+            check_data_dtype(data.dtype)
+        elif not backend.is_cupy_array(data):
+            data = host_array(data)
         self.data = data
         self.grad: Array | None = None
         self.requires_grad = requires_grad
@@ -359,7 +384,8 @@ def tensor(data: Any, dtype: Any = None, requires_grad: bool = False, device: An
     "cupy"); floats default to the settings' dtype (float32). A scalar gives a 0-d tensor."""
     if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
         data = [x.numpy() if isinstance(x, Tensor) else x for x in data]
-    host = backend.to_numpy(data.data if isinstance(data, Tensor) else data)
+    raw = data.data if isinstance(data, Tensor) else data
+    host = backend.to_numpy(raw) if backend.is_cupy_array(raw) else host_array(raw, "tensor")
     if dtype is None and host.dtype.kind == "f":
         dtype = settings.current().dtype
     host = numpy.array(host, dtype=dtype, order="C")  # a copy, 0-d kept 0-d

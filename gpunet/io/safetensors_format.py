@@ -14,6 +14,7 @@ NumPy cannot hold, come back as float32 (exactly); the 8-bit and smaller float t
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import zlib
@@ -157,6 +158,9 @@ def read(path: Path, arrays_too: bool = True) -> tuple[dict[str, Any], dict[str,
             crc = zlib.crc32(view, crc)
             arrays[name] = _to_array(flat, code, shape)
     expected = (metadata or {}).get(CHECKSUM)
+    if expected is None and _written_by_gpunet(metadata or {}):
+        raise SafetensorsError(f"{METADATA}.{CHECKSUM}", "missing from metadata that gpunet wrote (keys "
+                                                        f"{sorted(metadata or {})!r:.80}): the file was altered")
     if expected is not None and expected != f"{crc:08x}":
         raise SafetensorsError(f"{METADATA}.{CHECKSUM}", f"checksum mismatch (file says {expected:.16}, data gives "
                                                         f"{crc:08x}): the file was altered")
@@ -186,6 +190,13 @@ def _check_entry(name: str, entry: Any) -> tuple[str, tuple[int, ...], int, int]
         raise SafetensorsError(f"{name!r}.data_offsets", f"span {offsets[1] - offsets[0]:,} bytes, shape {shape} "
                                                          f"of {code} needs {math.prod(shape) * itemsize:,}")
     return code, tuple(shape), offsets[0], offsets[1]
+
+
+def _written_by_gpunet(metadata: dict[str, Any]) -> bool:
+    """Whether a metadata key is (or is a few bytes from) one gpunet writes: a damaged checksum key
+    must not turn a gpunet file into an unchecked foreign one."""
+    return any(difflib.SequenceMatcher(None, key, mark).ratio() >= 0.6
+               for key in metadata for mark in (CHECKSUM, "gpunet_version"))
 
 
 def _to_array(flat: numpy.ndarray, code: str, shape: tuple[int, ...]) -> numpy.ndarray:

@@ -97,6 +97,10 @@ class RNNBase(Module):
             layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
             raise ValueError(f"{type(self).__name__}: expected input {layout} with I={self.input_size}, "
                              f"got {x.shape}")
+        if 0 in x.shape[:2]:
+            layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
+            raise ValueError(f"{type(self).__name__}: expected input {layout} with a batch B >= 1 and a "
+                             f"sequence length T >= 1, got {x.shape}")
         return x.transpose(1, 0, 2) if self.batch_first else x
 
     def _finish(self, y: Tensor, finals: list[list[Tensor]]) -> tuple[Tensor, list[Tensor]]:

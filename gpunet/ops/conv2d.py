@@ -95,7 +95,11 @@ def check_conv2d_geometry(op: str, x_shape: Any, w_shape: Any, stride: Any, padd
                       f"{(n, c_in, h, w)} with {c_in}")
     out = (output_size(h, kh, stride[0], padding[0], dilation[0]),
            output_size(w, kw, stride[1], padding[1], dilation[1]))
-    if min(out) <= 0 or min(c_out, c_w, kh, kw) <= 0:
+    for name, size in (("output channels (weight dim 0)", c_out), ("input channels", c_w),
+                       ("kernel height", kh), ("kernel width", kw)):
+        if size <= 0:
+            raise OpError(f"{op}: expected {name} >= 1, got {size} (weight {(c_out, c_w, kh, kw)})")
+    if min(out) <= 0:
         raise OpError(f"{op}: output size must be positive, got {out} for input {(n, c_in, h, w)}, "
                       f"weight {(c_out, c_w, kh, kw)}, stride {stride}, padding {padding}, dilation {dilation}")
     if gy_shape is not None and tuple(int(s) for s in gy_shape) != (n, c_out, *out):

@@ -90,15 +90,25 @@ class MaxPoolReference:
         return _scatter(grads, x_shape, kernel, stride, padding, out_hw)
 
 
+_COMPILED_DTYPES = ("float32", "float64")
+_BY_REFERENCE = "reference"
+
+
 class MaxPoolCompiled:
-    """Max pooling of NumPy arrays with the numba kernels; the state is the flat argmax."""
+    """Max pooling of NumPy arrays with the numba kernels; the state is the flat argmax. Dtypes the
+    kernels are not compiled for (float16) take the reference path, its state tagged as such."""
 
     def forward(self, x: Array, kernel: Pair, stride: Pair, padding: Pair, out_hw: Pair, save: bool
                 ) -> tuple[Array, Any]:
+        if x.dtype.name not in _COMPILED_DTYPES:
+            y, state = MAX_REFERENCE.forward(x, kernel, stride, padding, out_hw, save)
+            return y, ((_BY_REFERENCE, state) if save else None)
         y, flat_index = pool_cpu.forward(x, kernel, stride, padding, out_hw)
         return y, (flat_index if save else None)
 
     def backward(self, gy: Array, state: Any, x_shape: tuple[int, ...]) -> Array:
+        if isinstance(state, tuple) and state[0] is _BY_REFERENCE:
+            return MAX_REFERENCE.backward(gy, state[1], x_shape)
         return pool_cpu.backward(gy, state, x_shape)
 
 
