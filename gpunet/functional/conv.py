@@ -68,8 +68,8 @@ def _check_groups(op: str, x: Tensor, weight: Tensor, bias: Tensor | None, group
     groups = int(groups)
     c_in = x.shape[1] if x.ndim == 4 else None
     c_out = weight.shape[0] if weight.ndim == 4 else None
-    if c_in is None or c_out is None:
-        return groups  # the shared check names the wrong rank
+    if groups == 1 or c_in is None or c_out is None:
+        return groups  # the shared check names a wrong rank or channel count
     if c_in % groups or c_out % groups:
         raise OpError(f"{op}: expected in_channels and out_channels divisible by groups={groups}, got "
                       f"{c_in} and {c_out}")
