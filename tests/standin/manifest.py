@@ -19,7 +19,7 @@ PATH = HERE / "cupy_manifest.json"
 
 #: The modules whose names the stand-in mirrors (those gpunet uses, plus their neighbours).
 MODULES = ("cupy", "cupy.cuda", "cupy.cuda.runtime", "cupy.lib", "cupy.lib.stride_tricks",
-           "cupy.random", "cupy.linalg", "cupyx")
+           "cupy.random", "cupy.linalg", "cupyx", "cupyx.scipy", "cupyx.scipy.special")
 #: Classes whose attribute names are recorded (``dir()``, dunders included).
 CLASSES = ("cupy.ndarray", "cupy.ufunc", "cupy.RawModule", "cupy.RawKernel", "cupy.cuda.Device",
            "cupy.cuda.Stream", "cupy.cuda.MemoryPointer")
