@@ -14,7 +14,7 @@ import numpy
 
 from gpunet import backend
 from gpunet.autograd import Tensor, device_backend, install_operators
-from gpunet.functional import indexing, math
+from gpunet.functional import indexing, math, torch_methods
 
 Dims = int | tuple[int, ...] | None
 
@@ -348,5 +348,6 @@ def install() -> None:
                         ("int", "int32"), ("bool", "bool")]:
         methods[name] = _caster(dtype)
     methods["T"] = property(_transpose_all)
+    methods.update(torch_methods.methods())
     install_operators(methods)
 

@@ -17,6 +17,7 @@ from gpunet.nn.utils.rnn import pack_padded_sequence, pad_sequence
 LETTERS = string.ascii_lowercase
 SUFFIXES = [("ov", "ev", "in"), ("ez", "es", "ao"), ("ski", "ak", "ek")]  # one "language" each
 PAD = 0
+N_LETTERS, N_CLASSES = len(LETTERS) + 1, len(SUFFIXES)
 
 
 def make_names(n, seed):
@@ -51,7 +52,7 @@ def collate(batch):
 
 
 class NameClassifier(nn.Module):
-    def __init__(self, n_letters=len(LETTERS) + 1, emb=8, hidden=24, n_classes=len(SUFFIXES)):
+    def __init__(self, n_letters=N_LETTERS, emb=8, hidden=24, n_classes=N_CLASSES):
         super().__init__()
         self.embedding = nn.Embedding(n_letters, emb, padding_idx=PAD)
         self.lstm = nn.LSTM(emb, hidden, batch_first=True)
