@@ -48,8 +48,12 @@ def _expand(self: Tensor, *sizes: Any) -> Tensor:
 
 
 def _inplace(name: str, fn: Any) -> Any:
-    def method(self: Tensor, other: Any, *args: Any) -> Tensor:
-        indexing.setitem(self, Ellipsis, fn(self, other, *args))
+    def method(self: Tensor, other: Any, *args: Any, **kwargs: Any) -> Tensor:
+        def write() -> None:
+            result = fn(Tensor(self.data), other, *args, **kwargs)
+            indexing.write(self, Ellipsis, result.data)
+
+        indexing.rebind(self, name, lambda old: fn(old, other, *args, **kwargs), other, write)
         return self
 
     method.__name__ = name
