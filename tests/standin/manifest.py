@@ -55,6 +55,8 @@ def generate() -> dict[str, Any]:
         raise RuntimeError("manifest.generate(): 'cupy' is the stand-in; run with the real CuPy")
     modules: dict[str, dict[str, str]] = {}
     constants: dict[str, dict[str, Any]] = {}
+    for name in MODULES:  # import every listed module first: a parent then lists its lazy children
+        importlib.import_module(name)
     for name in MODULES:
         mod = importlib.import_module(name)
         names = {}
