@@ -67,6 +67,8 @@ CASES = {  # name -> (function of tensors, host float inputs that get gradients)
     "cat-stack-where": (lambda x, z: gpunet.cat([x, z * 2], dim=1).sum(0)
                         + gpunet.stack([x, z], dim=2).mean(2).sum(1)[:1] + gpunet.where(x > 0, x, z).sum(), (X, Z)),
     "clamp-abs-sqrt": (lambda x: x.clamp(-0.5, 0.7) + (x.abs() + 1).sqrt(), (X,)),
+    "masked_fill-expand-top": (lambda x, z: gpunet.flatten(x.masked_fill(z > 0, 0.5) * x[:, :1].expand(6, 5), 0)
+                               + gpunet.max(x, z).relu().sum(), (X, Z)),
     "view-permute": (lambda x: x.view(3, 4, 25).permute(2, 0, 1).unsqueeze(0).flatten(1), (X4,)),
 }
 
