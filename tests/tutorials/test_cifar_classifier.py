@@ -49,7 +49,7 @@ class Net(nn.Module):
     def forward(self, x):
         x = self.pool(F.relu(self.bn1(self.conv1(x))))
         x = self.pool(F.relu(self.bn2(self.conv2(x))))
-        x = gpunet.flatten(x, 1) if hasattr(gpunet, "flatten") else x.flatten(1)
+        x = gpunet.flatten(x, 1)
         x = self.dropout(F.relu(self.fc1(x)))
         return self.fc2(x)
 
