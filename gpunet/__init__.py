@@ -8,6 +8,7 @@ After a plain ``import gpunet`` every subpackage is an attribute: the core (``au
 """
 
 from gpunet import autograd, backend, config, creation, dtypes, functional, io, nn, optim, random, testing
+from gpunet import torch_functions as _torch_functions
 from gpunet.autograd import (
     Function,
     OpError,
@@ -74,6 +75,8 @@ from gpunet.random import manual_seed
 from gpunet.settings import get_num_threads, set_num_threads, using
 from gpunet.version import __version__
 
+globals().update({_name: getattr(_torch_functions, _name) for _name in _torch_functions.__all__})
+
 # Imported on first access as ``gpunet.<name>``. A name whose module is not in this build (e.g.
 # ``training`` or ``ops`` before those packages land) gives AttributeError; dir() leaves it out.
 _LAZY_SUBMODULES = ("bench", "cuda", "data", "diagnostics", "models", "plotting", "summary",
@@ -118,6 +121,7 @@ __all__ = [
     "set_default_dtype",
     "set_num_threads", "get_num_threads", "tensor", "testing", "to_numpy", "use", "using", "enable_grad", "__version__",
 ]
+__all__ += list(_torch_functions.__all__)
 __all__ += [
     "arange", "cat", "concat", "creation", "empty", "empty_like", "eye", "from_numpy", "full", "full_like",
     "get_default_dtype", "inference_mode", "is_tensor", "linspace", "ones", "ones_like", "rand", "rand_like",

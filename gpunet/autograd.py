@@ -170,6 +170,7 @@ class Tensor:
     """
 
     _is_gpunet_tensor = True
+    _version = 0  # bumped when ``t[...] = v`` rebinds a recorded tensor (ops record the version they saw)
     __array_priority__ = 1000  # numpy scalars/arrays on the left defer to our operators
     __hash__ = object.__hash__  # ``==`` is elementwise; hashing stays by identity (as PyTorch)
 
@@ -436,6 +437,7 @@ class Function:
 
     accepts_none_grads = False
     needs_input_grad: tuple[bool, ...] = ()
+    input_versions: tuple[int, ...] = ()
     recording = False
     xp: Any = numpy
 
@@ -467,6 +469,7 @@ class Function:
         results = [Tensor(y) for y in outputs]
         if self.recording:
             self.inputs = tensors
+            self.input_versions = tuple(t._version for t in tensors)
             self.outputs = [weakref.ref(y) for y in results]  # weak: no Function <-> Tensor cycle
             self.output_specs = [(y.shape, y.dtype) for y in results]
             for y in results:
@@ -531,6 +534,12 @@ def _topological_order(root: Tensor) -> list[Function]:
 def _freed(tensor: Tensor) -> OpError:
     return OpError(f"backward: the graph that computed this tensor {tensor.shape} was freed by an earlier "
                    f"backward(); call the first backward(retain_graph=True) to backpropagate twice")
+
+
+def _modified(func: Function, x: Tensor, version: int) -> OpError:
+    return OpError(f"backward: expected {func.name}'s input {x.shape} at version {version}, got version "
+                   f"{x._version}: it was modified by an in-place assignment after {func.name} used it "
+                   f"(PyTorch: modified by an inplace operation); assign to a clone() instead")
 
 
 class _LeafGrads:
@@ -598,9 +607,12 @@ def _run_backward(root: Tensor, grad: Array, retain_graph: bool) -> None:
         gxs = func.backward(*gys)
         if not isinstance(gxs, tuple):
             gxs = (gxs,)
-        for x, gx, needed in zip(func.inputs, gxs, func.needs_input_grad):
+        for x, gx, needed, version in zip(func.inputs, gxs, func.needs_input_grad,
+                                          func.input_versions or (0,) * len(func.inputs)):
             if gx is None or not needed:
                 continue
+            if x._version != version:
+                raise _modified(func, x, version)
             if gx.shape != x.shape:
                 gx = sum_to(gx, x.shape)
             if x.creator is None:

@@ -179,7 +179,7 @@ def test_recording_forward_keeps_its_state_in_saved_only(name):
     func, _, _ = call(name, requires_grad=True)
     assert func.recording
     assert set(vars(func)) - set(vars(FUNCTIONS[name][0]())) <= STATE_SET_BY_CALL | {"inputs", "outputs",
-                                                                                     "output_specs"}
+                                                                                     "output_specs", "input_versions"}
 
 
 def test_needs_input_grad_follows_requires_grad_of_each_input():

@@ -14,7 +14,7 @@ import numpy
 
 from gpunet import backend
 from gpunet.autograd import Tensor, device_backend, install_operators
-from gpunet.functional import math
+from gpunet.functional import indexing, math, torch_methods
 
 Dims = int | tuple[int, ...] | None
 
@@ -73,6 +73,10 @@ def __rmatmul__(self: Tensor, other: Any) -> Tensor:
 
 def __getitem__(self: Tensor, index: Any) -> Tensor:
     return math.getitem(self, index)
+
+
+def __setitem__(self: Tensor, index: Any, value: Any) -> None:
+    indexing.setitem(self, index, value)
 
 
 # ----- comparisons and logic (bool tensors, no gradient) ---------------------------------------
@@ -324,6 +328,7 @@ def install() -> None:
         for name in [
             "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
             "__rtruediv__", "__neg__", "__abs__", "__pow__", "__matmul__", "__rmatmul__", "__getitem__",
+            "__setitem__",
             "__invert__", "__contains__", "any", "all",
             "reshape", "view", "transpose", "permute", "unsqueeze", "squeeze", "flatten", "contiguous",
             "sum", "mean", "max", "min", "argmax", "argmin", "var", "std",
@@ -343,5 +348,6 @@ def install() -> None:
                         ("int", "int32"), ("bool", "bool")]:
         methods[name] = _caster(dtype)
     methods["T"] = property(_transpose_all)
+    methods.update(torch_methods.methods())
     install_operators(methods)
 

@@ -27,7 +27,8 @@ class Conv2d(Module):
     layer_count = 1
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
-                 padding: Size = 0, dilation: Size = 1, bias: bool = True, init_name: str = "default") -> None:
+                 padding: Size | str = 0, dilation: Size = 1, groups: int = 1, bias: bool = True,
+                 init_name: str = "default") -> None:
         super().__init__()
         in_channels = validate.size("Conv2d", "in_channels", in_channels)
         out_channels = validate.size("Conv2d", "out_channels", out_channels)
@@ -35,21 +36,41 @@ class Conv2d(Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d")
         self.stride = pair(stride, "stride", "Conv2d")
-        self.padding = pair(padding, "padding", "Conv2d", 0)
         self.dilation = pair(dilation, "dilation", "Conv2d")
-        shape = (out_channels, in_channels, *self.kernel_size)
+        self.padding = _layer_padding("Conv2d", padding, self.stride, pair)
+        self.groups = _groups("Conv2d", groups, in_channels, out_channels)
+        shape = (out_channels, in_channels // self.groups, *self.kernel_size)
         self.weight = Parameter(init.initialize(init_name, shape))
         bound = 1.0 / math.sqrt(init.fans(shape)[0])
         self.bias = Parameter(init.uniform((out_channels,), bound)) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
         validate.check_input("Conv2d", x, self.weight)
-        return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+        return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}, "
-                f"bias={self.bias is not None}")
+                f"groups={self.groups}, bias={self.bias is not None}")
+
+
+def _layer_padding(owner: str, padding: Any, stride: Any, parse: Any) -> Any:
+    """An int/pair (parsed) or PyTorch's ``'same'`` (stride 1 only) / ``'valid'``."""
+    if isinstance(padding, str):
+        if padding not in ("same", "valid"):
+            raise ValueError(f"{owner}: expected padding as an int, 'same' or 'valid', got {padding!r}")
+        if padding == "same" and any(s != 1 for s in stride):
+            raise ValueError(f"{owner}: expected stride 1 with padding='same', got stride {stride}")
+        return padding
+    return parse(padding, "padding", owner, 0)
+
+
+def _groups(owner: str, groups: Any, in_channels: int, out_channels: int) -> int:
+    groups = validate.size(owner, "groups", groups)
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"{owner}: expected in_channels and out_channels divisible by groups={groups}, "
+                         f"got {in_channels} and {out_channels}")
+    return groups
 
 
 def _single(value: Any, name: str, owner: str, minimum: int = 1) -> int:
@@ -67,16 +88,19 @@ class Conv1d(Module):
     layer_count = 1
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int], stride: int = 1,
-                 padding: int = 0, dilation: int = 1, bias: bool = True, init_name: str = "default") -> None:
+                 padding: int | str = 0, dilation: int = 1, groups: int = 1, bias: bool = True,
+                 init_name: str = "default") -> None:
         super().__init__()
         self.in_channels = validate.size("Conv1d", "in_channels", in_channels)
         self.out_channels = validate.size("Conv1d", "out_channels", out_channels)
         self.kernel_size = (_single(kernel_size, "kernel_size", "Conv1d"),)
         self.stride = (_single(stride, "stride", "Conv1d"),)
-        self.padding = (_single(padding, "padding", "Conv1d", 0),)
+        self.padding = _layer_padding("Conv1d", padding, self.stride,
+                                      lambda v, n, o, m: (_single(v, n, o, m),))
         self.dilation = (_single(dilation, "dilation", "Conv1d"),)
+        self.groups = _groups("Conv1d", groups, self.in_channels, self.out_channels)
         validate.flag("Conv1d", "bias", bias)
-        shape = (self.out_channels, self.in_channels, self.kernel_size[0])
+        shape = (self.out_channels, self.in_channels // self.groups, self.kernel_size[0])
         self.weight = Parameter(init.initialize(init_name, shape))
         bound = 1.0 / math.sqrt(init.fans(shape)[0])
         self.bias = Parameter(init.uniform((self.out_channels,), bound)) if bias else None
@@ -88,15 +112,16 @@ class Conv1d(Module):
                              f"got {x.shape}")
         unbatched = x.ndim == 2
         x4 = x.reshape(1 if unbatched else x.shape[0], self.in_channels, 1, x.shape[-1])
-        w4 = self.weight.reshape(self.out_channels, self.in_channels, 1, self.kernel_size[0])
-        y = conv2d(x4, w4, self.bias, (1, self.stride[0]), (0, self.padding[0]), (1, self.dilation[0]))
+        w4 = self.weight.reshape(self.out_channels, self.in_channels // self.groups, 1, self.kernel_size[0])
+        padding = self.padding if isinstance(self.padding, str) else (0, self.padding[0])
+        y = conv2d(x4, w4, self.bias, (1, self.stride[0]), padding, (1, self.dilation[0]), self.groups)
         n, c, _, length = y.shape
         return y.reshape(c, length) if unbatched else y.reshape(n, c, length)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}, "
-                f"bias={self.bias is not None}")
+                f"groups={self.groups}, bias={self.bias is not None}")
 
 
 class _Pool(Module):

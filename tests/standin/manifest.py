@@ -19,7 +19,7 @@ PATH = HERE / "cupy_manifest.json"
 
 #: The modules whose names the stand-in mirrors (those gpunet uses, plus their neighbours).
 MODULES = ("cupy", "cupy.cuda", "cupy.cuda.runtime", "cupy.lib", "cupy.lib.stride_tricks",
-           "cupy.random", "cupy.linalg", "cupyx")
+           "cupy.random", "cupy.linalg", "cupyx", "cupyx.scipy", "cupyx.scipy.special")
 #: Classes whose attribute names are recorded (``dir()``, dunders included).
 CLASSES = ("cupy.ndarray", "cupy.ufunc", "cupy.RawModule", "cupy.RawKernel", "cupy.cuda.Device",
            "cupy.cuda.Stream", "cupy.cuda.MemoryPointer")
@@ -55,6 +55,8 @@ def generate() -> dict[str, Any]:
         raise RuntimeError("manifest.generate(): 'cupy' is the stand-in; run with the real CuPy")
     modules: dict[str, dict[str, str]] = {}
     constants: dict[str, dict[str, Any]] = {}
+    for name in MODULES:  # import every listed module first: a parent then lists its lazy children
+        importlib.import_module(name)
     for name in MODULES:
         mod = importlib.import_module(name)
         names = {}
