@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from gpunet.cuda import raw_ops
+from gpunet.cuda.archs import archs_for
 from gpunet.cuda.sources import kernel_path, read_kernel
 
 nvrtc = pytest.importorskip("cuda.bindings.nvrtc")
 
-ARCHS = ("sm_70", "sm_80", "sm_90")
+ARCHS = archs_for(nvrtc.nvrtcVersion()[1])  # the installed NVRTC's major version
 # ptxas runs inside NVRTC for sm_XX targets: spills and ptxas warnings are errors too.
 OPTIONS = (*raw_ops.COMPILE_OPTIONS, "--ptxas-options=--warn-on-spills",
            "--ptxas-options=--warn-on-local-memory-usage")
