@@ -267,7 +267,7 @@ class _ClassLoss(Function):
             w_all = w if w is not None else 1
             loss = loss + (eps / classes) * (-(logp * w_all).sum(axis=1)) * keep
         if invalid is not None:
-            loss = xp.where(invalid, xp.asarray(numpy.nan, dtype=loss.dtype), loss)
+            loss = xp.where(invalid, numpy.nan, loss)  # a Python scalar: no h2d copy
         denom = w_row.sum() if self.reduction == "mean" else None
         self.save_for_backward(logp, gather, w_row, keep, denom, x.shape, False)
         return self._reduce_rows(loss, denom, x.shape)

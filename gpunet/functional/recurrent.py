@@ -31,12 +31,18 @@ def length_mask(lengths: Any, steps: int, batch: int, xp: Any, dtype: Any) -> Ar
     """``(T, B)`` mask of ``dtype``: 1 where ``t < lengths[b]``; all ones when ``lengths`` is None."""
     if lengths is None:
         return xp.ones((steps, batch), dtype=dtype)
-    host = numpy.asarray(backend.to_numpy(lengths.data if isinstance(lengths, Tensor) else lengths))
-    if host.shape != (batch,) or host.dtype.kind not in "iu":
-        raise OpError(f"recurrent: expected integer lengths of shape ({batch},), got {host.dtype} {host.shape}")
-    if host.size and (host.min() < 0 or host.max() > steps):
-        raise OpError(f"recurrent: lengths must lie in [0, {steps}], got [{host.min()}, {host.max()}]")
-    return xp.asarray((numpy.arange(steps)[:, None] < host[None, :]).astype(dtype))
+    raw = lengths.data if isinstance(lengths, Tensor) else lengths
+    if not (backend.is_cupy_array(raw) and xp is not numpy):
+        raw = numpy.asarray(backend.to_numpy(raw))
+    if raw.shape != (batch,) or raw.dtype.kind not in "iu":
+        raise OpError(f"recurrent: expected integer lengths of shape ({batch},), got {raw.dtype} {raw.shape}")
+    if isinstance(raw, numpy.ndarray):
+        if raw.size and (raw.min() < 0 or raw.max() > steps):
+            raise OpError(f"recurrent: lengths must lie in [0, {steps}], got [{raw.min()}, {raw.max()}]")
+        return xp.asarray((numpy.arange(steps)[:, None] < raw[None, :]).astype(dtype))
+    # device lengths: the mask is built on the device, without the range check (it would sync);
+    # a length above ``steps`` acts as ``steps``, a negative one as 0
+    return (xp.arange(steps)[:, None] < raw[None, :]).astype(dtype)
 
 
 class Recurrent(Function):

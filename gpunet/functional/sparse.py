@@ -39,16 +39,15 @@ class EmbeddingLookup(Function):
         self.save_for_backward(weight.shape, ids)
         out = weight[ids]
         if invalid is not None:
-            out = xp.where(invalid[..., None], xp.asarray(numpy.nan, dtype=out.dtype), out)
+            out = xp.where(invalid[..., None], numpy.nan, out)  # a Python scalar: no h2d copy
         return out
 
     def backward(self, gy):
         shape, ids = self.saved
         flat_ids = ids.reshape(-1)
         flat = gy.reshape(flat_ids.size, -1)
-        if self.padding_idx is not None:
-            keep = flat_ids != self.padding_idx
-            flat_ids, flat = flat_ids[keep], flat[keep]
+        if self.padding_idx is not None:  # zero the padding rows' share: a boolean mask would sync
+            flat = flat * (flat_ids != self.padding_idx)[:, None]
         grad = self.xp.zeros(shape, dtype=gy.dtype)
         backend.scatter_add(self.xp, grad, flat_ids, flat)
         return grad

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpunet import backend
+import numpy
+
 from gpunet import functional as F
 from gpunet.autograd import Tensor
 from gpunet.nn.embedding import Embedding
@@ -52,9 +53,11 @@ class SequenceClassifier(Module):
         ids = tokens.data if isinstance(tokens, Tensor) else tokens
         if ids.ndim != 2:
             raise ValueError(f"SequenceClassifier: expected tokens (B, T), got shape {ids.shape}")
-        if lengths is not None:  # drop the columns that are padding in every sequence
-            host = backend.to_numpy(lengths.data if isinstance(lengths, Tensor) else lengths)
-            ids = ids[:, : max(int(host.max()), 1)] if host.size else ids
+        raw_lengths = lengths.data if isinstance(lengths, Tensor) else lengths
+        if isinstance(raw_lengths, numpy.ndarray) and raw_lengths.size:
+            # host lengths: drop the columns that are padding in every sequence (on the device
+            # this would be a sync; the length mask makes those columns no-ops anyway)
+            ids = ids[:, : max(int(raw_lengths.max()), 1)]
         x = self.embedding(ids.T)  # (T, B, E): sequence first
         _, state = self.rnn(x, lengths=lengths)
         h_n = state[0] if self.cell == "lstm" else state

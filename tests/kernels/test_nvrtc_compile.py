@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from gpunet.cuda import raw_ops
+from gpunet.cuda.archs import archs_for
 from gpunet.cuda.sources import kernel_path, read_kernel
 
 nvrtc = pytest.importorskip("cuda.bindings.nvrtc")
 
-ARCHS = ("sm_70", "sm_80", "sm_90")
+ARCHS = archs_for(nvrtc.nvrtcVersion()[1])  # the installed NVRTC's major version
 # ptxas runs inside NVRTC for sm_XX targets: spills and ptxas warnings are errors too.
 OPTIONS = (*raw_ops.COMPILE_OPTIONS, "--ptxas-options=--warn-on-spills",
            "--ptxas-options=--warn-on-local-memory-usage")
@@ -33,14 +34,17 @@ def compile_nvrtc(source: str, name: str, arch: str, options: tuple[str, ...] = 
         opts = [f"--gpu-architecture={arch}".encode(), *(o.encode() for o in options)]
         (result,) = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
         _, size = nvrtc.nvrtcGetProgramLogSize(prog)
-        log = b" " * size
+        # a bytearray, never ``b" " * size``: NVRTC writes into the buffer, and for size 1 that
+        # bytes object is CPython's cached ``b" "``, so every later ``b" " * n`` gave NUL bytes
+        log = bytearray(size)
         nvrtc.nvrtcGetProgramLog(prog, log)
-        cubin = b""
+        cubin = bytearray()
         if result == nvrtc.nvrtcResult.NVRTC_SUCCESS:
             _, size = nvrtc.nvrtcGetCUBINSize(prog)
-            cubin = b" " * size
+            cubin = bytearray(size)
             nvrtc.nvrtcGetCUBIN(prog, cubin)
-        return result == nvrtc.nvrtcResult.NVRTC_SUCCESS, log.decode().rstrip("\x00").strip(), cubin
+        return (result == nvrtc.nvrtcResult.NVRTC_SUCCESS, log.decode().rstrip("\x00").strip(),
+                bytes(cubin))
     finally:
         nvrtc.nvrtcDestroyProgram(prog)
 
@@ -60,6 +64,16 @@ def test_nvrtc_compiles_without_warnings(source, arch):
     for base in raw_ops.KERNELS[source]:
         for suffix in raw_ops.SUFFIX.values():
             assert f"{base}_{suffix}".encode() + b"\x00" in cubin, f"{base}_{suffix} missing"
+
+
+def test_compiling_leaves_cached_bytes_intact():
+    """An empty log (size 1) once overwrote CPython's cached ``b" "`` with NUL: from then on
+    ``b" " * n`` in the same process (the safetensors padding) gave NUL bytes."""
+    src = 'extern "C" __global__ void k(float* p) { p[0] = 1.0f; }\n'
+    ok, log, _ = compile_nvrtc(src, "clean.cu", "sm_90")
+    space, n = bytes([32]), len(src) // len(src)  # built at run time: the cached object
+    assert ok and not log
+    assert space[0] == 32 and space * (3 * n) == bytes([32, 32, 32])
 
 
 def test_warning_check_can_fail():

@@ -23,10 +23,10 @@ from gpunet.models.rnn import SequenceClassifier
 
 # (model, kernels) -> (syncs, h2d, ops) of one plain step: zero_grad, forward, cross_entropy, backward, SGD step
 CAPS = {
-    ("lenet", "cupy"): (0, 1, 224),  # was (2, 0, 206): label check without a sync, +1 h2d
-    ("lenet", "auto"): (0, 1, 165),   # auto = raw CUDA C conv2d (emulated) + CuPy pooling
-    ("lstm", "cupy"): (4, 3, 920),  # was (9, 2, 901)
-    ("lstm", "raw"): (4, 3, 212),  # was (9, 2, 193)
+    ("lenet", "cupy"): (0, 0, 224),  # was (2, 0, 206), then (0, 1, 224): NaN fill as a Python scalar
+    ("lenet", "auto"): (0, 0, 165),   # auto = raw CUDA C conv2d (emulated) + CuPy pooling
+    ("lstm", "cupy"): (0, 0, 922),  # was (9, 2, 901), then (4, 3, 920): lengths mask and embedding on device
+    ("lstm", "raw"): (0, 0, 214),  # was (9, 2, 193), then (4, 3, 212)
 }
 # recipe -> (syncs, h2d, ops) of one Trainer step (the loader's batch copy included)
 TRAINER_CAPS = {
