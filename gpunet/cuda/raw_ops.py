@@ -21,6 +21,7 @@ from gpunet.cuda.kernel_constants import (
     MAX_GRID_Y,
     MAX_INT,
     MAX_SPLITS,
+    POOL_MAX_PLANE,
     SEQ_MAX_H,
     THREADS,
     TILE,
@@ -51,7 +52,9 @@ class RawOps:
 
     def table(self) -> dict[str, Callable[..., Any]]:
         """``{op_name: launcher}`` for every hot op and whole-sequence forward (``gpunet.ops.catalog``)."""
-        return {name: getattr(self, name) for name in HOT_OPS + SEQUENCE_OPS}
+        table: dict[str, Any] = {name: getattr(self, name) for name in HOT_OPS + SEQUENCE_OPS}
+        table.update({"max_pool2d": RawMaxPool(self), "avg_pool2d": RawAvgPool(self)})
+        return table
 
     # -- validation -----------------------------------------------------------------------
 
@@ -339,6 +342,71 @@ class RawOps:
         """All steps of a GRU layer in one launch: ``hs`` (T, B, H)."""
         return self._sequence("gru_sequence_forward", "gru_seq_fwd", 3, xg, w_hh, b_hh, h0,
                               mask)[0]
+
+
+    # -- pooling (kernels/pool.cu: one launch per pass) -------------------------------------
+
+    def pool_launch(self, kernel: str, arrays: tuple[Array, ...], x_shape: tuple[int, ...],
+                    kernel_hw: Pair, stride: Pair, padding: Pair, out_hw: Pair, per_input: bool
+                    ) -> None:
+        """Launch ``kernel`` over every output (forward) or input (backward) element."""
+        n, c, h, w = x_shape
+        if h * w >= POOL_MAX_PLANE or max(a.size for a in arrays) > MAX_INT:
+            raise ValueError(f"{kernel}: input {tuple(x_shape)} too large for the pooling kernels")
+        total = n * c * (h * w if per_input else out_hw[0] * out_hw[1])
+        if total == 0:
+            return
+        geom = (n * c, h, w, *out_hw, *kernel_hw, *stride, *padding)
+        grid = (min(math.ceil(total / THREADS), CELL_BLOCKS), 1, 1)
+        self.rt.launch("pool.cu", f"{kernel}_{SUFFIX[arrays[0].dtype]}", grid, (THREADS, 1, 1),
+                       (*arrays, *(numpy.int32(v) for v in geom)))
+
+
+class RawMaxPool:
+    """``max_pool2d`` on kernels/pool.cu; the state is each window's flat argmax (array dtype)."""
+
+    def __init__(self, ops: RawOps) -> None:
+        self.ops = ops
+
+    def forward(self, x: Array, kernel: Pair, stride: Pair, padding: Pair, out_hw: Pair, save: bool
+                ) -> tuple[Array, Any]:
+        dtype, (x,) = self.ops._arrays("max_pool2d", x=x)
+        shape = (x.shape[0], x.shape[1], *out_hw)
+        y, index = self.ops.rt.empty(shape, dtype), self.ops.rt.empty(shape, dtype)
+        self.ops.pool_launch("max_pool_fwd", (x, y, index), x.shape, kernel, stride, padding,
+                             out_hw, False)
+        return y, ((index, kernel, stride, padding, out_hw) if save else None)
+
+    def backward(self, gy: Array, state: Any, x_shape: tuple[int, ...]) -> Array:
+        index, kernel, stride, padding, out_hw = state
+        dtype, (gy, index) = self.ops._arrays("max_pool2d backward", gy=gy, index=index)
+        gx = self.ops.rt.empty(tuple(x_shape), dtype)
+        self.ops.pool_launch("max_pool_bwd", (gy, index, gx), tuple(x_shape), kernel, stride,
+                             padding, out_hw, True)
+        return gx
+
+
+class RawAvgPool:
+    """``avg_pool2d`` on kernels/pool.cu (zero padding counted, as the reference)."""
+
+    def __init__(self, ops: RawOps) -> None:
+        self.ops = ops
+
+    def forward(self, x: Array, kernel: Pair, stride: Pair, padding: Pair, out_hw: Pair, save: bool
+                ) -> tuple[Array, Any]:
+        dtype, (x,) = self.ops._arrays("avg_pool2d", x=x)
+        y = self.ops.rt.empty((x.shape[0], x.shape[1], *out_hw), dtype)
+        self.ops.pool_launch("avg_pool_fwd", (x, y), x.shape, kernel, stride, padding, out_hw,
+                             False)
+        return y, ((kernel, stride, padding, out_hw) if save else None)
+
+    def backward(self, gy: Array, state: Any, x_shape: tuple[int, ...]) -> Array:
+        kernel, stride, padding, out_hw = state
+        dtype, (gy,) = self.ops._arrays("avg_pool2d backward", gy=gy)
+        gx = self.ops.rt.empty(tuple(x_shape), dtype)
+        self.ops.pool_launch("avg_pool_bwd", (gy, gx), tuple(x_shape), kernel, stride, padding,
+                             out_hw, True)
+        return gx
 
 
 _table: dict[str, Callable[..., Any]] | None = None
