@@ -263,7 +263,70 @@ def gru_step_backward(saved: Array, h_prev: Array, dh: Array, mask: Array
     return dxg, dhg, carry
 
 
-OPS: dict[str, Callable[..., Any]] = {
+# -------------------------------------------------------------------------------- pooling
+def _pool_launch(op: str, name: str, arrays: dict[str, Array], x_shape: tuple[int, ...],
+                 out_hw: Pair, per_input: bool, geo: tuple[Pair, Pair, Pair]) -> None:
+    """Launch ``numba_pool`` kernel ``name`` on (N*C, H, W) views of ``arrays`` (in order)."""
+    from gpunet.cuda import numba_pool
+
+    n, c, h, w = x_shape
+    if h * w >= 2**24:
+        raise ValueError(f"numba_ops.{op}: input {tuple(x_shape)} too large for the pooling kernels")
+    views = [a.reshape(n * c, *a.shape[2:]) for a in arrays.values()]
+    units = n * c * (h * w if per_input else out_hw[0] * out_hw[1])
+    ints = [int(v) for pair in geo for v in pair]
+    numba_pool.launch(name, str(views[0].dtype), units, *(_dev(v) for v in views), *ints,
+                      stream=_stream())
+
+
+class NumbaMaxPool:
+    """``max_pool2d`` on :mod:`gpunet.cuda.numba_pool`; the state is each window's flat argmax."""
+
+    def forward(self, x: Array, kernel: Pair, stride: Pair, padding: Pair, out_hw: Pair, save: bool
+                ) -> tuple[Array, Any]:
+        a = {"x": x}
+        dtype = _check("max_pool2d", a)
+        shape = (a["x"].shape[0], a["x"].shape[1], *out_hw)
+        y, index = _cupy().empty(shape, dtype=dtype), _cupy().empty(shape, dtype=dtype)
+        _pool_launch("max_pool2d", "max_forward", {"x": a["x"], "y": y, "index": index},
+                     a["x"].shape, out_hw, False, (kernel, stride, padding))
+        return y, ((index, kernel, stride, padding, out_hw) if save else None)
+
+    def backward(self, gy: Array, state: Any, x_shape: tuple[int, ...]) -> Array:
+        index, kernel, stride, padding, out_hw = state
+        a = {"gy": gy, "index": index}
+        dtype = _check("max_pool2d backward", a)
+        gx = _cupy().empty(tuple(x_shape), dtype=dtype)
+        _pool_launch("max_pool2d", "max_backward", {**a, "gx": gx}, tuple(x_shape), out_hw, True,
+                     (kernel, stride, padding))
+        return gx
+
+
+class NumbaAvgPool:
+    """``avg_pool2d`` on :mod:`gpunet.cuda.numba_pool` (zero padding counted)."""
+
+    def forward(self, x: Array, kernel: Pair, stride: Pair, padding: Pair, out_hw: Pair, save: bool
+                ) -> tuple[Array, Any]:
+        a = {"x": x}
+        dtype = _check("avg_pool2d", a)
+        y = _cupy().empty((a["x"].shape[0], a["x"].shape[1], *out_hw), dtype=dtype)
+        _pool_launch("avg_pool2d", "avg_forward", {"x": a["x"], "y": y}, a["x"].shape, out_hw, False,
+                     (kernel, stride, padding))
+        return y, ((kernel, stride, padding, out_hw) if save else None)
+
+    def backward(self, gy: Array, state: Any, x_shape: tuple[int, ...]) -> Array:
+        kernel, stride, padding, out_hw = state
+        a = {"gy": gy}
+        dtype = _check("avg_pool2d backward", a)
+        gx = _cupy().empty(tuple(x_shape), dtype=dtype)
+        _pool_launch("avg_pool2d", "avg_backward", {**a, "gx": gx}, tuple(x_shape), out_hw, True,
+                     (kernel, stride, padding))
+        return gx
+
+
+OPS: dict[str, Any] = {
+    "max_pool2d": NumbaMaxPool(),
+    "avg_pool2d": NumbaAvgPool(),
     "conv2d_forward": conv2d_forward,
     "conv2d_backward_input": conv2d_backward_input,
     "conv2d_backward_weight": conv2d_backward_weight,
