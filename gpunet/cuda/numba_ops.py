@@ -179,14 +179,26 @@ def _run_cell(name: str, dtype: str, units: int, *arrays: Any) -> None:
     numba_cells.launch(name, dtype, units, *args, stream=_stream())
 
 
+def _outputs(op: str, out: tuple[Array, ...] | None, dtype: str, *shapes: tuple[int, ...]
+             ) -> tuple[Array, ...]:
+    """The caller's ``out`` arrays (checked: dtype, shape, C-contiguous), or fresh ones."""
+    if out is None:
+        return tuple(_cupy().empty(shape, dtype=dtype) for shape in shapes)
+    for k, (arr, shape) in enumerate(zip(out, shapes)):
+        if tuple(arr.shape) != tuple(shape) or str(arr.dtype) != dtype or not arr.flags.c_contiguous:
+            raise ValueError(f"numba_ops.{op}: out[{k}] must be a C-contiguous {dtype} array of shape "
+                             f"{tuple(shape)}, got {arr.dtype} {tuple(arr.shape)}")
+    return tuple(out)
+
+
 def rnn_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Array,
-                     nonlinearity: str = "tanh") -> Array:
+                     nonlinearity: str = "tanh", out: tuple[Array] | None = None) -> Array:
     """numba.cuda :func:`gpunet.ops.cells.rnn_step_forward`."""
     op = "rnn_step_forward"
     relu = _relu_flag(op, nonlinearity)
     a = {"xg": xg, "hg": hg, "b_hh": b_hh, "h_prev": h_prev, "mask": mask}
     dtype, b, hidden = _step_inputs(op, a, 1)
-    h = _cupy().empty((b, hidden), dtype=dtype)
+    (h,) = _outputs(op, out, dtype, (b, hidden))
     _run_cell("rnn_forward", dtype, h.size, *a.values(), relu, h)
     return h
 
@@ -207,14 +219,13 @@ def rnn_step_backward(h: Array, dh: Array, mask: Array, nonlinearity: str = "tan
 
 
 def lstm_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, c_prev: Array,
-                      mask: Array) -> tuple[Array, Array, Array]:
+                      mask: Array, out: tuple[Array, Array, Array] | None = None
+                      ) -> tuple[Array, Array, Array]:
     """numba.cuda :func:`gpunet.ops.cells.lstm_step_forward`."""
     op = "lstm_step_forward"
     a = {"xg": xg, "hg": hg, "b_hh": b_hh, "h_prev": h_prev, "c_prev": c_prev, "mask": mask}
     dtype, b, hidden = _step_inputs(op, a, 4)
-    cp = _cupy()
-    h, c = cp.empty((b, hidden), dtype=dtype), cp.empty((b, hidden), dtype=dtype)
-    gates = cp.empty((b, 4 * hidden), dtype=dtype)
+    h, c, gates = _outputs(op, out, dtype, (b, hidden), (b, hidden), (b, 4 * hidden))
     _run_cell("lstm_forward", dtype, h.size, *a.values(), h, c, gates)
     return h, c, gates
 
@@ -236,14 +247,13 @@ def lstm_step_backward(gates: Array, c_prev: Array, c: Array, dh: Array, dc: Arr
     return dpre, dpre, carry, dc_prev
 
 
-def gru_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Array
-                     ) -> tuple[Array, Array]:
+def gru_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Array,
+                     out: tuple[Array, Array] | None = None) -> tuple[Array, Array]:
     """numba.cuda :func:`gpunet.ops.cells.gru_step_forward`."""
     op = "gru_step_forward"
     a = {"xg": xg, "hg": hg, "b_hh": b_hh, "h_prev": h_prev, "mask": mask}
     dtype, b, hidden = _step_inputs(op, a, 3)
-    cp = _cupy()
-    h, saved = cp.empty((b, hidden), dtype=dtype), cp.empty((b, 4 * hidden), dtype=dtype)
+    h, saved = _outputs(op, out, dtype, (b, hidden), (b, 4 * hidden))
     _run_cell("gru_forward", dtype, h.size, *a.values(), h, saved)
     return h, saved
 

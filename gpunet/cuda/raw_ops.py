@@ -186,6 +186,19 @@ class RawOps:
             self._expect(op, name, arr, shape)
         return batch, hidden
 
+    def _outputs(self, op: str, out: tuple[Array, ...] | None, dtype: numpy.dtype,
+                 *shapes: tuple[int, ...]) -> tuple[Array, ...]:
+        """The caller's ``out`` arrays (checked: device array, dtype, shape, C-contiguous), or
+        fresh ones."""
+        if out is None:
+            return tuple(self.rt.empty(shape, dtype) for shape in shapes)
+        for k, (arr, shape) in enumerate(zip(out, shapes)):
+            self._expect(op, f"out[{k}]", arr, shape)
+            if not isinstance(arr, self.rt.array_type) or arr.dtype != dtype or not arr.flags.c_contiguous:
+                raise ValueError(f"{op}: out[{k}] must be a C-contiguous {dtype} device array, got "
+                                 f"{type(arr).__name__} {getattr(arr, 'dtype', '?')}")
+        return tuple(out)
+
     @staticmethod
     def _relu_flag(op: str, nonlinearity: str) -> int:
         if nonlinearity not in ("tanh", "relu"):
@@ -193,13 +206,13 @@ class RawOps:
         return int(nonlinearity == "relu")
 
     def rnn_step_forward(self, xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Array,
-                         nonlinearity: str = "tanh") -> Array:
+                         nonlinearity: str = "tanh", out: tuple[Array] | None = None) -> Array:
         """Kernel version of ``cells.rnn_step_forward``."""
         op = "rnn_step_forward"
         relu = self._relu_flag(op, nonlinearity)
         dtype, arrays = self._arrays(op, xg=xg, hg=hg, b_hh=b_hh, h_prev=h_prev, mask=mask)
         batch, hidden = self._step_inputs(op, 1, *arrays)
-        h = self.rt.empty((batch, hidden), dtype)
+        (h,) = self._outputs(op, out, dtype, (batch, hidden))
         self._cell_launch("rnn_fwd", batch, hidden, (*arrays, h), relu)
         return h
 
@@ -219,7 +232,8 @@ class RawOps:
         return dpre, dpre, carry
 
     def lstm_step_forward(self, xg: Array, hg: Array, b_hh: Array, h_prev: Array, c_prev: Array,
-                          mask: Array) -> tuple[Array, Array, Array]:
+                          mask: Array, out: tuple[Array, Array, Array] | None = None
+                          ) -> tuple[Array, Array, Array]:
         """Kernel version of ``cells.lstm_step_forward``: ``h, c, gates``."""
         op = "lstm_step_forward"
         dtype, arrays = self._arrays(op, xg=xg, hg=hg, b_hh=b_hh, h_prev=h_prev, c_prev=c_prev,
@@ -227,8 +241,8 @@ class RawOps:
         xg, hg, b_hh, h_prev, c_prev, mask = arrays
         batch, hidden = self._step_inputs(op, 4, xg, hg, b_hh, h_prev, mask)
         self._expect(op, "c_prev", c_prev, (batch, hidden))
-        h, c = self.rt.empty((batch, hidden), dtype), self.rt.empty((batch, hidden), dtype)
-        gates = self.rt.empty((batch, 4 * hidden), dtype)
+        h, c, gates = self._outputs(op, out, dtype, (batch, hidden), (batch, hidden),
+                                    (batch, 4 * hidden))
         self._cell_launch("lstm_fwd", batch, hidden, (*arrays, h, c, gates))
         return h, c, gates
 
@@ -250,14 +264,13 @@ class RawOps:
         self._cell_launch("lstm_bwd", batch, hidden, (*arrays, dpre, carry, dc_prev))
         return dpre, dpre, carry, dc_prev
 
-    def gru_step_forward(self, xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Array
-                         ) -> tuple[Array, Array]:
+    def gru_step_forward(self, xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Array,
+                         out: tuple[Array, Array] | None = None) -> tuple[Array, Array]:
         """Kernel version of ``cells.gru_step_forward``: ``h`` and saved ``r, z, n, hn``."""
         op = "gru_step_forward"
         dtype, arrays = self._arrays(op, xg=xg, hg=hg, b_hh=b_hh, h_prev=h_prev, mask=mask)
         batch, hidden = self._step_inputs(op, 3, *arrays)
-        h = self.rt.empty((batch, hidden), dtype)
-        saved = self.rt.empty((batch, 4 * hidden), dtype)
+        h, saved = self._outputs(op, out, dtype, (batch, hidden), (batch, 4 * hidden))
         self._cell_launch("gru_fwd", batch, hidden, (*arrays, h, saved))
         return h, saved
 

@@ -29,14 +29,25 @@ def _sigmoid(xp: Any, v: Array) -> Array:
     return 0.5 * (xp.tanh(0.5 * v) + 1.0)
 
 
+def into(out: tuple[Array, ...] | None, results: tuple[Array, ...]) -> tuple[Array, ...]:
+    """``results``, or copied into the caller's ``out`` arrays (the step ops' ``out=``: kernels
+    write their outputs there directly, so a loop needs no copy per step)."""
+    if out is None:
+        return results
+    for o, r in zip(out, results):
+        o[...] = r
+    return tuple(out)
+
+
 def rnn_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Array,
-                     nonlinearity: str = "tanh") -> Array:
-    """``h = act(xg + hg + b_hh)`` where running, else ``h_prev``. Returns ``h`` (B, H)."""
+                     nonlinearity: str = "tanh", out: tuple[Array] | None = None) -> Array:
+    """``h = act(xg + hg + b_hh)`` where running, else ``h_prev``. Returns ``h`` (B, H)
+    (written into ``out[0]`` when given, as for every step op's ``out``)."""
     xp = get_array_module(xg)
     pre = xg + hg + b_hh
     h = xp.tanh(pre) if nonlinearity == "tanh" else xp.maximum(pre, 0)
     m = mask[:, None]
-    return m * h + (1 - m) * h_prev
+    return into(out, (m * h + (1 - m) * h_prev,))[0]
 
 
 def rnn_step_backward(h: Array, dh: Array, mask: Array, nonlinearity: str = "tanh"
@@ -49,7 +60,8 @@ def rnn_step_backward(h: Array, dh: Array, mask: Array, nonlinearity: str = "tan
 
 
 def lstm_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, c_prev: Array,
-                      mask: Array) -> tuple[Array, Array, Array]:
+                      mask: Array, out: tuple[Array, Array, Array] | None = None
+                      ) -> tuple[Array, Array, Array]:
     """LSTM step. Returns ``h, c`` (B, H) and the activated gates ``i,f,g,o`` (B, 4H)."""
     xp = get_array_module(xg)
     hidden = h_prev.shape[1]
@@ -62,7 +74,7 @@ def lstm_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, c_prev: 
     c_new = f * c_prev + i * g
     h_new = o * xp.tanh(c_new)
     m = mask[:, None]
-    return m * h_new + (1 - m) * h_prev, m * c_new + (1 - m) * c_prev, gates
+    return into(out, (m * h_new + (1 - m) * h_prev, m * c_new + (1 - m) * c_prev, gates))  # type: ignore[return-value]
 
 
 def lstm_step_backward(gates: Array, c_prev: Array, c: Array, dh: Array, dc: Array,
@@ -84,8 +96,8 @@ def lstm_step_backward(gates: Array, c_prev: Array, c: Array, dh: Array, dc: Arr
     return dpre, dpre, dh * (1 - m), dc_prev
 
 
-def gru_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Array
-                     ) -> tuple[Array, Array]:
+def gru_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Array,
+                     out: tuple[Array, Array] | None = None) -> tuple[Array, Array]:
     """GRU step (PyTorch's form, ``n = tanh(xn + r * (hn + b_hn))``).
 
     Returns ``h`` (B, H) and the saved ``r, z, n, hn + b_hn`` (B, 4H) for the backward.
@@ -99,7 +111,7 @@ def gru_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Arr
     n = xp.tanh(xg[:, 2 * hidden:] + r * hn)
     h_new = (1 - z) * n + z * h_prev
     m = mask[:, None]
-    return m * h_new + (1 - m) * h_prev, xp.concatenate([r, z, n, hn], axis=1)
+    return into(out, (m * h_new + (1 - m) * h_prev, xp.concatenate([r, z, n, hn], axis=1)))  # type: ignore[return-value]
 
 
 def gru_step_backward(saved: Array, h_prev: Array, dh: Array, mask: Array

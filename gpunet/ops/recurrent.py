@@ -98,12 +98,14 @@ class StepLoop:
         for t in order(steps, reverse):
             src = t + 1 if reverse else t
             xp.matmul(h_buf[src], w_hh_t, out=hg)
+            # out=: the kernels write straight into the buffers (no copy op per step)
             if mode == "rnn":
-                h_buf[src + d] = step(xg[t], hg, b_hh, h_buf[src], mask[t], nonlinearity)
+                step(xg[t], hg, b_hh, h_buf[src], mask[t], nonlinearity, out=(h_buf[src + d],))
             elif mode == "lstm":
-                h_buf[src + d], c_buf[src + d], saved[t] = step(xg[t], hg, b_hh, h_buf[src], c_buf[src], mask[t])
+                step(xg[t], hg, b_hh, h_buf[src], c_buf[src], mask[t],
+                     out=(h_buf[src + d], c_buf[src + d], saved[t]))
             else:
-                h_buf[src + d], saved[t] = step(xg[t], hg, b_hh, h_buf[src], mask[t])
+                step(xg[t], hg, b_hh, h_buf[src], mask[t], out=(h_buf[src + d], saved[t]))
         return h_buf, c_buf, saved
 
     def backward(self, mode: str, w_hh: Array, h_buf: Array, c_buf: Array | None, saved: Array | None,

@@ -53,7 +53,7 @@ def _model_and_batch(name):
 
 
 def _check(label, counted, cap):
-    print(f"\n== {label}: {counted.report(12)}")
+    print(f"\n== {label}: {counted.report(40)}")
     got = (counted.syncs, counted.h2d, counted.ops)
     assert all(g <= c for g, c in zip(got, cap)), (
         f"{label}: (syncs, h2d, ops) = {got} exceeds the cap {cap}; sync sites:\n{counted.report(30)}")
