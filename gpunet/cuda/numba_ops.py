@@ -203,8 +203,8 @@ def rnn_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Arr
     return h
 
 
-def rnn_step_backward(h: Array, dh: Array, mask: Array, nonlinearity: str = "tanh"
-                      ) -> tuple[Array, Array, Array]:
+def rnn_step_backward(h: Array, dh: Array, mask: Array, nonlinearity: str = "tanh",
+                      out: tuple[Array] | None = None) -> tuple[Array, Array, Array]:
     """numba.cuda :func:`gpunet.ops.cells.rnn_step_backward`."""
     op = "rnn_step_backward"
     relu = _relu_flag(op, nonlinearity)
@@ -213,7 +213,8 @@ def rnn_step_backward(h: Array, dh: Array, mask: Array, nonlinearity: str = "tan
     b, hidden = _state(op, "h", a["h"])
     _shapes(op, a, {"dh": (b, hidden), "mask": (b,)})
     cp = _cupy()
-    dpre, carry = cp.empty((b, hidden), dtype=dtype), cp.empty((b, hidden), dtype=dtype)
+    (dpre,) = _outputs(op, out, dtype, (b, hidden))
+    carry = cp.empty((b, hidden), dtype=dtype)
     _run_cell("rnn_backward", dtype, dpre.size, *a.values(), relu, dpre, carry)
     return dpre, dpre, carry
 
@@ -231,7 +232,7 @@ def lstm_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, c_prev: 
 
 
 def lstm_step_backward(gates: Array, c_prev: Array, c: Array, dh: Array, dc: Array,
-                       mask: Array) -> tuple[Array, Array, Array, Array]:
+                       mask: Array, out: tuple[Array] | None = None) -> tuple[Array, Array, Array, Array]:
     """numba.cuda :func:`gpunet.ops.cells.lstm_step_backward`."""
     op = "lstm_step_backward"
     a = {"gates": gates, "c_prev": c_prev, "c": c, "dh": dh, "dc": dc, "mask": mask}
@@ -241,7 +242,7 @@ def lstm_step_backward(gates: Array, c_prev: Array, c: Array, dh: Array, dc: Arr
     _shapes(op, a, {"gates": (b, 4 * hidden), "c_prev": state, "dh": state, "dc": state,
                     "mask": (b,)})
     cp = _cupy()
-    dpre = cp.empty((b, 4 * hidden), dtype=dtype)
+    (dpre,) = _outputs(op, out, dtype, (b, 4 * hidden))
     carry, dc_prev = cp.empty(state, dtype=dtype), cp.empty(state, dtype=dtype)
     _run_cell("lstm_backward", dtype, carry.size, *a.values(), dpre, carry, dc_prev)
     return dpre, dpre, carry, dc_prev
@@ -258,8 +259,8 @@ def gru_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Arr
     return h, saved
 
 
-def gru_step_backward(saved: Array, h_prev: Array, dh: Array, mask: Array
-                      ) -> tuple[Array, Array, Array]:
+def gru_step_backward(saved: Array, h_prev: Array, dh: Array, mask: Array,
+                      out: tuple[Array, Array] | None = None) -> tuple[Array, Array, Array]:
     """numba.cuda :func:`gpunet.ops.cells.gru_step_backward`."""
     op = "gru_step_backward"
     a = {"saved": saved, "h_prev": h_prev, "dh": dh, "mask": mask}
@@ -267,7 +268,7 @@ def gru_step_backward(saved: Array, h_prev: Array, dh: Array, mask: Array
     b, hidden = _state(op, "h_prev", a["h_prev"])
     _shapes(op, a, {"saved": (b, 4 * hidden), "dh": (b, hidden), "mask": (b,)})
     cp = _cupy()
-    dxg, dhg = cp.empty((b, 3 * hidden), dtype=dtype), cp.empty((b, 3 * hidden), dtype=dtype)
+    dxg, dhg = _outputs(op, out, dtype, (b, 3 * hidden), (b, 3 * hidden))
     carry = cp.empty((b, hidden), dtype=dtype)
     _run_cell("gru_backward", dtype, carry.size, *a.values(), dxg, dhg, carry)
     return dxg, dhg, carry

@@ -216,8 +216,8 @@ class RawOps:
         self._cell_launch("rnn_fwd", batch, hidden, (*arrays, h), relu)
         return h
 
-    def rnn_step_backward(self, h: Array, dh: Array, mask: Array, nonlinearity: str = "tanh"
-                          ) -> tuple[Array, Array, Array]:
+    def rnn_step_backward(self, h: Array, dh: Array, mask: Array, nonlinearity: str = "tanh",
+                          out: tuple[Array] | None = None) -> tuple[Array, Array, Array]:
         """Kernel version of ``cells.rnn_step_backward`` (``dxg is dhg``)."""
         op = "rnn_step_backward"
         relu = self._relu_flag(op, nonlinearity)
@@ -227,7 +227,8 @@ class RawOps:
         batch, hidden = h.shape
         self._expect(op, "dh", dh, h.shape)
         self._expect(op, "mask", mask, (batch,))
-        dpre, carry = self.rt.empty(h.shape, dtype), self.rt.empty(h.shape, dtype)
+        (dpre,) = self._outputs(op, out, dtype, tuple(h.shape))
+        carry = self.rt.empty(h.shape, dtype)
         self._cell_launch("rnn_bwd", batch, hidden, (h, dh, mask, dpre, carry), relu)
         return dpre, dpre, carry
 
@@ -247,7 +248,8 @@ class RawOps:
         return h, c, gates
 
     def lstm_step_backward(self, gates: Array, c_prev: Array, c: Array, dh: Array, dc: Array,
-                           mask: Array) -> tuple[Array, Array, Array, Array]:
+                           mask: Array, out: tuple[Array] | None = None
+                           ) -> tuple[Array, Array, Array, Array]:
         """Kernel version of ``cells.lstm_step_backward``: ``dxg, dhg (same), dh_carry, dc_prev``."""
         op = "lstm_step_backward"
         dtype, arrays = self._arrays(op, gates=gates, c_prev=c_prev, c=c, dh=dh, dc=dc, mask=mask)
@@ -259,7 +261,7 @@ class RawOps:
         for name, arr in (("c_prev", c_prev), ("dh", dh), ("dc", dc)):
             self._expect(op, name, arr, (batch, hidden))
         self._expect(op, "mask", mask, (batch,))
-        dpre = self.rt.empty((batch, 4 * hidden), dtype)
+        (dpre,) = self._outputs(op, out, dtype, (batch, 4 * hidden))
         carry, dc_prev = self.rt.empty(c.shape, dtype), self.rt.empty(c.shape, dtype)
         self._cell_launch("lstm_bwd", batch, hidden, (*arrays, dpre, carry, dc_prev))
         return dpre, dpre, carry, dc_prev
@@ -274,8 +276,8 @@ class RawOps:
         self._cell_launch("gru_fwd", batch, hidden, (*arrays, h, saved))
         return h, saved
 
-    def gru_step_backward(self, saved: Array, h_prev: Array, dh: Array, mask: Array
-                          ) -> tuple[Array, Array, Array]:
+    def gru_step_backward(self, saved: Array, h_prev: Array, dh: Array, mask: Array,
+                          out: tuple[Array, Array] | None = None) -> tuple[Array, Array, Array]:
         """Kernel version of ``cells.gru_step_backward``: ``dxg, dhg, dh_carry``."""
         op = "gru_step_backward"
         dtype, arrays = self._arrays(op, saved=saved, h_prev=h_prev, dh=dh, mask=mask)
@@ -286,8 +288,7 @@ class RawOps:
         self._expect(op, "saved", saved, (batch, 4 * hidden))
         self._expect(op, "dh", dh, (batch, hidden))
         self._expect(op, "mask", mask, (batch,))
-        dxg = self.rt.empty((batch, 3 * hidden), dtype)
-        dhg = self.rt.empty((batch, 3 * hidden), dtype)
+        dxg, dhg = self._outputs(op, out, dtype, (batch, 3 * hidden), (batch, 3 * hidden))
         carry = self.rt.empty((batch, hidden), dtype)
         self._cell_launch("gru_bwd", batch, hidden, (*arrays, dxg, dhg, carry))
         return dxg, dhg, carry

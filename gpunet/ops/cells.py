@@ -50,12 +50,12 @@ def rnn_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Arr
     return into(out, (m * h + (1 - m) * h_prev,))[0]
 
 
-def rnn_step_backward(h: Array, dh: Array, mask: Array, nonlinearity: str = "tanh"
-                      ) -> tuple[Array, Array, Array]:
+def rnn_step_backward(h: Array, dh: Array, mask: Array, nonlinearity: str = "tanh",
+                      out: tuple[Array] | None = None) -> tuple[Array, Array, Array]:
     """Gradients of :func:`rnn_step_forward` given its output ``h``; ``dxg is dhg``."""
     m = mask[:, None]
     deriv = (1 - h * h) if nonlinearity == "tanh" else (h > 0).astype(h.dtype)
-    dpre = dh * deriv * m
+    (dpre,) = into(out, (dh * deriv * m,))
     return dpre, dpre, dh * (1 - m)
 
 
@@ -78,7 +78,7 @@ def lstm_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, c_prev: 
 
 
 def lstm_step_backward(gates: Array, c_prev: Array, c: Array, dh: Array, dc: Array,
-                       mask: Array) -> tuple[Array, Array, Array, Array]:
+                       mask: Array, out: tuple[Array] | None = None) -> tuple[Array, Array, Array, Array]:
     """Gradients of :func:`lstm_step_forward`: ``dxg, dhg (same array), dh_carry, dc_prev``."""
     xp = get_array_module(gates)
     hidden = c.shape[1]
@@ -93,6 +93,7 @@ def lstm_step_backward(gates: Array, c_prev: Array, c: Array, dh: Array, dc: Arr
     dpre[:, 3 * hidden:] = dh * tc * o * (1 - o)
     dpre *= m
     dc_prev = m * dct * f + (1 - m) * dc
+    (dpre,) = into(out, (dpre,))
     return dpre, dpre, dh * (1 - m), dc_prev
 
 
@@ -114,8 +115,8 @@ def gru_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Arr
     return into(out, (m * h_new + (1 - m) * h_prev, xp.concatenate([r, z, n, hn], axis=1)))  # type: ignore[return-value]
 
 
-def gru_step_backward(saved: Array, h_prev: Array, dh: Array, mask: Array
-                      ) -> tuple[Array, Array, Array]:
+def gru_step_backward(saved: Array, h_prev: Array, dh: Array, mask: Array,
+                      out: tuple[Array, Array] | None = None) -> tuple[Array, Array, Array]:
     """Gradients of :func:`gru_step_forward`: ``dxg, dhg, dh_carry`` (B,3H), (B,3H), (B,H)."""
     xp = get_array_module(saved)
     hidden = h_prev.shape[1]
@@ -127,4 +128,5 @@ def gru_step_backward(saved: Array, h_prev: Array, dh: Array, mask: Array
     dr_pre = dn_pre * hn * r * (1 - r)
     dxg = xp.concatenate([dr_pre, dz_pre, dn_pre], axis=1)
     dhg = xp.concatenate([dr_pre, dz_pre, dn_pre * r], axis=1)
+    dxg, dhg = into(out, (dxg, dhg))
     return dxg, dhg, dhm * z + dh * (1 - m)

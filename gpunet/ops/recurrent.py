@@ -124,11 +124,11 @@ class StepLoop:
             if gym is not None:
                 dh += gym[t]
             if mode == "rnn":
-                dxg[t], _, carry = back(h_out[t], dh, mask[t], nonlinearity)
+                carry = back(h_out[t], dh, mask[t], nonlinearity, out=(dxg[t],))[2]
             elif mode == "lstm":
-                dxg[t], _, carry, dc = back(saved[t], c_in[t], c_out[t], dh, dc, mask[t])
+                _, _, carry, dc = back(saved[t], c_in[t], c_out[t], dh, dc, mask[t], out=(dxg[t],))
             else:
-                dxg[t], dhg[t], carry = back(saved[t], h_in[t], dh, mask[t])
+                carry = back(saved[t], h_in[t], dh, mask[t], out=(dxg[t], dhg[t]))[2]
             xp.matmul(dhg[t], w_hh, out=rec)
             dh = carry + rec
         return dxg, dhg, dh, dc
