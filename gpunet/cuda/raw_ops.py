@@ -28,7 +28,7 @@ from gpunet.cuda.kernel_constants import (
     TILE_K,
 )
 from gpunet.cuda.raw_runtime import COMPILE_OPTIONS, KERNELS, SUFFIX, CupyRuntime, Runtime
-from gpunet.ops.catalog import HOT_OPS, SEQUENCE_OPS
+from gpunet.ops.catalog import HOT_OPS, POOL_OPS, SEQUENCE_OPS
 from gpunet.ops.conv2d import check_conv2d_geometry
 from gpunet.ops.recurrent import SequenceKernels
 
@@ -53,7 +53,7 @@ class RawOps:
     def table(self) -> dict[str, Callable[..., Any]]:
         """``{op_name: launcher}`` for every hot op and whole-sequence forward (``gpunet.ops.catalog``)."""
         table: dict[str, Any] = {name: getattr(self, name) for name in HOT_OPS + SEQUENCE_OPS}
-        table.update({"max_pool2d": RawMaxPool(self), "avg_pool2d": RawAvgPool(self)})
+        table.update(dict(zip(POOL_OPS, (RawMaxPool(self), RawAvgPool(self)))))
         return table
 
     # -- validation -----------------------------------------------------------------------

@@ -19,6 +19,8 @@ CONV_OPS = ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight")
 CELL_OPS = tuple(f"{mode}_step_{way}" for mode in ("rnn", "lstm", "gru") for way in ("forward", "backward"))
 SEQUENCE_OPS = tuple(f"{mode}_sequence_forward" for mode in ("rnn", "lstm", "gru"))
 HOT_OPS = CONV_OPS + CELL_OPS
+#: Function-level implementation objects that the kernel tables serve too (kernels/pool.cu, numba_pool).
+POOL_OPS = ("max_pool2d", "avg_pool2d")
 
 # (op, implementation, device, target, probe, table)
 TABLE: list[tuple[str, str, str, str, str | None, bool]] = []
