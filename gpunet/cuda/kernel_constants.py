@@ -28,12 +28,14 @@ SEQ_MAX_H = 1024         # hidden size limit of the whole-sequence kernels (shar
 MAX_GRID_Y = 65535
 MAX_INT = 2**31 - 1      # kernels index tiles with 32-bit ints
 CELL_BLOCKS = 65535      # cap for the grid-stride elementwise kernels
+POOL_MAX_PLANE = 2**24   # pool.cu keeps argmax positions in the array's dtype (exact in float32)
 
 #: ``{source file: {name in the source: value Python assumes}}``.
 SOURCE_CONSTANTS: dict[str, dict[str, int]] = {
     "conv2d.cu": {"BM": TILE, "BN": TILE, "BK": TILE_K, "TM": MICRO_TILE, "TN": MICRO_TILE,
                   "THREADS": THREADS},
     "rnn_cells.cu": {"SEQ_MAX_H": SEQ_MAX_H},
+    "pool.cu": {"THREADS": THREADS},
 }
 
 _CONSTEXPR = re.compile(r"^\s*(?:static\s+)?constexpr\s+(?:unsigned\s+|long\s+)*(?:int|long|unsigned)?\s*"

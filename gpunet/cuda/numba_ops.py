@@ -179,20 +179,32 @@ def _run_cell(name: str, dtype: str, units: int, *arrays: Any) -> None:
     numba_cells.launch(name, dtype, units, *args, stream=_stream())
 
 
+def _outputs(op: str, out: tuple[Array, ...] | None, dtype: str, *shapes: tuple[int, ...]
+             ) -> tuple[Array, ...]:
+    """The caller's ``out`` arrays (checked: dtype, shape, C-contiguous), or fresh ones."""
+    if out is None:
+        return tuple(_cupy().empty(shape, dtype=dtype) for shape in shapes)
+    for k, (arr, shape) in enumerate(zip(out, shapes)):
+        if tuple(arr.shape) != tuple(shape) or str(arr.dtype) != dtype or not arr.flags.c_contiguous:
+            raise ValueError(f"numba_ops.{op}: out[{k}] must be a C-contiguous {dtype} array of shape "
+                             f"{tuple(shape)}, got {arr.dtype} {tuple(arr.shape)}")
+    return tuple(out)
+
+
 def rnn_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Array,
-                     nonlinearity: str = "tanh") -> Array:
+                     nonlinearity: str = "tanh", out: tuple[Array] | None = None) -> Array:
     """numba.cuda :func:`gpunet.ops.cells.rnn_step_forward`."""
     op = "rnn_step_forward"
     relu = _relu_flag(op, nonlinearity)
     a = {"xg": xg, "hg": hg, "b_hh": b_hh, "h_prev": h_prev, "mask": mask}
     dtype, b, hidden = _step_inputs(op, a, 1)
-    h = _cupy().empty((b, hidden), dtype=dtype)
+    (h,) = _outputs(op, out, dtype, (b, hidden))
     _run_cell("rnn_forward", dtype, h.size, *a.values(), relu, h)
     return h
 
 
-def rnn_step_backward(h: Array, dh: Array, mask: Array, nonlinearity: str = "tanh"
-                      ) -> tuple[Array, Array, Array]:
+def rnn_step_backward(h: Array, dh: Array, mask: Array, nonlinearity: str = "tanh",
+                      out: tuple[Array] | None = None) -> tuple[Array, Array, Array]:
     """numba.cuda :func:`gpunet.ops.cells.rnn_step_backward`."""
     op = "rnn_step_backward"
     relu = _relu_flag(op, nonlinearity)
@@ -201,26 +213,26 @@ def rnn_step_backward(h: Array, dh: Array, mask: Array, nonlinearity: str = "tan
     b, hidden = _state(op, "h", a["h"])
     _shapes(op, a, {"dh": (b, hidden), "mask": (b,)})
     cp = _cupy()
-    dpre, carry = cp.empty((b, hidden), dtype=dtype), cp.empty((b, hidden), dtype=dtype)
+    (dpre,) = _outputs(op, out, dtype, (b, hidden))
+    carry = cp.empty((b, hidden), dtype=dtype)
     _run_cell("rnn_backward", dtype, dpre.size, *a.values(), relu, dpre, carry)
     return dpre, dpre, carry
 
 
 def lstm_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, c_prev: Array,
-                      mask: Array) -> tuple[Array, Array, Array]:
+                      mask: Array, out: tuple[Array, Array, Array] | None = None
+                      ) -> tuple[Array, Array, Array]:
     """numba.cuda :func:`gpunet.ops.cells.lstm_step_forward`."""
     op = "lstm_step_forward"
     a = {"xg": xg, "hg": hg, "b_hh": b_hh, "h_prev": h_prev, "c_prev": c_prev, "mask": mask}
     dtype, b, hidden = _step_inputs(op, a, 4)
-    cp = _cupy()
-    h, c = cp.empty((b, hidden), dtype=dtype), cp.empty((b, hidden), dtype=dtype)
-    gates = cp.empty((b, 4 * hidden), dtype=dtype)
+    h, c, gates = _outputs(op, out, dtype, (b, hidden), (b, hidden), (b, 4 * hidden))
     _run_cell("lstm_forward", dtype, h.size, *a.values(), h, c, gates)
     return h, c, gates
 
 
 def lstm_step_backward(gates: Array, c_prev: Array, c: Array, dh: Array, dc: Array,
-                       mask: Array) -> tuple[Array, Array, Array, Array]:
+                       mask: Array, out: tuple[Array] | None = None) -> tuple[Array, Array, Array, Array]:
     """numba.cuda :func:`gpunet.ops.cells.lstm_step_backward`."""
     op = "lstm_step_backward"
     a = {"gates": gates, "c_prev": c_prev, "c": c, "dh": dh, "dc": dc, "mask": mask}
@@ -230,26 +242,25 @@ def lstm_step_backward(gates: Array, c_prev: Array, c: Array, dh: Array, dc: Arr
     _shapes(op, a, {"gates": (b, 4 * hidden), "c_prev": state, "dh": state, "dc": state,
                     "mask": (b,)})
     cp = _cupy()
-    dpre = cp.empty((b, 4 * hidden), dtype=dtype)
+    (dpre,) = _outputs(op, out, dtype, (b, 4 * hidden))
     carry, dc_prev = cp.empty(state, dtype=dtype), cp.empty(state, dtype=dtype)
     _run_cell("lstm_backward", dtype, carry.size, *a.values(), dpre, carry, dc_prev)
     return dpre, dpre, carry, dc_prev
 
 
-def gru_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Array
-                     ) -> tuple[Array, Array]:
+def gru_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Array,
+                     out: tuple[Array, Array] | None = None) -> tuple[Array, Array]:
     """numba.cuda :func:`gpunet.ops.cells.gru_step_forward`."""
     op = "gru_step_forward"
     a = {"xg": xg, "hg": hg, "b_hh": b_hh, "h_prev": h_prev, "mask": mask}
     dtype, b, hidden = _step_inputs(op, a, 3)
-    cp = _cupy()
-    h, saved = cp.empty((b, hidden), dtype=dtype), cp.empty((b, 4 * hidden), dtype=dtype)
+    h, saved = _outputs(op, out, dtype, (b, hidden), (b, 4 * hidden))
     _run_cell("gru_forward", dtype, h.size, *a.values(), h, saved)
     return h, saved
 
 
-def gru_step_backward(saved: Array, h_prev: Array, dh: Array, mask: Array
-                      ) -> tuple[Array, Array, Array]:
+def gru_step_backward(saved: Array, h_prev: Array, dh: Array, mask: Array,
+                      out: tuple[Array, Array] | None = None) -> tuple[Array, Array, Array]:
     """numba.cuda :func:`gpunet.ops.cells.gru_step_backward`."""
     op = "gru_step_backward"
     a = {"saved": saved, "h_prev": h_prev, "dh": dh, "mask": mask}
@@ -257,13 +268,76 @@ def gru_step_backward(saved: Array, h_prev: Array, dh: Array, mask: Array
     b, hidden = _state(op, "h_prev", a["h_prev"])
     _shapes(op, a, {"saved": (b, 4 * hidden), "dh": (b, hidden), "mask": (b,)})
     cp = _cupy()
-    dxg, dhg = cp.empty((b, 3 * hidden), dtype=dtype), cp.empty((b, 3 * hidden), dtype=dtype)
+    dxg, dhg = _outputs(op, out, dtype, (b, 3 * hidden), (b, 3 * hidden))
     carry = cp.empty((b, hidden), dtype=dtype)
     _run_cell("gru_backward", dtype, carry.size, *a.values(), dxg, dhg, carry)
     return dxg, dhg, carry
 
 
-OPS: dict[str, Callable[..., Any]] = {
+# -------------------------------------------------------------------------------- pooling
+def _pool_launch(op: str, name: str, arrays: dict[str, Array], x_shape: tuple[int, ...],
+                 out_hw: Pair, per_input: bool, geo: tuple[Pair, Pair, Pair]) -> None:
+    """Launch ``numba_pool`` kernel ``name`` on (N*C, H, W) views of ``arrays`` (in order)."""
+    from gpunet.cuda import numba_pool
+
+    n, c, h, w = x_shape
+    if h * w >= 2**24:
+        raise ValueError(f"numba_ops.{op}: input {tuple(x_shape)} too large for the pooling kernels")
+    views = [a.reshape(n * c, *a.shape[2:]) for a in arrays.values()]
+    units = n * c * (h * w if per_input else out_hw[0] * out_hw[1])
+    ints = [int(v) for pair in geo for v in pair]
+    numba_pool.launch(name, str(views[0].dtype), units, *(_dev(v) for v in views), *ints,
+                      stream=_stream())
+
+
+class NumbaMaxPool:
+    """``max_pool2d`` on :mod:`gpunet.cuda.numba_pool`; the state is each window's flat argmax."""
+
+    def forward(self, x: Array, kernel: Pair, stride: Pair, padding: Pair, out_hw: Pair, save: bool
+                ) -> tuple[Array, Any]:
+        a = {"x": x}
+        dtype = _check("max_pool2d", a)
+        shape = (a["x"].shape[0], a["x"].shape[1], *out_hw)
+        y, index = _cupy().empty(shape, dtype=dtype), _cupy().empty(shape, dtype=dtype)
+        _pool_launch("max_pool2d", "max_forward", {"x": a["x"], "y": y, "index": index},
+                     a["x"].shape, out_hw, False, (kernel, stride, padding))
+        return y, ((index, kernel, stride, padding, out_hw) if save else None)
+
+    def backward(self, gy: Array, state: Any, x_shape: tuple[int, ...]) -> Array:
+        index, kernel, stride, padding, out_hw = state
+        a = {"gy": gy, "index": index}
+        dtype = _check("max_pool2d backward", a)
+        gx = _cupy().empty(tuple(x_shape), dtype=dtype)
+        _pool_launch("max_pool2d", "max_backward", {**a, "gx": gx}, tuple(x_shape), out_hw, True,
+                     (kernel, stride, padding))
+        return gx
+
+
+class NumbaAvgPool:
+    """``avg_pool2d`` on :mod:`gpunet.cuda.numba_pool` (zero padding counted)."""
+
+    def forward(self, x: Array, kernel: Pair, stride: Pair, padding: Pair, out_hw: Pair, save: bool
+                ) -> tuple[Array, Any]:
+        a = {"x": x}
+        dtype = _check("avg_pool2d", a)
+        y = _cupy().empty((a["x"].shape[0], a["x"].shape[1], *out_hw), dtype=dtype)
+        _pool_launch("avg_pool2d", "avg_forward", {"x": a["x"], "y": y}, a["x"].shape, out_hw, False,
+                     (kernel, stride, padding))
+        return y, ((kernel, stride, padding, out_hw) if save else None)
+
+    def backward(self, gy: Array, state: Any, x_shape: tuple[int, ...]) -> Array:
+        kernel, stride, padding, out_hw = state
+        a = {"gy": gy}
+        dtype = _check("avg_pool2d backward", a)
+        gx = _cupy().empty(tuple(x_shape), dtype=dtype)
+        _pool_launch("avg_pool2d", "avg_backward", {**a, "gx": gx}, tuple(x_shape), out_hw, True,
+                     (kernel, stride, padding))
+        return gx
+
+
+OPS: dict[str, Any] = {
+    "max_pool2d": NumbaMaxPool(),
+    "avg_pool2d": NumbaAvgPool(),
     "conv2d_forward": conv2d_forward,
     "conv2d_backward_input": conv2d_backward_input,
     "conv2d_backward_weight": conv2d_backward_weight,

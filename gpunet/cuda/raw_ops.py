@@ -21,13 +21,14 @@ from gpunet.cuda.kernel_constants import (
     MAX_GRID_Y,
     MAX_INT,
     MAX_SPLITS,
+    POOL_MAX_PLANE,
     SEQ_MAX_H,
     THREADS,
     TILE,
     TILE_K,
 )
 from gpunet.cuda.raw_runtime import COMPILE_OPTIONS, KERNELS, SUFFIX, CupyRuntime, Runtime
-from gpunet.ops.catalog import HOT_OPS, SEQUENCE_OPS
+from gpunet.ops.catalog import HOT_OPS, POOL_OPS, SEQUENCE_OPS
 from gpunet.ops.conv2d import check_conv2d_geometry
 from gpunet.ops.recurrent import SequenceKernels
 
@@ -51,7 +52,9 @@ class RawOps:
 
     def table(self) -> dict[str, Callable[..., Any]]:
         """``{op_name: launcher}`` for every hot op and whole-sequence forward (``gpunet.ops.catalog``)."""
-        return {name: getattr(self, name) for name in HOT_OPS + SEQUENCE_OPS}
+        table: dict[str, Any] = {name: getattr(self, name) for name in HOT_OPS + SEQUENCE_OPS}
+        table.update(dict(zip(POOL_OPS, (RawMaxPool(self), RawAvgPool(self)))))
+        return table
 
     # -- validation -----------------------------------------------------------------------
 
@@ -183,6 +186,19 @@ class RawOps:
             self._expect(op, name, arr, shape)
         return batch, hidden
 
+    def _outputs(self, op: str, out: tuple[Array, ...] | None, dtype: numpy.dtype,
+                 *shapes: tuple[int, ...]) -> tuple[Array, ...]:
+        """The caller's ``out`` arrays (checked: device array, dtype, shape, C-contiguous), or
+        fresh ones."""
+        if out is None:
+            return tuple(self.rt.empty(shape, dtype) for shape in shapes)
+        for k, (arr, shape) in enumerate(zip(out, shapes)):
+            self._expect(op, f"out[{k}]", arr, shape)
+            if not isinstance(arr, self.rt.array_type) or arr.dtype != dtype or not arr.flags.c_contiguous:
+                raise ValueError(f"{op}: out[{k}] must be a C-contiguous {dtype} device array, got "
+                                 f"{type(arr).__name__} {getattr(arr, 'dtype', '?')}")
+        return tuple(out)
+
     @staticmethod
     def _relu_flag(op: str, nonlinearity: str) -> int:
         if nonlinearity not in ("tanh", "relu"):
@@ -190,18 +206,18 @@ class RawOps:
         return int(nonlinearity == "relu")
 
     def rnn_step_forward(self, xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Array,
-                         nonlinearity: str = "tanh") -> Array:
+                         nonlinearity: str = "tanh", out: tuple[Array] | None = None) -> Array:
         """Kernel version of ``cells.rnn_step_forward``."""
         op = "rnn_step_forward"
         relu = self._relu_flag(op, nonlinearity)
         dtype, arrays = self._arrays(op, xg=xg, hg=hg, b_hh=b_hh, h_prev=h_prev, mask=mask)
         batch, hidden = self._step_inputs(op, 1, *arrays)
-        h = self.rt.empty((batch, hidden), dtype)
+        (h,) = self._outputs(op, out, dtype, (batch, hidden))
         self._cell_launch("rnn_fwd", batch, hidden, (*arrays, h), relu)
         return h
 
-    def rnn_step_backward(self, h: Array, dh: Array, mask: Array, nonlinearity: str = "tanh"
-                          ) -> tuple[Array, Array, Array]:
+    def rnn_step_backward(self, h: Array, dh: Array, mask: Array, nonlinearity: str = "tanh",
+                          out: tuple[Array] | None = None) -> tuple[Array, Array, Array]:
         """Kernel version of ``cells.rnn_step_backward`` (``dxg is dhg``)."""
         op = "rnn_step_backward"
         relu = self._relu_flag(op, nonlinearity)
@@ -211,12 +227,14 @@ class RawOps:
         batch, hidden = h.shape
         self._expect(op, "dh", dh, h.shape)
         self._expect(op, "mask", mask, (batch,))
-        dpre, carry = self.rt.empty(h.shape, dtype), self.rt.empty(h.shape, dtype)
+        (dpre,) = self._outputs(op, out, dtype, tuple(h.shape))
+        carry = self.rt.empty(h.shape, dtype)
         self._cell_launch("rnn_bwd", batch, hidden, (h, dh, mask, dpre, carry), relu)
         return dpre, dpre, carry
 
     def lstm_step_forward(self, xg: Array, hg: Array, b_hh: Array, h_prev: Array, c_prev: Array,
-                          mask: Array) -> tuple[Array, Array, Array]:
+                          mask: Array, out: tuple[Array, Array, Array] | None = None
+                          ) -> tuple[Array, Array, Array]:
         """Kernel version of ``cells.lstm_step_forward``: ``h, c, gates``."""
         op = "lstm_step_forward"
         dtype, arrays = self._arrays(op, xg=xg, hg=hg, b_hh=b_hh, h_prev=h_prev, c_prev=c_prev,
@@ -224,13 +242,14 @@ class RawOps:
         xg, hg, b_hh, h_prev, c_prev, mask = arrays
         batch, hidden = self._step_inputs(op, 4, xg, hg, b_hh, h_prev, mask)
         self._expect(op, "c_prev", c_prev, (batch, hidden))
-        h, c = self.rt.empty((batch, hidden), dtype), self.rt.empty((batch, hidden), dtype)
-        gates = self.rt.empty((batch, 4 * hidden), dtype)
+        h, c, gates = self._outputs(op, out, dtype, (batch, hidden), (batch, hidden),
+                                    (batch, 4 * hidden))
         self._cell_launch("lstm_fwd", batch, hidden, (*arrays, h, c, gates))
         return h, c, gates
 
     def lstm_step_backward(self, gates: Array, c_prev: Array, c: Array, dh: Array, dc: Array,
-                           mask: Array) -> tuple[Array, Array, Array, Array]:
+                           mask: Array, out: tuple[Array] | None = None
+                           ) -> tuple[Array, Array, Array, Array]:
         """Kernel version of ``cells.lstm_step_backward``: ``dxg, dhg (same), dh_carry, dc_prev``."""
         op = "lstm_step_backward"
         dtype, arrays = self._arrays(op, gates=gates, c_prev=c_prev, c=c, dh=dh, dc=dc, mask=mask)
@@ -242,24 +261,23 @@ class RawOps:
         for name, arr in (("c_prev", c_prev), ("dh", dh), ("dc", dc)):
             self._expect(op, name, arr, (batch, hidden))
         self._expect(op, "mask", mask, (batch,))
-        dpre = self.rt.empty((batch, 4 * hidden), dtype)
+        (dpre,) = self._outputs(op, out, dtype, (batch, 4 * hidden))
         carry, dc_prev = self.rt.empty(c.shape, dtype), self.rt.empty(c.shape, dtype)
         self._cell_launch("lstm_bwd", batch, hidden, (*arrays, dpre, carry, dc_prev))
         return dpre, dpre, carry, dc_prev
 
-    def gru_step_forward(self, xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Array
-                         ) -> tuple[Array, Array]:
+    def gru_step_forward(self, xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Array,
+                         out: tuple[Array, Array] | None = None) -> tuple[Array, Array]:
         """Kernel version of ``cells.gru_step_forward``: ``h`` and saved ``r, z, n, hn``."""
         op = "gru_step_forward"
         dtype, arrays = self._arrays(op, xg=xg, hg=hg, b_hh=b_hh, h_prev=h_prev, mask=mask)
         batch, hidden = self._step_inputs(op, 3, *arrays)
-        h = self.rt.empty((batch, hidden), dtype)
-        saved = self.rt.empty((batch, 4 * hidden), dtype)
+        h, saved = self._outputs(op, out, dtype, (batch, hidden), (batch, 4 * hidden))
         self._cell_launch("gru_fwd", batch, hidden, (*arrays, h, saved))
         return h, saved
 
-    def gru_step_backward(self, saved: Array, h_prev: Array, dh: Array, mask: Array
-                          ) -> tuple[Array, Array, Array]:
+    def gru_step_backward(self, saved: Array, h_prev: Array, dh: Array, mask: Array,
+                          out: tuple[Array, Array] | None = None) -> tuple[Array, Array, Array]:
         """Kernel version of ``cells.gru_step_backward``: ``dxg, dhg, dh_carry``."""
         op = "gru_step_backward"
         dtype, arrays = self._arrays(op, saved=saved, h_prev=h_prev, dh=dh, mask=mask)
@@ -270,8 +288,7 @@ class RawOps:
         self._expect(op, "saved", saved, (batch, 4 * hidden))
         self._expect(op, "dh", dh, (batch, hidden))
         self._expect(op, "mask", mask, (batch,))
-        dxg = self.rt.empty((batch, 3 * hidden), dtype)
-        dhg = self.rt.empty((batch, 3 * hidden), dtype)
+        dxg, dhg = self._outputs(op, out, dtype, (batch, 3 * hidden), (batch, 3 * hidden))
         carry = self.rt.empty((batch, hidden), dtype)
         self._cell_launch("gru_bwd", batch, hidden, (*arrays, dxg, dhg, carry))
         return dxg, dhg, carry
@@ -339,6 +356,71 @@ class RawOps:
         """All steps of a GRU layer in one launch: ``hs`` (T, B, H)."""
         return self._sequence("gru_sequence_forward", "gru_seq_fwd", 3, xg, w_hh, b_hh, h0,
                               mask)[0]
+
+
+    # -- pooling (kernels/pool.cu: one launch per pass) -------------------------------------
+
+    def pool_launch(self, kernel: str, arrays: tuple[Array, ...], x_shape: tuple[int, ...],
+                    kernel_hw: Pair, stride: Pair, padding: Pair, out_hw: Pair, per_input: bool
+                    ) -> None:
+        """Launch ``kernel`` over every output (forward) or input (backward) element."""
+        n, c, h, w = x_shape
+        if h * w >= POOL_MAX_PLANE or max(a.size for a in arrays) > MAX_INT:
+            raise ValueError(f"{kernel}: input {tuple(x_shape)} too large for the pooling kernels")
+        total = n * c * (h * w if per_input else out_hw[0] * out_hw[1])
+        if total == 0:
+            return
+        geom = (n * c, h, w, *out_hw, *kernel_hw, *stride, *padding)
+        grid = (min(math.ceil(total / THREADS), CELL_BLOCKS), 1, 1)
+        self.rt.launch("pool.cu", f"{kernel}_{SUFFIX[arrays[0].dtype]}", grid, (THREADS, 1, 1),
+                       (*arrays, *(numpy.int32(v) for v in geom)))
+
+
+class RawMaxPool:
+    """``max_pool2d`` on kernels/pool.cu; the state is each window's flat argmax (array dtype)."""
+
+    def __init__(self, ops: RawOps) -> None:
+        self.ops = ops
+
+    def forward(self, x: Array, kernel: Pair, stride: Pair, padding: Pair, out_hw: Pair, save: bool
+                ) -> tuple[Array, Any]:
+        dtype, (x,) = self.ops._arrays("max_pool2d", x=x)
+        shape = (x.shape[0], x.shape[1], *out_hw)
+        y, index = self.ops.rt.empty(shape, dtype), self.ops.rt.empty(shape, dtype)
+        self.ops.pool_launch("max_pool_fwd", (x, y, index), x.shape, kernel, stride, padding,
+                             out_hw, False)
+        return y, ((index, kernel, stride, padding, out_hw) if save else None)
+
+    def backward(self, gy: Array, state: Any, x_shape: tuple[int, ...]) -> Array:
+        index, kernel, stride, padding, out_hw = state
+        dtype, (gy, index) = self.ops._arrays("max_pool2d backward", gy=gy, index=index)
+        gx = self.ops.rt.empty(tuple(x_shape), dtype)
+        self.ops.pool_launch("max_pool_bwd", (gy, index, gx), tuple(x_shape), kernel, stride,
+                             padding, out_hw, True)
+        return gx
+
+
+class RawAvgPool:
+    """``avg_pool2d`` on kernels/pool.cu (zero padding counted, as the reference)."""
+
+    def __init__(self, ops: RawOps) -> None:
+        self.ops = ops
+
+    def forward(self, x: Array, kernel: Pair, stride: Pair, padding: Pair, out_hw: Pair, save: bool
+                ) -> tuple[Array, Any]:
+        dtype, (x,) = self.ops._arrays("avg_pool2d", x=x)
+        y = self.ops.rt.empty((x.shape[0], x.shape[1], *out_hw), dtype)
+        self.ops.pool_launch("avg_pool_fwd", (x, y), x.shape, kernel, stride, padding, out_hw,
+                             False)
+        return y, ((kernel, stride, padding, out_hw) if save else None)
+
+    def backward(self, gy: Array, state: Any, x_shape: tuple[int, ...]) -> Array:
+        kernel, stride, padding, out_hw = state
+        dtype, (gy,) = self.ops._arrays("avg_pool2d backward", gy=gy)
+        gx = self.ops.rt.empty(tuple(x_shape), dtype)
+        self.ops.pool_launch("avg_pool_bwd", (gy, gx), tuple(x_shape), kernel, stride, padding,
+                             out_hw, True)
+        return gx
 
 
 _table: dict[str, Callable[..., Any]] | None = None

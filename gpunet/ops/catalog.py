@@ -19,6 +19,8 @@ CONV_OPS = ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight")
 CELL_OPS = tuple(f"{mode}_step_{way}" for mode in ("rnn", "lstm", "gru") for way in ("forward", "backward"))
 SEQUENCE_OPS = tuple(f"{mode}_sequence_forward" for mode in ("rnn", "lstm", "gru"))
 HOT_OPS = CONV_OPS + CELL_OPS
+#: Function-level implementation objects that the kernel tables serve too (kernels/pool.cu, numba_pool).
+POOL_OPS = ("max_pool2d", "avg_pool2d")
 
 # (op, implementation, device, target, probe, table)
 TABLE: list[tuple[str, str, str, str, str | None, bool]] = []
@@ -44,8 +46,12 @@ TABLE += [
     ("max_pool2d", "numpy-ref", "numpy", "gpunet.ops.pool:MAX_REFERENCE", None, False),
     ("max_pool2d", "numpy-fast", "numpy", "gpunet.ops.pool:MAX_COMPILED", None, False),
     ("max_pool2d", "cupy", "cupy", "gpunet.ops.pool:MAX_REFERENCE", None, False),
+    ("max_pool2d", "raw", "cupy", f"{RAW}:launcher", RAW_PROBE, True),
+    ("max_pool2d", "numba", "cupy", f"{NUMBA}:launcher", NUMBA_PROBE, True),
     ("avg_pool2d", "numpy-ref", "numpy", "gpunet.ops.pool:AVG_REFERENCE", None, False),
     ("avg_pool2d", "cupy", "cupy", "gpunet.ops.pool:AVG_REFERENCE", None, False),
+    ("avg_pool2d", "raw", "cupy", f"{RAW}:launcher", RAW_PROBE, True),
+    ("avg_pool2d", "numba", "cupy", f"{NUMBA}:launcher", NUMBA_PROBE, True),
     ("recurrent", "numpy-ref", "numpy", "gpunet.ops.recurrent:REFERENCE_LOOP", None, False),
     ("recurrent", "numpy-fast", "numpy", "gpunet.ops.recurrent:COMPILED_LOOP", None, False),
     ("recurrent", "cupy", "cupy", "gpunet.ops.recurrent:CUPY_LOOP", None, False),

@@ -29,27 +29,39 @@ def _sigmoid(xp: Any, v: Array) -> Array:
     return 0.5 * (xp.tanh(0.5 * v) + 1.0)
 
 
+def into(out: tuple[Array, ...] | None, results: tuple[Array, ...]) -> tuple[Array, ...]:
+    """``results``, or copied into the caller's ``out`` arrays (the step ops' ``out=``: kernels
+    write their outputs there directly, so a loop needs no copy per step)."""
+    if out is None:
+        return results
+    for o, r in zip(out, results):
+        o[...] = r
+    return tuple(out)
+
+
 def rnn_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Array,
-                     nonlinearity: str = "tanh") -> Array:
-    """``h = act(xg + hg + b_hh)`` where running, else ``h_prev``. Returns ``h`` (B, H)."""
+                     nonlinearity: str = "tanh", out: tuple[Array] | None = None) -> Array:
+    """``h = act(xg + hg + b_hh)`` where running, else ``h_prev``. Returns ``h`` (B, H)
+    (written into ``out[0]`` when given, as for every step op's ``out``)."""
     xp = get_array_module(xg)
     pre = xg + hg + b_hh
     h = xp.tanh(pre) if nonlinearity == "tanh" else xp.maximum(pre, 0)
     m = mask[:, None]
-    return m * h + (1 - m) * h_prev
+    return into(out, (m * h + (1 - m) * h_prev,))[0]
 
 
-def rnn_step_backward(h: Array, dh: Array, mask: Array, nonlinearity: str = "tanh"
-                      ) -> tuple[Array, Array, Array]:
+def rnn_step_backward(h: Array, dh: Array, mask: Array, nonlinearity: str = "tanh",
+                      out: tuple[Array] | None = None) -> tuple[Array, Array, Array]:
     """Gradients of :func:`rnn_step_forward` given its output ``h``; ``dxg is dhg``."""
     m = mask[:, None]
     deriv = (1 - h * h) if nonlinearity == "tanh" else (h > 0).astype(h.dtype)
-    dpre = dh * deriv * m
+    (dpre,) = into(out, (dh * deriv * m,))
     return dpre, dpre, dh * (1 - m)
 
 
 def lstm_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, c_prev: Array,
-                      mask: Array) -> tuple[Array, Array, Array]:
+                      mask: Array, out: tuple[Array, Array, Array] | None = None
+                      ) -> tuple[Array, Array, Array]:
     """LSTM step. Returns ``h, c`` (B, H) and the activated gates ``i,f,g,o`` (B, 4H)."""
     xp = get_array_module(xg)
     hidden = h_prev.shape[1]
@@ -62,11 +74,11 @@ def lstm_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, c_prev: 
     c_new = f * c_prev + i * g
     h_new = o * xp.tanh(c_new)
     m = mask[:, None]
-    return m * h_new + (1 - m) * h_prev, m * c_new + (1 - m) * c_prev, gates
+    return into(out, (m * h_new + (1 - m) * h_prev, m * c_new + (1 - m) * c_prev, gates))  # type: ignore[return-value]
 
 
 def lstm_step_backward(gates: Array, c_prev: Array, c: Array, dh: Array, dc: Array,
-                       mask: Array) -> tuple[Array, Array, Array, Array]:
+                       mask: Array, out: tuple[Array] | None = None) -> tuple[Array, Array, Array, Array]:
     """Gradients of :func:`lstm_step_forward`: ``dxg, dhg (same array), dh_carry, dc_prev``."""
     xp = get_array_module(gates)
     hidden = c.shape[1]
@@ -81,11 +93,12 @@ def lstm_step_backward(gates: Array, c_prev: Array, c: Array, dh: Array, dc: Arr
     dpre[:, 3 * hidden:] = dh * tc * o * (1 - o)
     dpre *= m
     dc_prev = m * dct * f + (1 - m) * dc
+    (dpre,) = into(out, (dpre,))
     return dpre, dpre, dh * (1 - m), dc_prev
 
 
-def gru_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Array
-                     ) -> tuple[Array, Array]:
+def gru_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Array,
+                     out: tuple[Array, Array] | None = None) -> tuple[Array, Array]:
     """GRU step (PyTorch's form, ``n = tanh(xn + r * (hn + b_hn))``).
 
     Returns ``h`` (B, H) and the saved ``r, z, n, hn + b_hn`` (B, 4H) for the backward.
@@ -99,11 +112,11 @@ def gru_step_forward(xg: Array, hg: Array, b_hh: Array, h_prev: Array, mask: Arr
     n = xp.tanh(xg[:, 2 * hidden:] + r * hn)
     h_new = (1 - z) * n + z * h_prev
     m = mask[:, None]
-    return m * h_new + (1 - m) * h_prev, xp.concatenate([r, z, n, hn], axis=1)
+    return into(out, (m * h_new + (1 - m) * h_prev, xp.concatenate([r, z, n, hn], axis=1)))  # type: ignore[return-value]
 
 
-def gru_step_backward(saved: Array, h_prev: Array, dh: Array, mask: Array
-                      ) -> tuple[Array, Array, Array]:
+def gru_step_backward(saved: Array, h_prev: Array, dh: Array, mask: Array,
+                      out: tuple[Array, Array] | None = None) -> tuple[Array, Array, Array]:
     """Gradients of :func:`gru_step_forward`: ``dxg, dhg, dh_carry`` (B,3H), (B,3H), (B,H)."""
     xp = get_array_module(saved)
     hidden = h_prev.shape[1]
@@ -115,4 +128,5 @@ def gru_step_backward(saved: Array, h_prev: Array, dh: Array, mask: Array
     dr_pre = dn_pre * hn * r * (1 - r)
     dxg = xp.concatenate([dr_pre, dz_pre, dn_pre], axis=1)
     dhg = xp.concatenate([dr_pre, dz_pre, dn_pre * r], axis=1)
+    dxg, dhg = into(out, (dxg, dhg))
     return dxg, dhg, dhm * z + dh * (1 - m)

@@ -98,12 +98,14 @@ class StepLoop:
         for t in order(steps, reverse):
             src = t + 1 if reverse else t
             xp.matmul(h_buf[src], w_hh_t, out=hg)
+            # out=: the kernels write straight into the buffers (no copy op per step)
             if mode == "rnn":
-                h_buf[src + d] = step(xg[t], hg, b_hh, h_buf[src], mask[t], nonlinearity)
+                step(xg[t], hg, b_hh, h_buf[src], mask[t], nonlinearity, out=(h_buf[src + d],))
             elif mode == "lstm":
-                h_buf[src + d], c_buf[src + d], saved[t] = step(xg[t], hg, b_hh, h_buf[src], c_buf[src], mask[t])
+                step(xg[t], hg, b_hh, h_buf[src], c_buf[src], mask[t],
+                     out=(h_buf[src + d], c_buf[src + d], saved[t]))
             else:
-                h_buf[src + d], saved[t] = step(xg[t], hg, b_hh, h_buf[src], mask[t])
+                step(xg[t], hg, b_hh, h_buf[src], mask[t], out=(h_buf[src + d], saved[t]))
         return h_buf, c_buf, saved
 
     def backward(self, mode: str, w_hh: Array, h_buf: Array, c_buf: Array | None, saved: Array | None,
@@ -122,11 +124,11 @@ class StepLoop:
             if gym is not None:
                 dh += gym[t]
             if mode == "rnn":
-                dxg[t], _, carry = back(h_out[t], dh, mask[t], nonlinearity)
+                carry = back(h_out[t], dh, mask[t], nonlinearity, out=(dxg[t],))[2]
             elif mode == "lstm":
-                dxg[t], _, carry, dc = back(saved[t], c_in[t], c_out[t], dh, dc, mask[t])
+                _, _, carry, dc = back(saved[t], c_in[t], c_out[t], dh, dc, mask[t], out=(dxg[t],))
             else:
-                dxg[t], dhg[t], carry = back(saved[t], h_in[t], dh, mask[t])
+                carry = back(saved[t], h_in[t], dh, mask[t], out=(dxg[t], dhg[t]))[2]
             xp.matmul(dhg[t], w_hh, out=rec)
             dh = carry + rec
         return dxg, dhg, dh, dc

@@ -25,7 +25,7 @@ def cp():
 
 def test_available_lists_every_hot_op() -> None:
     assert numba_ops.unavailable_reason() is None
-    assert set(numba_ops.available()) == set(catalog.HOT_OPS)
+    assert set(numba_ops.available()) == set(catalog.HOT_OPS + catalog.POOL_OPS)
 
 
 def test_registry_picks_numba_when_asked() -> None:

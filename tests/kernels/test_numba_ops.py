@@ -21,7 +21,7 @@ def test_launcher_has_the_reference_signature(name: str) -> None:
 
 
 def test_ops_cover_exactly_the_hot_ops() -> None:
-    assert set(numba_ops.OPS) == set(catalog.HOT_OPS)
+    assert set(numba_ops.OPS) == set(catalog.HOT_OPS + catalog.POOL_OPS)
 
 
 @pytest.mark.skipif(gpu_status()[0], reason="a GPU is usable here; test_numba_gpu covers it")

@@ -394,11 +394,11 @@ class Pool(NamedTuple):
 POOL_CASES: dict[str, Pool] = {
     "2x2_tiled": Pool((2, 3, 8, 8), (2, 2), (2, 2)),
     "3x3_s2_overlap": Pool((2, 2, 9, 7), (3, 3), (2, 2)),
-    "3x3_s1_pad1": Pool((1, 2, 6, 5), (3, 3), (1, 1), (1, 1)),
-    "asym_kernel_stride_pad": Pool((2, 1, 7, 10), (2, 3), (1, 2), (1, 1)),
+    "3x3_s1_pad1": Pool((1, 2, 6, 5), (3, 3), (1, 1), (1, 1), tier="tiny"),
+    "asym_kernel_stride_pad": Pool((2, 1, 7, 10), (2, 3), (1, 2), (1, 1), tier="tiny"),
     "ragged_edges": Pool((1, 3, 7, 7), (2, 2), (2, 2)),
     "ties_overlap": Pool((2, 2, 6, 6), (3, 3), (1, 1), (1, 0), ties=True),
-    "ties_tiled": Pool((1, 2, 4, 6), (2, 2), (2, 2), ties=True),
+    "ties_tiled": Pool((1, 2, 4, 6), (2, 2), (2, 2), ties=True, tier="tiny"),
     "lenet": Pool((16, 6, 28, 28), (2, 2), (2, 2), tier="large"),
 }
 POOL_REFERENCE = {"max_pool2d": pool.MAX_REFERENCE, "avg_pool2d": pool.AVG_REFERENCE}

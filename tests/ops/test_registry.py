@@ -76,11 +76,18 @@ def test_an_explicit_choice_that_cannot_run_is_a_clear_error(fake_op):
 
 
 def test_an_op_without_the_chosen_kernel_runs_the_gpu_reference():
-    """Pooling has no raw kernel: kernels='raw' still trains a CNN, pooling on the CuPy reference."""
-    with gpunet.config.set_kernels("raw"):
-        assert registry.resolve("max_pool2d", "cupy").name == "cupy"
-    with gpunet.config.set_kernels("numba"):
-        assert registry.resolve("avg_pool2d", "cupy").name == "cupy"
+    """An op with no kernel of the chosen kind runs the CuPy reference (a fake op with only the
+    references); pooling has raw kernels (kernels/pool.cu)."""
+    registry.register("fake_pool_op", "numpy-ref", "gpunet.ops.pool:MAX_REFERENCE", device="numpy")
+    registry.register("fake_pool_op", "cupy", "gpunet.ops.pool:MAX_REFERENCE", device="cupy")
+    try:
+        for kernels in ("raw", "numba"):
+            with gpunet.config.set_kernels(kernels):
+                assert registry.resolve("fake_pool_op", "cupy").name == "cupy"
+    finally:
+        registry._registry.pop("fake_pool_op")
+    assert {"raw", "cupy"} <= {impl.name for impl in registry.implementations("max_pool2d")}
+    assert {"raw", "cupy"} <= {impl.name for impl in registry.implementations("avg_pool2d")}
 
 
 def test_every_op_has_a_reference_on_both_devices():
