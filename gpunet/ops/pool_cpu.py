@@ -1,5 +1,9 @@
 """Numba-compiled max pooling for NumPy arrays: one pass forward (value and argmax), one
-scatter backward; several times faster than the per-tap array code (kept for CuPy)."""
+scatter backward; several times faster than the per-tap array code (kept for CuPy).
+
+The kernels are ``parallel=True`` over the batch (each sample's windows and its gradient slice
+are independent, so the backward scatter has no races); small arrays or one thread run the
+serial compilation of the same code (:func:`gpunet.ops.conv2d_cpu._run`)."""
 
 from __future__ import annotations
 
@@ -7,16 +11,17 @@ import numba
 import numpy
 
 from gpunet import settings
+from gpunet.ops.conv2d_cpu import _run
 
 settings.apply_threads()  # before numba's pool starts: see gpunet.parallel
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def max_pool_forward(x, kh, kw, sh, sw, ph, pw, y, index):  # pragma: no cover - compiled
     """``y`` (N, C, oh, ow) = window maxima of ``x`` (N, C, H, W) padded with -inf; ``index``
     gets the flat ``r * W + s`` position of each window's first maximum (PyTorch's rule, NaN included)."""
     n, c, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
-    for a in range(n):
+    for a in numba.prange(n):
         for b in range(c):
             for i in range(oh):
                 r0, r1 = max(i * sh - ph, 0), min(i * sh - ph + kh, h)
@@ -32,12 +37,12 @@ def max_pool_forward(x, kh, kw, sh, sw, ph, pw, y, index):  # pragma: no cover -
                     index[a, b, i, j] = where
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def max_pool_forward_2x2(x, y, index):  # pragma: no cover - compiled
     """:func:`max_pool_forward` for kernel 2, stride 2, no padding and NaN-free ``x`` (fixed trip
     counts and no NaN test in the loop: ~10x faster)."""
     w = x.shape[3]
-    for a in range(y.shape[0]):
+    for a in numba.prange(y.shape[0]):
         for b in range(y.shape[1]):
             for i in range(y.shape[2]):
                 for j in range(y.shape[3]):
@@ -51,11 +56,11 @@ def max_pool_forward_2x2(x, y, index):  # pragma: no cover - compiled
                     index[a, b, i, j] = where
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def max_pool_backward(gy, index, gx):  # pragma: no cover - compiled
     """Add each ``gy`` entry into ``gx`` (N, C, H*W, zeroed) at its window's argmax."""
     n, c, oh, ow = gy.shape
-    for a in range(n):
+    for a in numba.prange(n):
         for b in range(c):
             for i in range(oh):
                 for j in range(ow):
@@ -70,9 +75,9 @@ def forward(x: numpy.ndarray, kernel: tuple[int, int], stride: tuple[int, int], 
     index = numpy.empty((n, c, *out_hw), dtype=numpy.int32)
     x = numpy.ascontiguousarray(x)
     if kernel == stride == (2, 2) and padding == (0, 0) and not numpy.isnan(x).any():
-        max_pool_forward_2x2(x, y, index)
+        _run(max_pool_forward_2x2, x.size, x, y, index)
     else:
-        max_pool_forward(x, *kernel, *stride, *padding, y, index)
+        _run(max_pool_forward, x.size, x, *kernel, *stride, *padding, y, index)
     return y, index
 
 
@@ -80,5 +85,5 @@ def backward(gy: numpy.ndarray, index: numpy.ndarray, x_shape: tuple[int, ...]) 
     """The input gradient from ``gy`` and the forward ``index``."""
     n, c, h, w = x_shape
     gx = numpy.zeros((n, c, h * w), dtype=gy.dtype)
-    max_pool_backward(numpy.ascontiguousarray(gy), index, gx)
+    _run(max_pool_backward, gx.size, numpy.ascontiguousarray(gy), index, gx)
     return gx.reshape(x_shape)
