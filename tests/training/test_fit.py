@@ -1,0 +1,31 @@
+"""fit() trains any Module from arrays, with callbacks stopping it."""
+
+import numpy
+
+from gpunet import nn, optim
+from gpunet.training.callbacks import EarlyStopping
+from gpunet.training.fit import fit
+
+
+def _data(seed=0):
+    rng = numpy.random.default_rng(seed)
+    x = rng.normal(size=(200, 4)).astype("float32")
+    y = (x[:, 0] + x[:, 1] > 0).astype("int64")
+    return x, y
+
+
+def test_fit_learns_classification():
+    x, y = _data()
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+    hist = fit(model, optim.Adam(model.parameters(), lr=0.05), "cross_entropy", (x[:150], y[:150]),
+               (x[150:], y[150:]), epochs=10)
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+    assert hist[-1]["test_accuracy"] > 0.85
+
+
+def test_fit_early_stopping_ends_run():
+    x, y = _data()
+    model = nn.Linear(4, 2)
+    stop = EarlyStopping(monitor="train_loss", patience=0, min_delta=1e9)
+    hist = fit(model, optim.SGD(model.parameters(), lr=0.1), "cross_entropy", (x, y), epochs=5, callbacks=[stop])
+    assert len(hist) == 2 and stop.stopped_epoch == 2
