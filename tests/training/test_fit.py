@@ -29,3 +29,12 @@ def test_fit_early_stopping_ends_run():
     stop = EarlyStopping(monitor="train_loss", patience=0, min_delta=1e9)
     hist = fit(model, optim.SGD(model.parameters(), lr=0.1), "cross_entropy", (x, y), epochs=5, callbacks=[stop])
     assert len(hist) == 2 and stop.stopped_epoch == 2
+
+
+def test_readme_fit_example_runs(capsys):
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    code = text.split("### Training any model: `fit` and callbacks")[1].split("```python")[1].split("```")[0]
+    exec(compile(code, "README-fit", "exec"), {})
+    assert float(capsys.readouterr().out.strip().splitlines()[-1]) > 0.8
