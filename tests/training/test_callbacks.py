@@ -49,3 +49,25 @@ def test_csv_and_jsonl_contents(tmp_path):
     _run(JSONLinesLogger(tmp_path / "log.jsonl"), [3.0, 2.0])
     lines = [json.loads(s) for s in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert lines == [{"epoch": 1, "test_loss": 3.0}, {"epoch": 2, "test_loss": 2.0}]
+
+
+def test_tensorboard_logger_writes_event_file(tmp_path):
+    pytest.importorskip("tensorboard")
+    from gpunet.training.callbacks import TensorBoardLogger
+
+    cb = TensorBoardLogger(tmp_path / "tb")
+    _run(cb, [3.0, 2.0])
+    cb.on_train_end({})
+    events = list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
+
+
+def test_tensorboard_logger_names_missing_package(monkeypatch):
+    import sys
+
+    from gpunet.training.callbacks import TensorBoardLogger
+
+    monkeypatch.setitem(sys.modules, "tensorboard", None)
+    monkeypatch.setitem(sys.modules, "tensorboard.summary", None)
+    with pytest.raises(ImportError, match="'tensorboard' package"):
+        TensorBoardLogger("unused")
