@@ -38,3 +38,20 @@ def test_readme_fit_example_runs(capsys):
     code = text.split("### Training any model: `fit` and callbacks")[1].split("```python")[1].split("```")[0]
     exec(compile(code, "README-fit", "exec"), {})
     assert float(capsys.readouterr().out.strip().splitlines()[-1]) > 0.8
+
+
+def test_fit_regression_with_checkpoint_and_plateau(tmp_path):
+    from gpunet import io
+    from gpunet.training.callbacks import ModelCheckpoint
+
+    rng = numpy.random.default_rng(1)
+    x = rng.normal(size=(120, 3)).astype("float32")
+    y = (x @ numpy.array([[1.0], [-2.0], [0.5]], dtype="float32")).astype("float32")
+    model = nn.Linear(3, 1)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    ckpt = ModelCheckpoint(tmp_path / "best.npz", monitor="test_loss")
+    hist = fit(model, opt, "mse", (x[:100], y[:100]), (x[100:], y[100:]), epochs=6,
+               scheduler=optim.lr_scheduler.ReduceLROnPlateau(opt), callbacks=[ckpt])
+    assert "train_accuracy" not in hist[0] and hist[-1]["test_loss"] < hist[0]["test_loss"]
+    best = min(range(len(hist)), key=lambda i: hist[i]["test_loss"]) + 1
+    assert ckpt.best_epoch == best and set(io.load(tmp_path / "best.npz")) == {"weight", "bias"}
