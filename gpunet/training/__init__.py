@@ -2,10 +2,20 @@
 
 ``get_recipe(name)`` gives a model's defaults; ``prepare_run`` builds the recipe's model for a
 dataset; ``Trainer(recipe, model, split, make_settings(recipe)).fit()`` trains it, checkpointing
-for an exact resume; ``load_trained`` rebuilds a trained model from its checkpoint.
+for an exact resume; ``fit(model, optimizer, loss, train, validation, callbacks=...)`` trains any
+Module; ``load_trained`` rebuilds a trained model from its checkpoint.
 """
 
+from gpunet.training.callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    JSONLinesLogger,
+    ModelCheckpoint,
+    TensorBoardLogger,
+)
 from gpunet.training.errors import TrainingError, UsageError
+from gpunet.training.fit import fit
 from gpunet.training.metrics import compute_loss, evaluate, labels_of, predictions
 from gpunet.training.recipes import RECIPES, Recipe, get_recipe
 from gpunet.training.runs import dry_run, load_trained, make_settings, prepare_run
@@ -15,6 +25,7 @@ from gpunet.training.threads import blas_threads
 from gpunet.training.trainer import Progress, Trainer, make_optimizer
 
 __all__ = [
+    "CSVLogger", "Callback", "EarlyStopping", "JSONLinesLogger", "ModelCheckpoint", "TensorBoardLogger", "fit",
     "RECIPES", "History", "Progress", "Recipe", "Settings", "Trainer", "TrainingError", "UsageError",
     "blas_threads", "compute_loss", "deferred_interrupts", "dry_run", "evaluate", "get_recipe", "labels_of",
     "load_trained", "make_optimizer", "make_settings", "predictions", "prepare_run", "sigterm_as_interrupt",
