@@ -50,12 +50,17 @@ def test_first_bucket_is_reduced_while_backward_still_runs(mpirun, tmp_path):
 @pytest.mark.parametrize("how, expect", [
     ("kill", None),                                     # mpiexec reports the dead rank and ends the job
     ("raise", "rank 1/2: RuntimeError: rank 1 failed on purpose"),
-    ("exit", "rank 0/2: all-reduce of gradient bucket 0 did not complete within 5 s"),
+    ("exit", "rank 0/2: all-reduce of gradient bucket 0 did not complete within 20 s"),
 ])
 def test_a_failing_rank_ends_the_whole_job_in_bounded_time(mpirun, how, expect):
-    result, seconds = mpirun(2, str(WORKER), "fail", how, timeout=90, env={"GPUNET_DIST_TIMEOUT": "5"})
+    # 20 s, not 5 s: under heavy load a healthy collective (or start-up) can take several seconds,
+    # and a too-short limit fired on a live peer. The bound still proves no hang: a silent peer
+    # ends the job after the 20 s limit, well inside the 60 s.
+    result, seconds = mpirun(2, str(WORKER), "fail", how, timeout=120, env={"GPUNET_DIST_TIMEOUT": "20"})
     assert result.returncode != 0
     assert seconds < 60
+    if how == "exit":
+        assert seconds >= 20  # rank 0 really waited for its limit (it did not fail for another reason)
     assert "unreachable" not in result.stdout
     if expect:
         lines = [line for line in result.stderr.splitlines() if line.startswith("gpunet: error:")]
