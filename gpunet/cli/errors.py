@@ -19,6 +19,12 @@ KNOWN_ERRORS = (BackendError, DeviceMismatchError, CheckpointError, OpError, Key
                 FileNotFoundError, ImportError, RuntimeError)
 
 
+class Interrupted(Exception):
+    """Ctrl-C (or SIGTERM) during a command, with what was kept (``"checkpoint saved to ..."``).
+
+    Not a ``KeyboardInterrupt``, so click passes it through unchanged to :func:`run_cleanly`."""
+
+
 def run_cleanly(command: click.Command, args: list[str] | None = None) -> int:
     """Run ``command``; known errors print ``gpunet: error: ...`` and return 1.
 
@@ -26,11 +32,14 @@ def run_cleanly(command: click.Command, args: list[str] | None = None) -> int:
     """
     try:
         command.main(args=args, prog_name="gpunet", standalone_mode=False)
+    except Interrupted as exc:
+        click.echo(f"gpunet: interrupted: {exc}", err=True)
+        return 130
     except click.exceptions.Abort:
         click.echo("gpunet: aborted", err=True)
         return 130
-    except click.ClickException as exc:
-        exc.show()
+    except click.ClickException as exc:  # usage errors (exit 2) and click's own failures, on one line
+        click.echo(f"gpunet: error: {_click_message(exc)}", err=True)
         return exc.exit_code
     except KeyboardInterrupt:
         click.echo("gpunet: interrupted", err=True)
@@ -41,6 +50,17 @@ def run_cleanly(command: click.Command, args: list[str] | None = None) -> int:
         click.echo(f"gpunet: error: {_message(exc)}", err=True)
         return 1
     return 0
+
+
+def _click_message(exc: click.ClickException) -> str:
+    """click's message on one line, prefixed by the subcommand (``train: ...``) for usage errors."""
+    text = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and ctx is not None and ctx.parent is not None:
+        text = f"{ctx.info_name}: {text}"
+    hint = f" (see 'gpunet {ctx.info_name} --help')" if isinstance(exc, click.UsageError) and ctx is not None and \
+        ctx.parent is not None else " (see 'gpunet --help')" if isinstance(exc, click.UsageError) else ""
+    return text + hint
 
 
 def _message(exc: Any) -> str:

@@ -8,8 +8,16 @@ from pathlib import Path
 
 import click
 
-from gpunet.cli.errors import library_usage_errors
-from gpunet.cli.options import FiniteFloatRange, apply_backend, backend_options
+from gpunet.cli.errors import Interrupted, library_usage_errors
+from gpunet.cli.options import (
+    STDOUT,
+    FiniteFloatRange,
+    apply_backend,
+    backend_options,
+    check_module,
+    check_output,
+    write_text,
+)
 from gpunet.cli.progress import EpochProgress
 
 
@@ -34,9 +42,10 @@ from gpunet.cli.progress import EpochProgress
               help="Save a checkpoint here (atomically) every epoch, every --checkpoint-every steps and on Ctrl-C.")
 @click.option("--checkpoint-every", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from --checkpoint if it exists.")
+@click.option("--overwrite", is_flag=True, help="Start afresh even if --checkpoint exists (it is replaced).")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write loss/accuracy curves (PNG).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
-              help="Write the final metrics and history as JSON.")
+              help="Write the final metrics and history as JSON (- for standard output).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="Threads for BLAS and the numba kernels together [default: the cores this process may use].")
 @click.option("--quiet", is_flag=True, help="No progress output.")
@@ -47,8 +56,8 @@ from gpunet.cli.progress import EpochProgress
 def train(model: str, dataset: str | None, data_dir: str | None, epochs: int | None, batch_size: int | None,
           lr: float | None, optimizer: str | None, weight_decay: float | None, schedule: str | None,
           clip: float | None, seed: int, backend_name: str | None,
-          kernels: str | None, checkpoint: str | None, checkpoint_every: int, resume: bool, plot: str | None,
-          json_path: str | None, threads: int | None, quiet: bool, distributed: bool) -> None:
+          kernels: str | None, checkpoint: str | None, checkpoint_every: int, resume: bool, overwrite: bool,
+          plot: str | None, json_path: str | None, threads: int | None, quiet: bool, distributed: bool) -> None:
     """Train MODEL (linear, perceptron, mlp, lenet, rnn, lstm, gru) and report test accuracy.
 
     \b
@@ -57,6 +66,7 @@ def train(model: str, dataset: str | None, data_dir: str | None, epochs: int | N
       gpunet train lenet                      # LeNet-5 on 8x8 digits
       gpunet train lstm --dataset dna --epochs 8 --plot curves.png
       gpunet train mlp --checkpoint run.npz --resume
+      gpunet train mlp --dataset digits --json - --quiet
       mpiexec -n 2 gpunet train lenet --distributed
     """
     if distributed:
@@ -67,9 +77,11 @@ def train(model: str, dataset: str | None, data_dir: str | None, epochs: int | N
         dist.init(device=False)
         if dist.get_rank() != 0:
             os.environ["GPUNET_QUIET"] = "1"  # one backend notice per job, from rank 0
-    apply_backend(backend_name, kernels)
-    if resume and not checkpoint:
-        raise click.UsageError("--resume needs --checkpoint PATH")
+    from gpunet.training.runs import check_recipe
+
+    check_recipe(model, dataset)
+    _check_run_options(checkpoint, resume, overwrite, plot, json_path)
+    apply_backend(backend_name, kernels, quiet=quiet)
     options = dict(model=model, dataset=dataset, data_dir=data_dir, epochs=epochs, batch_size=batch_size, lr=lr,
                    optimizer=optimizer, weight_decay=weight_decay, schedule=schedule, clip=clip, seed=seed,
                    checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, plot=plot,
@@ -82,6 +94,33 @@ def train(model: str, dataset: str | None, data_dir: str | None, epochs: int | N
     dist.select_device()
     with dist.abort_on_error(describe=_message):
         _train(**options, distributed=True)
+
+
+def _kept(trainer: object, checkpoint: str | None, main: bool) -> str:
+    """What survives a Ctrl-C: where the checkpoint is and how to continue, or that nothing was saved."""
+    where = f"epoch {getattr(trainer, 'epoch', 0) + 1}, batch {getattr(trainer, 'batch', 0)}"
+    if not checkpoint:
+        return f"at {where}; nothing saved (give --checkpoint PATH to keep a run)"
+    if not main or not Path(checkpoint).exists():
+        return f"at {where}; no checkpoint written yet"
+    return f"at {where}; checkpoint saved to {checkpoint} (continue with --checkpoint {checkpoint} --resume)"
+
+
+def _check_run_options(checkpoint: str | None, resume: bool, overwrite: bool, plot: str | None,
+                       json_path: str | None) -> None:
+    """Refuse, before any data is loaded, options that would fail or lose a run at its end."""
+    if resume and overwrite:
+        raise click.UsageError("--resume and --overwrite exclude each other")
+    if (resume or overwrite) and not checkpoint:
+        raise click.UsageError(f"{'--resume' if resume else '--overwrite'} needs --checkpoint PATH")
+    if checkpoint and Path(checkpoint).exists() and not (resume or overwrite):
+        raise click.BadParameter(f"{checkpoint!r} exists; give --resume to continue it or --overwrite to "
+                                 "replace it", param_hint="--checkpoint")
+    check_output(checkpoint, "--checkpoint")
+    check_output(json_path, "--json", allow_stdout=True)
+    check_output(plot, "--plot")
+    if plot:
+        check_module("matplotlib", "--plot", "plot")
 
 
 def _train(model: str, dataset: str | None, data_dir: str | None, epochs: int | None, batch_size: int | None,
@@ -120,17 +159,21 @@ def _train(model: str, dataset: str | None, data_dir: str | None, epochs: int | 
                    f"{net.num_parameters():,} parameters, {net.num_layers} layers "
                    f"({'deep' if net.is_deep else 'shallow'})", err=True)
     started = time.perf_counter()
-    with sigterm_as_interrupt(), blas_threads(threads):
-        history = trainer.fit()
+    try:
+        with sigterm_as_interrupt(), blas_threads(threads):
+            history = trainer.fit()
+    except KeyboardInterrupt as exc:
+        raise Interrupted(_kept(trainer, checkpoint, main)) from exc
     elapsed = time.perf_counter() - started
     if not main:
         return
     last = history.last
+    to_stdout = json_path == STDOUT  # then standard output carries only the JSON
     click.echo(f"{model}: test accuracy {last.get('test_accuracy', float('nan')):.4f}  "
                f"train accuracy {last.get('train_accuracy', float('nan')):.4f}  "
-               f"({trainer.epoch} epochs, {elapsed:.1f}s)")
+               f"({trainer.epoch} epochs, {elapsed:.1f}s)", err=to_stdout)
     if json_path:
-        Path(json_path).write_text(json.dumps({"model": model, "dataset": split.info.get("name"),
+        write_text(json_path, json.dumps({"model": model, "dataset": split.info.get("name"),
                                                "settings": settings.as_dict(), "seconds": elapsed,
                                                "world_size": world,
                                                "history": history.epochs}, indent=2))
@@ -138,4 +181,4 @@ def _train(model: str, dataset: str | None, data_dir: str | None, epochs: int | 
         from gpunet.plotting import plot_history
 
         plot_history(history.epochs, plot, title=f"{model} on {split.info.get('name')}")
-        click.echo(f"wrote {plot}")
+        click.echo(f"wrote {plot}", err=to_stdout)

@@ -26,7 +26,7 @@ def prepare_run(model: str, dataset: str | None, seed: int, data_dir: str | None
     """
     from gpunet.data import load_dataset
 
-    recipe = get_recipe(model)
+    recipe = check_recipe(model, dataset)
     name = dataset or recipe.dataset
     options = {"data_dir": data_dir} if data_dir else {}
     try:
@@ -49,6 +49,23 @@ def prepare_run(model: str, dataset: str | None, seed: int, data_dir: str | None
         raise UsageError(f"model {model!r} does not fit dataset {name!r} (input shape {shape}): {exc}",
                          param_hint="--dataset") from exc
     return recipe, split, net
+
+
+def check_recipe(model: str, dataset: str | None) -> Recipe:
+    """The recipe of ``model``, refusing (before any data is read) a built-in dataset it cannot take."""
+    from gpunet.data import DATASETS
+
+    try:
+        recipe = get_recipe(model)
+    except KeyError as exc:
+        raise UsageError(exc.args[0], param_hint="MODEL") from exc
+    name = dataset or recipe.dataset
+    if name not in DATASETS:
+        raise UsageError(f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}", param_hint="--dataset")
+    if recipe.datasets and name not in recipe.datasets:
+        raise UsageError(f"model {model!r} takes the dataset(s) {', '.join(recipe.datasets)}; got {name!r}",
+                         param_hint="--dataset")
+    return recipe
 
 
 def dry_run(recipe: Recipe, net: Module, split: Split) -> None:

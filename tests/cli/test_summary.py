@@ -28,8 +28,9 @@ def test_summary_lenet_shows_conv_layers(run_cli) -> None:
 
 
 def test_summary_unknown_model_is_one_line(run_cli) -> None:
-    line = run_cli("summary", "transformer").error_line()
-    assert "unknown model 'transformer'" in line
+    outcome = run_cli("summary", "transformer")
+    assert outcome.code == 2 and len(outcome.stderr.splitlines()) == 1
+    assert outcome.stderr.startswith("gpunet: error: summary: ") and "unknown model 'transformer'" in outcome.stderr
 
 
 def test_summary_needs_a_model(run_cli) -> None:
