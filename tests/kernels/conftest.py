@@ -3,9 +3,6 @@
 numba.cuda picks the simulator or the real target once, when it is first imported, from
 ``NUMBA_ENABLE_CUDASIM``. Set it here (never by importing gpunet) only when no GPU is usable and
 numba.cuda is not imported yet; test_numba_sim.py falls back to a subprocess otherwise.
-
-The g++ emulator runs the blocks of every launch in a shuffled order here
-(``GPUNET_EMU_SHUFFLE``, seed 1 unless set): a kernel whose blocks depend on each other fails.
 """
 
 from __future__ import annotations
@@ -14,8 +11,6 @@ import os
 import sys
 
 from gpunet.backend import gpu_status
-
-os.environ.setdefault("GPUNET_EMU_SHUFFLE", "1")
 
 
 def _use_cudasim_without_gpu() -> None:

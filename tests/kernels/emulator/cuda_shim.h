@@ -1,9 +1,7 @@
 // CPU shim for running unchanged CUDA C kernels: force-included (g++ -include cuda_shim.h)
 // before a .cu file. Models: the thread hierarchy (threadIdx/blockIdx thread_local, one real
 // thread per CUDA thread of a block), __syncthreads as a barrier across the block, __shared__ as
-// static storage in one linker section (valid because blocks run one after another), poisoned
-// with 0xFF bytes (NaN floats, -1 ints) at every block entry so a read of shared memory the block
-// has not written shows up. Two schedules (launch.h):
+// static storage (valid because blocks run one after another). Two schedules (launch.h):
 // parallel (threads run freely between barriers, std::barrier) and serial (threads run one at a
 // time between barriers in a fixed order that alternates direction each phase: deterministic,
 // and a missing __syncthreads makes a thread read shared data its peers have not written yet).
@@ -12,7 +10,6 @@
 
 #include <barrier>
 #include <cstddef>
-#include <cstring>
 #include <math.h>
 #include <memory>
 #include <semaphore>
@@ -26,21 +23,10 @@ struct dim3 {
 #define __device__
 #define __host__
 #define __forceinline__ inline
-#define __shared__ static __attribute__((section("emu_shared")))
+#define __shared__ static
 #define __launch_bounds__(...)
 
-// The linker's bounds of the section that holds every __shared__ variable (weak: a library
-// whose kernels use no shared memory has no such section).
-extern "C" char __start_emu_shared[] __attribute__((weak));
-extern "C" char __stop_emu_shared[] __attribute__((weak));
-
 namespace emu {
-
-// Fill all shared memory with 0xFF bytes; called while no thread of the block runs.
-inline void poison_shared() {
-    if (__start_emu_shared != nullptr && __stop_emu_shared != nullptr)
-        std::memset(__start_emu_shared, 0xFF, static_cast<std::size_t>(__stop_emu_shared - __start_emu_shared));
-}
 
 inline thread_local dim3 thread_idx;
 inline thread_local dim3 block_idx;
@@ -60,12 +46,7 @@ struct BlockSync {
 struct ParallelSync final : BlockSync {
     explicit ParallelSync(unsigned n) : bar(n) {}
     void start(unsigned) override {}
-    void sync(unsigned tid, bool block_end) override {
-        bar.arrive_and_wait();
-        if (!block_end) return;
-        if (tid == 0) poison_shared();  // the block is over for all; the next starts after this
-        bar.arrive_and_wait();
-    }
+    void sync(unsigned, bool) override { bar.arrive_and_wait(); }
     void finish(unsigned) override {}
     std::barrier<> bar;
 };
@@ -97,7 +78,6 @@ struct SerialSync final : BlockSync {
         if (arrive && ++arrived == n) {
             arrived = 0;
             ++phase;
-            if (block_end) poison_shared();  // every thread has ended the block; none runs
             return at(0);
         }
         return next < n ? at(next) : n;

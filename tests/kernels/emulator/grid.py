@@ -24,9 +24,8 @@ from gpunet.cuda.raw_ops import KERNELS, SUFFIX
 
 HERE = Path(__file__).resolve().parent
 CXX = os.environ.get("CXX", "g++")
-# shared.ld gathers the kernels' __shared__ statics into one section the launcher poisons
 FLAGS = ("-std=c++20", "-pthread", "-O1", "-fPIC", "-shared", "-Wall", "-Wno-unknown-pragmas",
-         "-Werror", f"-Wl,-T,{HERE / 'shared.ld'}")
+         "-Werror")
 MIN_GUARD = 64  # NaN elements on each side of an emulator array: max(MIN_GUARD, its size)
 
 
@@ -68,7 +67,7 @@ def _registry(sources: dict[str, str], folder: Path, kernels: tuple[str, ...] | 
 def build(sources: dict[str, str], kernels: tuple[str, ...] | None = None) -> ctypes.CDLL:
     """Compile ``{file name: CUDA C text}`` and load it. The kernels registered are those of
     ``raw_ops.KERNELS`` for each file name, or the base names ``kernels`` (``_f32``/``_f64``)."""
-    shim = "".join((HERE / f).read_text() for f in ("cuda_shim.h", "launch.h", "shared.ld"))
+    shim = "".join((HERE / f).read_text() for f in ("cuda_shim.h", "launch.h"))
     key = (sorted(sources.items()), kernels, shim, FLAGS, CXX)
     digest = hashlib.sha256(repr(key).encode()).hexdigest()
     folder = cache_dir() / digest[:20]

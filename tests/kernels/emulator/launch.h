@@ -4,11 +4,8 @@
 // Returns 0, 1 (unknown kernel) or 2 (threads of a block diverged at a barrier).
 #pragma once
 
-#include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <functional>
-#include <random>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -32,23 +29,6 @@ struct Entry {
     Erased fn;
 };
 
-inline unsigned launch_count = 0;  // a namespace-scope variable: outside the poisoned section
-
-// The blocks of a grid in the order they run: x fastest, or shuffled when the environment
-// variable GPUNET_EMU_SHUFFLE holds a seed (a fresh order per launch, reproducible per seed).
-inline std::vector<dim3> block_order(dim3 grid) {
-    std::vector<dim3> order;
-    order.reserve(static_cast<std::size_t>(grid.x) * grid.y * grid.z);
-    for (unsigned bz = 0; bz < grid.z; ++bz)
-        for (unsigned by = 0; by < grid.y; ++by)
-            for (unsigned bx = 0; bx < grid.x; ++bx) order.push_back({bx, by, bz});
-    if (const char* seed = std::getenv("GPUNET_EMU_SHUFFLE"); seed != nullptr && *seed != '\0') {
-        std::mt19937 rng(static_cast<unsigned>(std::strtoul(seed, nullptr, 10)) * 7919u + launch_count++);
-        std::shuffle(order.begin(), order.end(), rng);
-    }
-    return order;
-}
-
 // Blocks run in sequence; the threads of a block are real threads. Each thread walks the
 // whole grid and meets the others at a barrier after every block, so __shared__ storage is
 // never touched by two blocks at once.
@@ -61,8 +41,6 @@ inline bool run_grid(const Erased& fn, dim3 grid, dim3 block, void** args, bool 
     block_sync = sync;
     block_dim = block;
     grid_dim = grid;
-    const std::vector<dim3> order = block_order(grid);
-    poison_shared();
     std::vector<std::thread> pool;
     pool.reserve(nthreads);
     for (unsigned t = 0; t < nthreads; ++t) {
@@ -70,11 +48,13 @@ inline bool run_grid(const Erased& fn, dim3 grid, dim3 block, void** args, bool 
             flat_tid = t;
             thread_idx = {t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
             sync->start(t);
-            for (const dim3& b : order) {
-                block_idx = b;
-                fn(args);
-                sync->sync(t, true);
-            }
+            for (unsigned bz = 0; bz < grid.z; ++bz)
+                for (unsigned by = 0; by < grid.y; ++by)
+                    for (unsigned bx = 0; bx < grid.x; ++bx) {
+                        block_idx = {bx, by, bz};
+                        fn(args);
+                        sync->sync(t, true);
+                    }
             sync->finish(t);
         });
     }
