@@ -79,7 +79,73 @@ def plot_first_layer(image: Any, filters: numpy.ndarray, maps: numpy.ndarray, pa
     return Path(path)
 
 
+def conv_layers(model: Module, image: Any) -> list[tuple[str, numpy.ndarray, numpy.ndarray]]:
+    """``[(name, filters, maps), ...]`` for every Conv2d of ``model`` (registration order): its
+    weight ``(C_out, C_in, kh, kw)`` and its output ``(C_out, H', W')`` for one ``image`` ``(C, H, W)``."""
+    convs = [(name, mod) for name, mod in model.named_modules() if isinstance(mod, Conv2d)]
+    if not convs:
+        first_conv(model)  # raises the usual "no Conv2d layer" error
+    x = numpy.asarray(backend.to_numpy(image))
+    if x.ndim != 3:
+        raise ValueError(f"conv_layers: expected one image (C, H, W), got shape {x.shape}")
+    captured: dict[str, Any] = {}
+
+    def grabber(name: str) -> Any:
+        def grab(_mod: Module, _inputs: tuple[Any, ...], out: Any) -> None:
+            captured.setdefault(name, out)
+        return grab
+
+    hooks = [conv.register_forward_hook(grabber(name)) for name, conv in convs]
+    try:
+        with no_grad():
+            model.eval()
+            model(Tensor(convs[0][1].weight.xp.asarray(x[None])))
+    finally:
+        model.train()
+        for hook in hooks:
+            hook.remove()
+    return [(name, conv.weight.numpy(), backend.to_numpy(captured[name].data)[0])
+            for name, conv in convs if name in captured]
+
+
+def filter_figure(image: Any, layers: list[tuple[str, numpy.ndarray, numpy.ndarray]],
+                  title: str = "") -> Any:
+    """A matplotlib figure: the input image, then per conv layer a block of two rows (each filter,
+    mean over input channels, and its feature map), each row with its own colour bar."""
+    from gpunet.plotting import _pyplot
+
+    plt = _pyplot()
+    cols = max([2] + [filters.shape[0] for _, filters, _ in layers])
+    rows = 1 + 2 * len(layers)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols + 1.5, 1.5 * rows), squeeze=False,
+                             layout="constrained")
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    picture = numpy.asarray(backend.to_numpy(image))
+    axes[0, 0].imshow(picture.mean(axis=0), cmap="gray")
+    axes[0, 0].set_title("input", fontsize=8)
+    for i, (name, filters, maps) in enumerate(layers):
+        frow, mrow = axes[1 + 2 * i], axes[2 + 2 * i]
+        bound = float(numpy.abs(filters).max()) or 1.0
+        low, high = float(maps.min()), float(maps.max())
+        for k in range(filters.shape[0]):
+            shown = frow[k].imshow(filters[k].mean(axis=0), cmap="bwr", vmin=-bound, vmax=bound)
+            frow[k].set_title(f"{name} f{k}", fontsize=7)
+            mapped = mrow[k].imshow(maps[k], cmap="viridis", vmin=low, vmax=high)
+            mrow[k].set_title(f"{name} map {k}", fontsize=7)
+        fig.colorbar(shown, ax=list(frow), shrink=0.8, label=f"{name} weight")
+        fig.colorbar(mapped, ax=list(mrow), shrink=0.8, label=f"{name} output")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
 def save_filters(model: Module, image: Any, path: str | Path, title: str = "") -> Path:
-    """:func:`first_layer` then :func:`plot_first_layer`."""
-    filters, maps = first_layer(model, image)
-    return plot_first_layer(image, filters, maps, path, title)
+    """Save a PNG of every conv layer's filters and feature maps (:func:`conv_layers`,
+    :func:`filter_figure`)."""
+    from gpunet.plotting import _pyplot
+
+    fig = filter_figure(image, conv_layers(model, image), title)
+    fig.savefig(path, dpi=100)
+    _pyplot().close(fig)
+    return Path(path)

@@ -1,4 +1,4 @@
-"""``gpunet filters CHECKPOINT``: a trained CNN's first-layer filters and feature maps as a PNG."""
+"""``gpunet filters CHECKPOINT``: every conv layer's filters and feature maps of a trained CNN as a PNG."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from gpunet.cli.errors import library_usage_errors
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None)
 @library_usage_errors
 def filters(checkpoint: str, out: str | None, sample: int, data_dir: str | None) -> None:
-    """Draw the first convolution's filters of a trained CNN and the feature maps they extract
-    from one test image (needs matplotlib: pip install 'gpunet[plot]').
+    """Draw every convolution's filters of a trained CNN and the feature maps they extract
+    from one test image, each row with a colour bar (needs matplotlib: pip install 'gpunet[plot]').
 
     \b
     Examples:
@@ -41,7 +41,7 @@ def filters(checkpoint: str, out: str | None, sample: int, data_dir: str | None)
                                  param_hint="--sample")
     *inputs, target = split.test[sample]
     path = Path(out) if out else Path(checkpoint).with_name(Path(checkpoint).stem + "-filters.png")
-    title = (f"{state['recipe']} on {split.info.get('name')}: first-layer filters and their feature maps "
+    title = (f"{state['recipe']} on {split.info.get('name')}: conv filters and their feature maps "
              f"(test image {sample}, label {numpy.asarray(target).reshape(-1)[0]})")
     save_filters(model, inputs[0], path, title)
     click.echo(f"wrote {path}")

@@ -76,3 +76,21 @@ def test_filters_without_matplotlib_says_how_to_install(run_cli, lenet_checkpoin
 
 def test_filters_leave_the_backend_usable() -> None:
     assert gpunet.current_backend() == "numpy"
+
+
+def test_filter_figure_has_a_block_and_colour_bars_per_conv_layer() -> None:
+    pytest.importorskip("matplotlib")
+    from gpunet.plotting import _pyplot
+    from gpunet.visualize import conv_layers, filter_figure
+
+    model = LeNet(num_classes=10, in_channels=1, input_size=32)
+    image = numpy.zeros((1, 32, 32), numpy.float32)
+    layers = conv_layers(model, image)
+    assert [name for name, _, _ in layers] == ["conv1", "conv2"]
+    assert layers[1][1].shape[0] == 16
+    fig = filter_figure(image, layers)
+    bars = [ax.get_label() for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(bars) == 2 * len(layers)  # one for the filters, one for the maps, per layer
+    titled = {ax.get_title().split()[0] for ax in fig.axes if ax.get_title() and ax.get_title() != "input"}
+    assert titled == {"conv1", "conv2"}
+    _pyplot().close(fig)
