@@ -228,3 +228,19 @@ def test_more_refusals_in_process(work, in_process, args, expected) -> None:
     done = in_process(*args, "--epochs", "1", "--checkpoint", OUTPUTS[0], "--json", OUTPUTS[1])
     assert expected in one_line_usage_error(done)
     assert not any((work / name).exists() for name in OUTPUTS)
+
+
+def test_the_readme_example_runs_as_written(tmp_path) -> None:
+    """README's "Train your own model": its two files and its command, exactly as shown."""
+    section = (ROOT / "README.md").read_text().split("### Train your own model")[1].split("\n## ")[0]
+    for block in section.split("```python\n")[1:]:
+        code = block.split("```")[0]
+        (tmp_path / code.splitlines()[0].removeprefix("# ").split(":")[0]).write_text(code)
+    command = next(line for line in section.splitlines() if line.startswith("$ gpunet train")).split()[3:]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GPUNET_BACKEND": "numpy", "GPUNET_QUIET": "1"}
+    subprocess.run([sys.executable, "make_data.py"], cwd=tmp_path, check=True, env=env, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "gpunet.cli", "train", *command, "--json", "-", "--quiet"],
+                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    history = json.loads(done.stdout)["history"]
+    assert len(history) == 20 and history[-1]["test_accuracy"] > 0.95
