@@ -18,17 +18,22 @@ def _pyplot() -> Any:
 
 
 def plot_history(epochs: list[dict[str, float]], path: str | Path, title: str = "") -> Path:
-    """Loss and accuracy per epoch (train and test) side by side."""
+    """Loss and accuracy per epoch (train and test) side by side; the loss alone when the
+    records have no accuracy (regression)."""
     plt = _pyplot()
     xs = [e["epoch"] for e in epochs]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
+    accuracy = bool(epochs) and "test_accuracy" in epochs[0]
+    fig, axes = plt.subplots(1, 2 if accuracy else 1, figsize=(9 if accuracy else 4.5, 3.5), squeeze=False)
+    ax_loss = axes[0][0]
     ax_loss.plot(xs, [e["train_loss"] for e in epochs], label="train")
     ax_loss.plot(xs, [e["test_loss"] for e in epochs], label="test")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
-    ax_acc.plot(xs, [e["train_accuracy"] for e in epochs], label="train")
-    ax_acc.plot(xs, [e["test_accuracy"] for e in epochs], label="test")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.01))
-    for ax in (ax_loss, ax_acc):
+    if accuracy:
+        ax_acc = axes[0][1]
+        ax_acc.plot(xs, [e["train_accuracy"] for e in epochs], label="train")
+        ax_acc.plot(xs, [e["test_accuracy"] for e in epochs], label="test")
+        ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.01))
+    for ax in axes[0]:
         ax.legend()
         ax.grid(alpha=0.3)
     if title:

@@ -14,11 +14,14 @@ class EpochProgress:
 
     On a terminal each epoch gets a tqdm bar (batch counter, rate, ETA, running loss/accuracy)
     redrawn in place; elsewhere one line at each 25% of an epoch. Either way every epoch ends
-    with the summary ``epoch 2/10  loss ...  train acc ...  test acc ...  (1.2s)``.
+    with the summary ``epoch 2/10  loss ...  train acc ...  test acc ...  (1.2s)``; without
+    ``accuracy`` (regression) it shows the train and test loss only.
     """
 
-    def __init__(self, stream: Any = None, quiet: bool = False, mininterval: float = 0.1) -> None:
+    def __init__(self, stream: Any = None, quiet: bool = False, mininterval: float = 0.1,
+                 accuracy: bool = True) -> None:
         self.stream, self.quiet, self.mininterval = stream or sys.stderr, quiet, mininterval
+        self.accuracy = accuracy
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.bar: tqdm | None = None
         self.epoch: int | None = None
@@ -42,7 +45,10 @@ class EpochProgress:
             self.bar = tqdm(total=event["batches"], initial=max(event["batch"] - 1, 0), file=self.stream,
                             desc=f"epoch {event['epoch']}/{event['epochs']}", unit="batch",
                             dynamic_ncols=True, leave=False, mininterval=self.mininterval)
-        self.bar.set_postfix(loss=f"{event['loss']:.4f}", acc=f"{event['accuracy']:.3f}", refresh=False)
+        shown = {"loss": f"{event['loss']:.4f}"}
+        if self.accuracy:
+            shown["acc"] = f"{event['accuracy']:.3f}"
+        self.bar.set_postfix(shown, refresh=False)
         self.bar.update(event["batch"] - self.bar.n)
 
     def _log(self, event: dict[str, Any]) -> None:
@@ -54,15 +60,19 @@ class EpochProgress:
             self.quarter = quarter
             click.echo(f"epoch {event['epoch']}/{event['epochs']}  {25 * quarter}% "
                        f"({event['batch']}/{event['batches']} batches)  loss {event['loss']:.4f}  "
-                       f"acc {event['accuracy']:.3f}  {event['samples_per_s']:.0f} samples/s", file=self.stream)
+                       f"{self._acc(event['accuracy'])}{event['samples_per_s']:.0f} samples/s", file=self.stream)
 
     def _end_epoch(self, event: dict[str, Any]) -> None:
         """Clear the bar and write the epoch's summary line."""
         self._close()
         self.epoch, self.quarter = None, 0
-        click.echo(f"epoch {event['epoch']}/{event['epochs']}  loss {event['train_loss']:.4f}  "
-                   f"train acc {event['train_accuracy']:.3f}  test acc {event['test_accuracy']:.3f}  "
+        scores = (f"train acc {event['train_accuracy']:.3f}  test acc {event['test_accuracy']:.3f}" if self.accuracy
+                  else f"test loss {event['test_loss']:.4f}")
+        click.echo(f"epoch {event['epoch']}/{event['epochs']}  loss {event['train_loss']:.4f}  {scores}  "
                    f"({event['seconds']:.1f}s)", file=self.stream)
+
+    def _acc(self, value: float) -> str:
+        return f"acc {value:.3f}  " if self.accuracy else ""
 
     def _close(self) -> None:
         if self.bar is not None:

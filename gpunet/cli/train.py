@@ -1,4 +1,4 @@
-"""``gpunet train MODEL``."""
+"""``gpunet train MODEL``: a built-in recipe, or a user's ``FILE.py:FUNC`` on ``--data FILE.npz``."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ from gpunet.cli.progress import EpochProgress
 @click.command()
 @click.argument("model")
 @click.option("--dataset", default=None, help="Dataset name [default: the model's own].")
+@click.option("--data", type=click.Path(dir_okay=False), default=None,
+              help="An .npz with arrays x, y (and optionally x_test, y_test) for a MODEL given as FILE.py:FUNC; "
+                   "integer y: classification, floating y: regression.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Folder with files a dataset reads (e.g. MNIST IDX files).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None)
@@ -53,12 +56,14 @@ from gpunet.cli.progress import EpochProgress
               help="Data-parallel over the processes of `mpiexec -n N` (needs the mpi extra); --batch-size stays "
                    "the global batch, rank 0 prints and writes the files.")
 @library_usage_errors
-def train(model: str, dataset: str | None, data_dir: str | None, epochs: int | None, batch_size: int | None,
-          lr: float | None, optimizer: str | None, weight_decay: float | None, schedule: str | None,
-          clip: float | None, seed: int, backend_name: str | None,
+def train(model: str, dataset: str | None, data: str | None, data_dir: str | None, epochs: int | None,
+          batch_size: int | None, lr: float | None, optimizer: str | None, weight_decay: float | None,
+          schedule: str | None, clip: float | None, seed: int, backend_name: str | None,
           kernels: str | None, checkpoint: str | None, checkpoint_every: int, resume: bool, overwrite: bool,
           plot: str | None, json_path: str | None, threads: int | None, quiet: bool, distributed: bool) -> None:
     """Train MODEL (linear, perceptron, mlp, lenet, rnn, lstm, gru) and report test accuracy.
+
+    MODEL may also be FILE.py:FUNC, where FUNC() returns a gpunet Module, trained on --data FILE.npz.
 
     \b
     Examples:
@@ -68,6 +73,7 @@ def train(model: str, dataset: str | None, data_dir: str | None, epochs: int | N
       gpunet train mlp --checkpoint run.npz --resume
       gpunet train mlp --dataset digits --json - --quiet
       mpiexec -n 2 gpunet train lenet --distributed
+      gpunet train my_model.py:build --data my_data.npz --epochs 20
     """
     if distributed:
         import os
@@ -77,13 +83,13 @@ def train(model: str, dataset: str | None, data_dir: str | None, epochs: int | N
         dist.init(device=False)
         if dist.get_rank() != 0:
             os.environ["GPUNET_QUIET"] = "1"  # one backend notice per job, from rank 0
-    from gpunet.training.runs import check_recipe
+    from gpunet.training.runs import check_model
 
-    check_recipe(model, dataset)
+    check_model(model, dataset, data, data_dir)
     _check_run_options(checkpoint, resume, overwrite, plot, json_path)
     apply_backend(backend_name, kernels, quiet=quiet)
-    options = dict(model=model, dataset=dataset, data_dir=data_dir, epochs=epochs, batch_size=batch_size, lr=lr,
-                   optimizer=optimizer, weight_decay=weight_decay, schedule=schedule, clip=clip, seed=seed,
+    options = dict(model=model, dataset=dataset, data=data, data_dir=data_dir, epochs=epochs, batch_size=batch_size,
+                   lr=lr, optimizer=optimizer, weight_decay=weight_decay, schedule=schedule, clip=clip, seed=seed,
                    checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, plot=plot,
                    json_path=json_path, threads=threads, quiet=quiet)
     if not distributed:
@@ -123,12 +129,22 @@ def _check_run_options(checkpoint: str | None, resume: bool, overwrite: bool, pl
         check_module("matplotlib", "--plot", "plot")
 
 
-def _train(model: str, dataset: str | None, data_dir: str | None, epochs: int | None, batch_size: int | None,
-           lr: float | None, optimizer: str | None, weight_decay: float | None, schedule: str | None,
-           clip: float | None, seed: int, checkpoint: str | None, checkpoint_every: int, resume: bool,
-           plot: str | None, json_path: str | None, threads: int | None, quiet: bool, distributed: bool) -> None:
+def _train(model: str, dataset: str | None, data: str | None, data_dir: str | None, epochs: int | None,
+           batch_size: int | None, lr: float | None, optimizer: str | None, weight_decay: float | None,
+           schedule: str | None, clip: float | None, seed: int, checkpoint: str | None, checkpoint_every: int,
+           resume: bool, plot: str | None, json_path: str | None, threads: int | None, quiet: bool,
+           distributed: bool) -> None:
     from gpunet import backend
-    from gpunet.training import Trainer, blas_threads, make_settings, prepare_run, sigterm_as_interrupt
+    from gpunet.training import (
+        Trainer,
+        blas_threads,
+        check_resume_model,
+        make_settings,
+        prepare_run,
+        prepare_user_run,
+        reported_history,
+        sigterm_as_interrupt,
+    )
 
     rank, world = 0, 1
     if distributed:
@@ -136,7 +152,13 @@ def _train(model: str, dataset: str | None, data_dir: str | None, epochs: int | 
 
         rank, world = dist.get_rank(), dist.get_world_size()
     main = rank == 0
-    recipe, split, net = prepare_run(model, dataset, seed, data_dir)
+    if data is None:
+        recipe, split, net = prepare_run(model, dataset, seed, data_dir)
+    else:
+        recipe, split, net = prepare_user_run(model, data, seed)
+        if resume and Path(checkpoint).exists():
+            check_resume_model(recipe, split.info, checkpoint)
+    classify = recipe.task == "classification"
     for part, data in (("train", split.train), ("test", split.test)):
         if len(data) == 0:
             raise ValueError(f"dataset {split.info.get('name')!r} has an empty {part} split: nothing to "
@@ -144,7 +166,7 @@ def _train(model: str, dataset: str | None, data_dir: str | None, epochs: int | 
     settings = make_settings(recipe, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                              weight_decay=weight_decay, schedule=schedule, clip=clip)
     trainer = Trainer(recipe, net, split, settings, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                      progress=EpochProgress(quiet=quiet or not main), distributed=distributed)
+                      progress=EpochProgress(quiet=quiet or not main, accuracy=classify), distributed=distributed)
     if resume and Path(checkpoint).exists():
         trainer.restore(checkpoint)
         if main:
@@ -168,17 +190,22 @@ def _train(model: str, dataset: str | None, data_dir: str | None, epochs: int | 
     if not main:
         return
     last = history.last
+    epochs_done = reported_history(recipe, history.epochs)
     to_stdout = json_path == STDOUT  # then standard output carries only the JSON
-    click.echo(f"{model}: test accuracy {last.get('test_accuracy', float('nan')):.4f}  "
-               f"train accuracy {last.get('train_accuracy', float('nan')):.4f}  "
-               f"({trainer.epoch} epochs, {elapsed:.1f}s)", err=to_stdout)
+    if classify:
+        result = (f"test accuracy {last.get('test_accuracy', float('nan')):.4f}  "
+                  f"train accuracy {last.get('train_accuracy', float('nan')):.4f}")
+    else:
+        result = (f"test loss (MSE) {last.get('test_loss', float('nan')):.4g}  "
+                  f"train loss {last.get('train_loss', float('nan')):.4g}")
+    click.echo(f"{model}: {result}  ({trainer.epoch} epochs, {elapsed:.1f}s)", err=to_stdout)
     if json_path:
         write_text(json_path, json.dumps({"model": model, "dataset": split.info.get("name"),
                                                "settings": settings.as_dict(), "seconds": elapsed,
-                                               "world_size": world,
-                                               "history": history.epochs}, indent=2))
+                                               "world_size": world, "task": recipe.task,
+                                               "history": epochs_done}, indent=2))
     if plot:
         from gpunet.plotting import plot_history
 
-        plot_history(history.epochs, plot, title=f"{model} on {split.info.get('name')}")
+        plot_history(epochs_done, plot, title=f"{model} on {split.info.get('name')}")
         click.echo(f"wrote {plot}", err=to_stdout)

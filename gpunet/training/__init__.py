@@ -3,7 +3,8 @@
 ``get_recipe(name)`` gives a model's defaults; ``prepare_run`` builds the recipe's model for a
 dataset; ``Trainer(recipe, model, split, make_settings(recipe)).fit()`` trains it, checkpointing
 for an exact resume; ``fit(model, optimizer, loss, train, validation, callbacks=...)`` trains any
-Module; ``load_trained`` rebuilds a trained model from its checkpoint.
+Module; ``load_trained`` rebuilds a trained model from its checkpoint; ``prepare_user_run`` makes a
+recipe of a user's ``FILE.py:FUNC`` and ``.npz`` (``gpunet train FILE.py:FUNC --data FILE.npz``).
 """
 
 from gpunet.training.callbacks import (
@@ -18,15 +19,25 @@ from gpunet.training.errors import TrainingError, UsageError
 from gpunet.training.fit import fit
 from gpunet.training.metrics import compute_loss, evaluate, labels_of, predictions
 from gpunet.training.recipes import RECIPES, Recipe, get_recipe
-from gpunet.training.runs import dry_run, load_trained, make_settings, prepare_run
+from gpunet.training.runs import (
+    check_model,
+    check_resume_model,
+    dry_run,
+    load_trained,
+    make_settings,
+    prepare_run,
+    reported_history,
+)
 from gpunet.training.settings import History, Settings
 from gpunet.training.signals import deferred_interrupts, sigterm_as_interrupt
 from gpunet.training.threads import blas_threads
 from gpunet.training.trainer import Progress, Trainer, make_optimizer
+from gpunet.training.user_model import prepare_user_run
 
 __all__ = [
     "CSVLogger", "Callback", "EarlyStopping", "JSONLinesLogger", "ModelCheckpoint", "TensorBoardLogger", "fit",
     "RECIPES", "History", "Progress", "Recipe", "Settings", "Trainer", "TrainingError", "UsageError",
-    "blas_threads", "compute_loss", "deferred_interrupts", "dry_run", "evaluate", "get_recipe", "labels_of",
-    "load_trained", "make_optimizer", "make_settings", "predictions", "prepare_run", "sigterm_as_interrupt",
+    "blas_threads", "check_model", "check_resume_model", "compute_loss", "deferred_interrupts", "dry_run",
+    "evaluate", "get_recipe", "labels_of", "load_trained", "make_optimizer", "make_settings", "predictions",
+    "prepare_run", "prepare_user_run", "reported_history", "sigterm_as_interrupt",
 ]

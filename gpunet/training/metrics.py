@@ -28,7 +28,13 @@ def compute_loss(recipe: Recipe, logits: Tensor, target: Tensor) -> Tensor:
 
 
 def predictions(recipe: Recipe, logits: Any) -> Any:
-    """Class predictions (raw array) from logits: argmax, or ``logit > 0`` for binary models."""
+    """Class predictions (raw array) from logits: argmax, or ``logit > 0`` for binary models.
+
+    Regression (``mse``) has no classes: every sample is class 0, so the counts stay integers and
+    the accuracy is a constant 1 that the reports leave out (see ``Recipe.task``).
+    """
+    if recipe.loss == "mse":
+        return _no_class(logits)
     if recipe.loss == "cross_entropy":
         return logits.argmax(axis=1)
     return (logits[:, 0] > 0).astype("int64")
@@ -36,9 +42,15 @@ def predictions(recipe: Recipe, logits: Any) -> Any:
 
 def labels_of(recipe: Recipe, target: Any) -> Any:
     """Class labels (raw array) of a target batch: as is, or ``target > 0.5`` for binary models."""
+    if recipe.loss == "mse":
+        return _no_class(target)
     if recipe.loss == "cross_entropy":
         return target
     return (target[:, 0] > 0.5).astype("int64")
+
+
+def _no_class(array: Any) -> Any:
+    return backend.get_array_module(array).zeros(len(array), dtype="int64")
 
 
 def evaluate(recipe: Recipe, model: Module, loader: DataLoader, num_classes: int) -> dict[str, Any]:

@@ -41,6 +41,11 @@ class Recipe:
     model_config: Callable[[dict[str, Any]], dict[str, Any]] = field(default=lambda info: {})
     datasets: tuple[str, ...] = ()  # the built-in datasets the model takes (empty: any)
 
+    @property
+    def task(self) -> str:
+        """``"regression"`` for an MSE loss (no accuracy is reported), else ``"classification"``."""
+        return "regression" if self.loss == "mse" else "classification"
+
     def config(self, info: dict[str, Any]) -> dict[str, Any]:
         """What identifies the model built for ``info`` (saved in checkpoints, checked on resume)."""
         return {"recipe": self.name, **self.model_config(info)}

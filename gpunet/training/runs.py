@@ -16,6 +16,7 @@ from gpunet.random import manual_seed
 from gpunet.training.errors import TrainingError, UsageError
 from gpunet.training.recipes import RECIPES, Recipe, get_recipe
 from gpunet.training.settings import Settings
+from gpunet.training.user_model import is_model_file
 
 
 def prepare_run(model: str, dataset: str | None, seed: int, data_dir: str | None) -> tuple[Recipe, Split, Module]:
@@ -68,6 +69,62 @@ def check_recipe(model: str, dataset: str | None) -> Recipe:
     return recipe
 
 
+def check_model(model: str, dataset: str | None, data: str | None, data_dir: str | None) -> None:
+    """Refuse, before any data is read, MODEL with options it cannot take: a built-in recipe with
+    ``--data``, or a model file (``FILE.py:FUNC``) without ``--data`` or with a built-in dataset."""
+    from gpunet.training.user_model import parse_model
+
+    if not is_model_file(model):
+        if data is not None:
+            raise UsageError(f"--data trains a model from a file (MODEL as FILE.py:FUNC), not the built-in "
+                             f"{model!r}; use --dataset for a built-in model", param_hint="--data")
+        check_recipe(model, dataset)
+        return
+    parse_model(model)
+    for option, value in (("--dataset", dataset), ("--data-dir", data_dir)):
+        if value is not None:
+            raise UsageError(f"a model from a file trains on --data FILE.npz, not on {option} {value!r}",
+                             param_hint=option)
+    if data is None:
+        raise UsageError(f"model {model!r} from a file needs --data FILE.npz (arrays x, y and optionally "
+                         "x_test, y_test)", param_hint="--data")
+
+
+def check_resume_model(recipe: Recipe, info: dict[str, Any], checkpoint: str) -> None:
+    """Refuse (a usage error, before any training) a checkpoint written by another model."""
+    import json
+
+    from gpunet import io
+    from gpunet.training.checkpoint import check_header
+
+    state = io.load(checkpoint)
+    check_header(state, checkpoint, "resume", complete=False)
+    if state["recipe"] != recipe.name:
+        raise UsageError(f"{checkpoint} is a checkpoint of {state['recipe']!r}, not of {recipe.name!r}",
+                         param_hint="--checkpoint")
+    if state.get("dataset") != info.get("name"):
+        raise UsageError(f"{checkpoint} was trained on {state.get('dataset')!r}, not on {info.get('name')!r}",
+                         param_hint="--data")
+    saved = state.get("model_config") or {}
+    now = json.loads(json.dumps(recipe.config(info)))  # tuples as saved: lists
+    if saved == now:
+        return
+    old, new = saved.get("parameters", {}), now.get("parameters", {})
+    differ = [f"{name} {old.get(name)} (checkpoint) vs {new.get(name)} (now)" for name in sorted({*old, *new})
+              if old.get(name) != new.get(name)]
+    what = ", ".join(differ[:3]) + (f" and {len(differ) - 3} more" if len(differ) > 3 else "") if differ else \
+        f"config {saved} (checkpoint) vs {now} (now)"
+    raise UsageError(f"{checkpoint} holds another model than {recipe.name!r} builds now: {what}",
+                     param_hint="--checkpoint")
+
+
+def reported_history(recipe: Recipe, epochs: list[dict[str, float]]) -> list[dict[str, float]]:
+    """The per-epoch records as reported: regression has no accuracy, so those entries are left out."""
+    if recipe.task != "regression":
+        return list(epochs)
+    return [{k: v for k, v in e.items() if not k.endswith("accuracy")} for e in epochs]
+
+
 def dry_run(recipe: Recipe, net: Module, split: Split) -> None:
     """One forward pass on two test samples, without touching the RNG or the graph."""
     from gpunet import random as gpunet_random
@@ -103,6 +160,9 @@ def load_trained(checkpoint: str, data_dir: str | None, command: str) -> tuple[R
 
     state = io.load(checkpoint)
     check_header(state, checkpoint, command, complete=False)
+    if is_model_file(state["recipe"]):
+        raise TrainingCheckpointError(f"{command}: {checkpoint} holds the model {state['recipe']!r} from a file; "
+                                      f"{command} takes the built-in models {sorted(RECIPES)}", checkpoint, "recipe")
     if state["recipe"] not in RECIPES:
         raise TrainingCheckpointError(f"{command}: {checkpoint}: field 'recipe' names an unknown model "
                                       f"{state['recipe']!r}; expected one of {sorted(RECIPES)}", checkpoint, "recipe")

@@ -64,3 +64,42 @@ def test_cli_info_reports_the_device():
     code, out, err = gpunet_cli("info")
     assert code == 0, out + err
     assert "A100" in out and "108" not in err
+
+
+USER_MODELS = """
+import gpunet.nn as nn
+
+
+def classifier():
+    return nn.MLP([2, 16, 3], activation="relu")
+
+
+def regressor():
+    return nn.Linear(2, 1)
+"""
+
+
+def test_cli_trains_a_user_model_from_a_file_on_cupy_and_resumes_on_numpy(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models.py").write_text(USER_MODELS)
+    rng = np.random.default_rng(0)
+    y = np.arange(120) % 3
+    x = (np.array([[0.0, 3.0], [3.0, -2.0], [-3.0, -2.0]])[y] + rng.normal(size=(120, 2))).astype(np.float32)
+    np.savez("blobs.npz", x=x, y=y)
+    np.savez("line.npz", x=x, y=x @ np.array([1.5, -2.0], dtype=np.float32) + 0.5)
+    code, out, err = gpunet_cli("train", "models.py:classifier", "--data", "blobs.npz", "--backend", "cupy",
+                                "--epochs", "2", "--batch-size", "16", "--lr", "0.01", "--quiet",
+                                "--checkpoint", "run.npz", "--json", "cls.json")
+    assert code == 0, out + err
+    history = json.loads((tmp_path / "cls.json").read_text())["history"]
+    assert history[-1]["train_loss"] < history[0]["train_loss"] and "test_accuracy" in history[-1]
+    code, out, err = gpunet_cli("train", "models.py:classifier", "--data", "blobs.npz", "--backend", "numpy",
+                                "--epochs", "3", "--batch-size", "16", "--lr", "0.01", "--quiet",
+                                "--checkpoint", "run.npz", "--resume")
+    assert code == 0, out + err
+    assert io.load(tmp_path / "run.npz")["epoch"] == 3
+    code, out, err = gpunet_cli("train", "models.py:regressor", "--data", "line.npz", "--backend", "cupy",
+                                "--epochs", "4", "--batch-size", "8", "--lr", "0.05", "--quiet", "--json", "-")
+    assert code == 0, out + err
+    history = json.loads(out)["history"]
+    assert history[-1]["train_loss"] < 0.1 * history[0]["train_loss"] and "test_accuracy" not in history[-1]
