@@ -34,6 +34,7 @@ class _Group:
     local_rank: int
     local_size: int
     timeout: float
+    abort_on_error: bool = False  # an unhandled exception (or a stuck NCCL bucket) ends the job
 
 
 _group: _Group | None = None
@@ -78,7 +79,8 @@ def init(timeout: float | None = None, abort_on_error: bool = True, device: bool
     local = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
     _group = _Group(comm=comm, mpi=MPI, rank=comm.Get_rank(), size=comm.Get_size(),
                     local_rank=local.Get_rank(), local_size=local.Get_size(),
-                    timeout=_timeout_from_env() if timeout is None else float(timeout))
+                    timeout=_timeout_from_env() if timeout is None else float(timeout),
+                    abort_on_error=abort_on_error)
     local.Free()
     if device:
         select_device()

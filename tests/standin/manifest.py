@@ -3,7 +3,9 @@
 ``python tests/standin/manifest.py`` rewrites ``cupy_manifest.json`` from the CuPy installed in
 the running interpreter (it only imports CuPy; no GPU is needed). The stand-in exposes exactly
 the names listed there; ``tests/test_standin_manifest.py`` regenerates it and shows drift as a
-diff. Run it with the real CuPy first on ``sys.path`` (never with the stand-in's folder).
+diff. Run it with the real CuPy first on ``sys.path`` (never with the stand-in's folder), on a
+machine where NCCL loads (``pip install nvidia-nccl-cu12``): without it ``cupy.cuda.nccl`` holds
+only ``available = False`` and the diff shows its names as removed.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 PATH = HERE / "cupy_manifest.json"
 
 #: The modules whose names the stand-in mirrors (those gpunet uses, plus their neighbours).
-MODULES = ("cupy", "cupy.cuda", "cupy.cuda.runtime", "cupy.lib", "cupy.lib.stride_tricks",
+MODULES = ("cupy", "cupy.cuda", "cupy.cuda.runtime", "cupy.cuda.nccl", "cupy.lib", "cupy.lib.stride_tricks",
            "cupy.random", "cupy.linalg", "cupyx", "cupyx.scipy", "cupyx.scipy.special")
 #: Classes whose attribute names are recorded (``dir()``, dunders included).
 CLASSES = ("cupy.ndarray", "cupy.ufunc", "cupy.RawModule", "cupy.RawKernel", "cupy.cuda.Device",
