@@ -158,8 +158,8 @@ class NCCLReducer(Reducer):
 
     def wait(self, bucket: Any) -> None:
         self._check()
-        self.current_stream().wait_event(bucket.done)  # the optimizer's stream waits for this bucket only
         self.watchdog.watch(bucket.done, f"rank {self.rank}: NCCL all-reduce of gradient bucket {bucket.index}")
+        self.current_stream().wait_event(bucket.done)  # the optimizer's stream waits for this bucket only
         bucket.done = None
 
 
@@ -194,7 +194,7 @@ def choose(device: str) -> Reducer:
             return NCCLReducer.create()
         except Exception as exc:  # e.g. NCCL cannot open the devices
             ok, why = False, f"NCCL communicator failed: {exc}"
-    if why not in _notified and not os.environ.get("GPUNET_QUIET"):
+    if why not in _notified and not os.environ.get("GPUNET_QUIET") and comm.is_main_process():  # once a job
         _notified.add(why)
         print(f"gpunet: distributed: NCCL is not usable ({why}); all-reducing CuPy gradients over MPI through "
               f"host memory (slower)", file=sys.stderr)

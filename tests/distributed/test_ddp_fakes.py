@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import time
 
 import numpy
 import pytest
@@ -16,6 +17,7 @@ from gpunet import nn
 from gpunet.data import ArrayDataset, DataLoader
 from gpunet.distributed import comm, reducers
 from gpunet.distributed.ddp import build_buckets
+from gpunet.distributed.watchdog import Watchdog
 
 
 class World:
@@ -261,17 +263,47 @@ def test_nccl_reducer_averages_on_its_stream_and_the_compute_stream_waits_per_bu
         assert all(e.stream is nccl_stream for e in compute.waited)
 
 
-def test_nccl_reducer_times_out_and_aborts_its_communicator():
+def test_nccl_reducer_does_not_block_the_host_and_its_watchdog_aborts_a_stuck_bucket():
     x, t = _data()
 
     def body(rank, world, model):
-        reducer, fake, _, _ = _nccl_reducer(world, rank, stuck=True, timeout=0.2)
-        ddp = dist.DistributedDataParallel(model, reducer=reducer, world_size=1)
-        with pytest.raises(dist.DistributedError, match="did not complete within 0.2 s"):
-            F.cross_entropy(ddp(gpunet.tensor(x)), gpunet.tensor(t)).backward()
+        reducer, fake, compute, _ = _nccl_reducer(world, rank, stuck=True, timeout=1.0)
+        reducer.watchdog.interval = 0.05
+        ddp = dist.DistributedDataParallel(model, bucket_cap_mb=0.0002, reducer=reducer, world_size=1)
+        started = time.monotonic()
+        F.cross_entropy(ddp(gpunet.tensor(x)), gpunet.tensor(t)).backward()  # returns: wait() is device-side
+        assert not fake.aborted and reducer.watchdog.pending == len(ddp.buckets)
+        assert len(compute.waited) == len(ddp.buckets)
+        while not fake.aborted and time.monotonic() - started < 20:
+            time.sleep(0.01)
+        elapsed = time.monotonic() - started
+        assert fake.aborted and elapsed >= 1.0
+        # event queries at the watchdog's interval, not a busy loop (that made ~20000 per second)
+        assert reducer.watchdog.queries <= len(ddp.buckets) * (elapsed / 0.05 + 2)
+        with pytest.raises(dist.DistributedError, match="bucket 0 did not complete within 1 s; another rank"):
+            F.cross_entropy(ddp(gpunet.tensor(x)), gpunet.tensor(t)).backward()  # the next launch says why
         return fake.aborted
 
     assert run_ranks(1, body) == [True]
+
+
+def test_the_watchdog_reports_an_nccl_error_at_once():
+    failures = []
+
+    def check():
+        raise RuntimeError("NCCL_ERROR_REMOTE_ERROR: remote process exited or there was a network error")
+
+    event = FakeEvent()  # never done
+    dog = Watchdog(60.0, failures.append, interval=0.01, check=check)
+    dog.watch(event, "rank 0: NCCL all-reduce of gradient bucket 2")
+    deadline = time.monotonic() + 10
+    while not failures and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert failures == ["rank 0: NCCL all-reduce of gradient bucket 2 failed: NCCL_ERROR_REMOTE_ERROR: remote "
+                        "process exited or there was a network error"]
+    assert dog.error == failures[0] and dog.pending == 0
+    with pytest.raises(ValueError, match="Watchdog: expected timeout > 0 seconds, got 0"):
+        Watchdog(0, failures.append)
 
 
 def test_nccl_status_and_the_info_line(monkeypatch):
