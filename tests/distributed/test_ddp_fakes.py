@@ -364,3 +364,37 @@ def test_init_without_mpi4py_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(comm, "mpi_available", lambda: (False, "mpi4py is not installed (pip install 'gpunet[mpi]')"))
     with pytest.raises(dist.DistributedError, match=r"needs MPI: mpi4py is not installed \(pip install"):
         dist.init()
+
+
+# ----- sharded evaluation ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("world_size, batch", [(2, 3), (3, 4)])
+def test_sharded_evaluation_reduces_to_the_metrics_of_the_whole_split(world_size, batch):
+    from gpunet.training import prepare_run
+    from gpunet.training.metrics import evaluate
+
+    recipe, split, net = prepare_run("mlp", None, 0, None)
+    test = split.test
+    n_classes = int(split.info.get("num_classes", 2))
+    whole = evaluate(recipe, net, DataLoader(test, batch), n_classes)
+    assert len(test) % batch and len(test) % batch < world_size  # some ranks get nothing of the last batch
+
+    def body(rank, world, model):
+        loader = DataLoader(test, batch)
+        loader.batch_sampler = dist.DistributedSampler(len(test), batch, rank=rank, world_size=world_size,
+                                                       shuffle=False)
+        local = evaluate(recipe, net, loader, n_classes)
+
+        def reduce(values):
+            world.allreduce(rank, "eval", values)
+            return values
+
+        return local, evaluate(recipe, net, loader, n_classes, reduce=reduce)
+
+    results = run_ranks(world_size, body)
+    for _, reduced in results:
+        assert reduced["accuracy"] == whole["accuracy"]
+        assert reduced["loss"] == pytest.approx(whole["loss"], rel=1e-6)
+        numpy.testing.assert_array_equal(reduced["confusion"], whole["confusion"])
+    assert sum(int(local["confusion"].sum()) for local, _ in results) == len(test)  # disjoint shards
+    assert all(int(local["confusion"].sum()) < len(test) for local, _ in results)
