@@ -31,9 +31,10 @@ from gpunet.distributed.comm import (
     select_device,
 )
 from gpunet.distributed.ddp import DistributedDataParallel, broadcast_parameters
+from gpunet.distributed.interrupts import AgreedInterrupt, agreed_interrupts
 from gpunet.distributed.sampler import DistributedSampler
 
-__all__ = ["DistributedDataParallel", "DistributedError", "DistributedSampler", "abort", "abort_on_error",
-           "allreduce_sum", "barrier", "broadcast_parameters", "get_local_rank", "get_rank", "get_world_size",
-           "init", "is_initialized", "is_main_process", "mpi_available",
-           "select_device"]
+__all__ = ["AgreedInterrupt", "DistributedDataParallel", "DistributedError", "DistributedSampler", "abort",
+           "abort_on_error", "agreed_interrupts", "allreduce_sum", "barrier", "broadcast_parameters",
+           "get_local_rank", "get_rank", "get_world_size", "init", "is_initialized", "is_main_process",
+           "mpi_available", "select_device"]

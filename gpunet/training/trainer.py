@@ -221,8 +221,10 @@ class Trainer:
         try:
             while self.epoch < self.settings.epochs:
                 self._run_epoch()
-        except KeyboardInterrupt:
-            if self.ddp is None:  # distributed: the last checkpoint stands (saving is a collective)
+        except KeyboardInterrupt as exc:
+            # distributed: saving is a collective, safe only when every rank stopped after the same
+            # step (gpunet.distributed.agreed_interrupts); otherwise the last checkpoint stands
+            if self.ddp is None or getattr(exc, "all_ranks", False):
                 self.save()
             raise
         return self.history
