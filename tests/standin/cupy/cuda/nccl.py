@@ -18,6 +18,7 @@ import numpy as _np
 
 from cupy._module import install as _install
 from cupy._standin import IN_FLIGHT as _IN_FLIGHT
+from cupy._standin import MANIFEST as _MANIFEST
 from cupy._standin import _poison
 from cupy._standin import not_implemented as _not_implemented
 from cupy.cuda import _BY_PTR, _STREAMS
@@ -277,6 +278,9 @@ for _name in ("reduce", "reduceScatter", "allGather", "send", "recv", "commSplit
 NcclCommunicator.initAll = staticmethod(lambda devices: (_ for _ in ()).throw(  # type: ignore[attr-defined]
     _not_implemented("cupy.cuda.nccl.NcclCommunicator.initAll")))
 
+_real = set(_MANIFEST["classes"]["cupy.cuda.nccl.NcclCommunicator"])
+_extra = {n for n in vars(NcclCommunicator) if not n.startswith("_") and n not in _real}
+assert not _extra, f"stand-in NcclCommunicator defines names CuPy's does not: {_extra}"
 _install(globals(), "cupy.cuda.nccl", {
     name: globals()[name] for name in (
         "NcclCommunicator", "NcclError", "check_status", "get_build_version", "get_unique_id", "get_version",
