@@ -57,3 +57,19 @@ def test_a_lost_rank_ends_the_nccl_job_in_bounded_time(mpirun, how):
         assert lines == ["gpunet: error: rank 0/2: NCCL all-reduce of gradient bucket 0 did not complete within "
                          "15 s; another rank has probably failed or stopped (GPUNET_DIST_TIMEOUT sets the limit)"], \
             result.stderr
+
+
+def test_the_cli_trains_on_the_cupy_path_over_nccl_like_one_process(mpirun, tmp_path):
+    runs = {}
+    for n in (1, 2):
+        out = tmp_path / f"{n}.json"
+        args = ["-m", "gpunet.cli", "train", "mlp", "--backend", "cupy", "--epochs", "2", "--threads", "1",
+                "--json", str(out), *(["--distributed"] if n > 1 else [])]
+        result, _ = mpirun(n, *args, timeout=240, env=STANDIN)
+        assert result.returncode == 0, result.stderr
+        runs[n] = json.loads(out.read_text())["history"], result.stderr
+    assert "gradient all-reduce nccl" in runs[2][1] and "with cupy" in runs[2][1]
+    for a, b in zip(runs[1][0], runs[2][0]):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5)
+        assert b["test_loss"] == pytest.approx(a["test_loss"], rel=1e-5)  # sharded evaluation, reduced
+        assert b["test_accuracy"] == a["test_accuracy"]
