@@ -11,8 +11,9 @@ Start N processes with ``mpiexec -n N``; each calls :func:`init`, wraps its mode
     ddp.finish(); optimizer.step()                   # finish() is a no-op when backward did it
 
 NumPy gradients go over MPI (non-blocking ``Iallreduce``), CuPy gradients over NCCL on its own
-stream (or over MPI through the host when NCCL is not usable). Nothing here imports mpi4py until
-:func:`init`.
+stream (or over MPI through the host when NCCL is not usable); the host never waits for NCCL, a
+watchdog thread aborts it (and the job) when a bucket is stuck. Inside :func:`agreed_interrupts`
+Ctrl-C stops every rank after the same step. Nothing here imports mpi4py until :func:`init`.
 """
 
 from gpunet.distributed.comm import (

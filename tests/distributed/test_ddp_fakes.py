@@ -398,3 +398,39 @@ def test_sharded_evaluation_reduces_to_the_metrics_of_the_whole_split(world_size
         numpy.testing.assert_array_equal(reduced["confusion"], whole["confusion"])
     assert sum(int(local["confusion"].sum()) for local, _ in results) == len(test)  # disjoint shards
     assert all(int(local["confusion"].sum()) < len(test) for local, _ in results)
+
+
+# ----- Ctrl-C in a job ---------------------------------------------------------------------------
+
+def test_ctrl_c_sets_a_flag_that_every_rank_agrees_on_and_a_second_one_interrupts(monkeypatch):
+    import os
+    import signal
+
+    from gpunet.distributed import interrupts
+
+    sums = []
+    monkeypatch.setattr(comm, "allreduce_sum", lambda values, what: sums.append(list(values)) or
+                        numpy.array(values) + (1 if len(sums) == 2 else 0))  # a peer was interrupted in poll 2
+    before = signal.getsignal(signal.SIGINT)
+    with dist.agreed_interrupts() as agreement:
+        progress = agreement.polling(None)
+        progress({})  # nobody interrupted: goes on
+        with pytest.raises(dist.AgreedInterrupt) as caught:
+            progress({})  # another rank was: this one stops too, after the same step
+        assert caught.value.all_ranks and sums == [[0], [0]]
+        os.kill(os.getpid(), signal.SIGINT)  # the first Ctrl-C only asks
+        assert agreement.requested == 1
+        with pytest.raises(dist.AgreedInterrupt):
+            agreement.poll()
+        with pytest.raises(KeyboardInterrupt) as second:
+            os.kill(os.getpid(), signal.SIGINT)  # the second one interrupts at once
+            time.sleep(1)
+        assert not isinstance(second.value, dist.AgreedInterrupt)
+    assert signal.getsignal(signal.SIGINT) is before
+    try:
+        try:
+            raise dist.AgreedInterrupt
+        except KeyboardInterrupt as exc:
+            raise SystemExit(130) from exc
+    except SystemExit as exit_:
+        assert interrupts.is_agreed(exit_) and not interrupts.is_agreed(KeyboardInterrupt())
