@@ -51,3 +51,7 @@ def test_manifest_lists_what_gpunet_uses():
     assert "getDeviceCount" in data["modules"]["cupy.cuda.runtime"]
     assert "scatter_add" in data["modules"]["cupyx"]
     assert "as_strided" in data["modules"]["cupy.lib.stride_tricks"]
+    nccl = data["modules"]["cupy.cuda.nccl"]
+    for name in ("NcclCommunicator", "get_unique_id", "groupStart", "groupEnd", "NCCL_FLOAT32", "NCCL_SUM"):
+        assert name in nccl, name
+    assert data["modules"]["cupy.cuda"]["nccl"] == "module"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -102,6 +105,20 @@ def train(model: str, dataset: str | None, data: str | None, data_dir: str | Non
         _train(**options, distributed=True)
 
 
+@contextlib.contextmanager
+def _agreed_stop(trainer: Any, distributed: bool) -> Iterator[None]:
+    """Distributed: Ctrl-C stops every rank after the same step (checked after each one), so
+    rank 0 can save the checkpoint they share."""
+    if not distributed:
+        yield
+        return
+    from gpunet import distributed as dist
+
+    with dist.agreed_interrupts() as agreement:
+        trainer.progress = agreement.polling(trainer.progress)
+        yield
+
+
 def _kept(trainer: object, checkpoint: str | None, main: bool) -> str:
     """What survives a Ctrl-C: where the checkpoint is and how to continue, or that nothing was saved."""
     where = f"epoch {getattr(trainer, 'epoch', 0) + 1}, batch {getattr(trainer, 'batch', 0)}"
@@ -182,9 +199,11 @@ def _train(model: str, dataset: str | None, data: str | None, data_dir: str | No
                    f"({'deep' if net.is_deep else 'shallow'})", err=True)
     started = time.perf_counter()
     try:
-        with sigterm_as_interrupt(), blas_threads(threads):
+        with sigterm_as_interrupt(), blas_threads(threads), _agreed_stop(trainer, distributed):
             history = trainer.fit()
     except KeyboardInterrupt as exc:
+        if not main and getattr(exc, "all_ranks", False):
+            raise SystemExit(130) from exc  # rank 0 says what was kept
         raise Interrupted(_kept(trainer, checkpoint, main)) from exc
     elapsed = time.perf_counter() - started
     if not main:

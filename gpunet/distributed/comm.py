@@ -34,6 +34,7 @@ class _Group:
     local_rank: int
     local_size: int
     timeout: float
+    abort_on_error: bool = False  # an unhandled exception (or a stuck NCCL bucket) ends the job
 
 
 _group: _Group | None = None
@@ -78,7 +79,8 @@ def init(timeout: float | None = None, abort_on_error: bool = True, device: bool
     local = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
     _group = _Group(comm=comm, mpi=MPI, rank=comm.Get_rank(), size=comm.Get_size(),
                     local_rank=local.Get_rank(), local_size=local.Get_size(),
-                    timeout=_timeout_from_env() if timeout is None else float(timeout))
+                    timeout=_timeout_from_env() if timeout is None else float(timeout),
+                    abort_on_error=abort_on_error)
     local.Free()
     if device:
         select_device()
@@ -218,23 +220,33 @@ def _install_excepthook() -> None:
 @contextlib.contextmanager
 def abort_on_error(describe: Any = None) -> Iterator[None]:
     """Inside: any exception (and Ctrl-C) ends the whole job with one line, instead of this rank
-    leaving while the others wait in a collective. ``describe(exc)`` turns it into the message."""
+    leaving while the others wait in a collective. ``describe(exc)`` turns it into the message.
+    An interrupt all ranks agreed on (:mod:`gpunet.distributed.interrupts`) passes through."""
     try:
         yield
-    except SystemExit as exc:
+    except BaseException as exc:
+        from gpunet.distributed.interrupts import is_agreed
+
+        if not is_agreed(exc):
+            _abort_for(exc, describe)
+        raise
+
+
+def _abort_for(exc: BaseException, describe: Any) -> None:
+    """End the job for ``exc``; returns for a clean exit, a job of one, or no group."""
+    if isinstance(exc, SystemExit):
         if exc.code not in (None, 0):
             abort(f"exited with status {exc.code}", code=int(exc.code) if isinstance(exc.code, int) else 1)
-        raise
-    except BaseException as exc:
-        if _group is None or get_world_size() == 1:
-            raise
-        if os.environ.get("GPUNET_DEBUG"):
-            import traceback
+        return
+    if _group is None or get_world_size() == 1:
+        return
+    if os.environ.get("GPUNET_DEBUG"):
+        import traceback
 
-            traceback.print_exc()
-        if isinstance(exc, KeyboardInterrupt):
-            abort("interrupted", code=130)
-        abort(describe(exc) if describe else f"{type(exc).__name__}: {exc}")
+        traceback.print_exception(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        abort("interrupted", code=130)
+    abort(describe(exc) if describe else f"{type(exc).__name__}: {exc}")
 
 
 def _reset_for_tests() -> None:

@@ -4,8 +4,8 @@
 - :class:`NCCLReducer`: CuPy buffers, ``ncclAllReduce`` on a dedicated stream. Each launch
   records an event on the compute stream (the bucket is packed), makes the NCCL stream wait for
   it, reduces, and records a *done* event; :meth:`NCCLReducer.wait` makes the compute stream wait
-  for that bucket's event only (the host polls it against the timeout, aborting the NCCL
-  communicator when a peer is gone).
+  for that bucket's event only, without blocking the host; a watchdog thread aborts the NCCL
+  communicator (and the job) when a bucket is not done within the timeout.
 - :class:`StagedMPIReducer`: CuPy buffers when NCCL is not usable: copy to the host, MPI, copy back.
 
 :func:`choose` picks one for a device; :func:`nccl_status` says whether NCCL is usable and why.
@@ -13,9 +13,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -89,20 +89,32 @@ class StagedMPIReducer(MPIReducer):
 class NCCLReducer(Reducer):
     """CuPy arrays over NCCL on a dedicated stream, ordered against the compute stream by events.
 
+    :meth:`wait` never blocks the host: the compute stream waits for the bucket's *done* event and
+    a :class:`~gpunet.distributed.watchdog.Watchdog` thread checks it completes within
+    ``timeout``; if not (or NCCL reports an error) the communicator is aborted and, with
+    ``abort_job``, every rank of the job ends with one line; otherwise the next launch or wait
+    raises :class:`~gpunet.distributed.DistributedError`.
+
     The CUDA/NCCL objects are injected so the logic runs on stand-ins in the tests:
-    ``nccl_comm.allReduce(send, recv, count, dtype, op, stream_ptr)``, ``stream`` (``ptr``,
-    ``wait_event``), ``new_event()`` (``record(stream)``, ``done``), ``current_stream()``,
-    ``ptr_of(array)`` and ``dtype_of(array)`` (NCCL's dtype code).
+    ``nccl_comm.allReduce(send, recv, count, dtype, op, stream_ptr)`` (and optionally
+    ``abort()``, ``check_async_error()``), ``stream`` (``ptr``, ``wait_event``), ``new_event()``
+    (``record(stream)``, ``done``), ``current_stream()``, ``ptr_of(array)`` and ``dtype_of(array)``
+    (NCCL's dtype code).
     """
 
     name = "nccl"
 
     def __init__(self, nccl_comm: Any, stream: Any, new_event: Callable[[], Any],
                  current_stream: Callable[[], Any], ptr_of: Callable[[Any], Any], dtype_of: Callable[[Any], int],
-                 sum_op: int, rank: int, timeout: float) -> None:
+                 sum_op: int, rank: int, timeout: float, abort_job: bool = False,
+                 watchdog_interval: float | None = None, thread_setup: Callable[[], None] | None = None) -> None:
+        from gpunet.distributed.watchdog import Watchdog
+
         self.comm, self.stream, self.new_event = nccl_comm, stream, new_event
         self.current_stream, self.ptr_of, self.dtype_of = current_stream, ptr_of, dtype_of
-        self.sum_op, self.rank, self.timeout = sum_op, rank, timeout
+        self.sum_op, self.rank, self.timeout, self.abort_job = sum_op, rank, timeout, abort_job
+        self.watchdog = Watchdog(timeout, self._failed, watchdog_interval,
+                                 check=getattr(nccl_comm, "check_async_error", None), thread_setup=thread_setup)
 
     @classmethod
     def create(cls) -> NCCLReducer:
@@ -114,11 +126,27 @@ class NCCLReducer(Reducer):
         uid = comm.broadcast_object(nccl.get_unique_id() if g.rank == 0 else None)
         nccl_comm = nccl.NcclCommunicator(g.size, uid, g.rank)
         codes = {"float16": nccl.NCCL_FLOAT16, "float32": nccl.NCCL_FLOAT32, "float64": nccl.NCCL_FLOAT64}
+        device = cupy.cuda.Device().id
         return cls(nccl_comm, cupy.cuda.Stream(non_blocking=True), cupy.cuda.Event,
                    cupy.cuda.get_current_stream, lambda a: a.data.ptr, lambda a: codes[a.dtype.name],
-                   nccl.NCCL_SUM, g.rank, g.timeout)
+                   nccl.NCCL_SUM, g.rank, g.timeout, abort_job=g.abort_on_error and g.size > 1,
+                   thread_setup=lambda: cupy.cuda.Device(device).use())
+
+    def _failed(self, message: str) -> None:
+        """The watchdog's verdict (on its thread): end the stuck NCCL work, then the job."""
+        abort = getattr(self.comm, "abort", None)
+        if abort is not None:
+            with contextlib.suppress(Exception):  # already gone: the message below is what matters
+                abort()
+        if self.abort_job:
+            comm.abort(message)
+
+    def _check(self) -> None:
+        if self.watchdog.error is not None:
+            raise comm.DistributedError(self.watchdog.error)
 
     def launch(self, bucket: Any) -> None:
+        self._check()
         packed = self.new_event()
         packed.record(self.current_stream())  # the bucket's gradients are in its buffer
         self.stream.wait_event(packed)
@@ -129,19 +157,8 @@ class NCCLReducer(Reducer):
         bucket.done.record(self.stream)
 
     def wait(self, bucket: Any) -> None:
-        deadline = time.monotonic() + self.timeout
-        while not bucket.done.done:
-            check = getattr(self.comm, "check_async_error", None)
-            if check is not None:
-                check()
-            if time.monotonic() > deadline:
-                abort = getattr(self.comm, "abort", None)
-                if abort is not None:
-                    abort()
-                raise comm.DistributedError(f"rank {self.rank}: NCCL all-reduce of gradient bucket {bucket.index} "
-                                            f"did not complete within {self.timeout:g} s; another rank has probably "
-                                            f"failed (GPUNET_DIST_TIMEOUT sets the limit)")
-            time.sleep(5e-5)
+        self._check()
+        self.watchdog.watch(bucket.done, f"rank {self.rank}: NCCL all-reduce of gradient bucket {bucket.index}")
         self.current_stream().wait_event(bucket.done)  # the optimizer's stream waits for this bucket only
         bucket.done = None
 
@@ -177,7 +194,7 @@ def choose(device: str) -> Reducer:
             return NCCLReducer.create()
         except Exception as exc:  # e.g. NCCL cannot open the devices
             ok, why = False, f"NCCL communicator failed: {exc}"
-    if why not in _notified and not os.environ.get("GPUNET_QUIET"):
+    if why not in _notified and not os.environ.get("GPUNET_QUIET") and comm.is_main_process():  # once a job
         _notified.add(why)
         print(f"gpunet: distributed: NCCL is not usable ({why}); all-reducing CuPy gradients over MPI through "
               f"host memory (slower)", file=sys.stderr)

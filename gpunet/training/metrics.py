@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy
@@ -53,14 +54,21 @@ def _no_class(array: Any) -> Any:
     return backend.get_array_module(array).zeros(len(array), dtype="int64")
 
 
-def evaluate(recipe: Recipe, model: Module, loader: DataLoader, num_classes: int) -> dict[str, Any]:
-    """Mean loss, accuracy and the confusion matrix (rows: true class, columns: predicted)."""
+def evaluate(recipe: Recipe, model: Module, loader: DataLoader, num_classes: int,
+             reduce: Callable[[numpy.ndarray], numpy.ndarray] | None = None) -> dict[str, Any]:
+    """Mean loss, accuracy and the confusion matrix (rows: true class, columns: predicted).
+
+    ``reduce`` (data parallel: each rank's loader holds its shard) sums a float64 host array over
+    the ranks; the loss sum, the count and the confusion matrix are reduced together, so every rank
+    gets the metrics of the whole split."""
     model.eval()
     confusion = numpy.zeros((num_classes, num_classes), dtype=numpy.int64)
     total_loss, count = 0.0, 0
     with no_grad():
         for batch in loader.iterate(0):
             *inputs, target = batch
+            if len(target) == 0:  # this rank's part of a short last batch
+                continue
             logits = recipe.forward(model, *inputs)
             total_loss += float(compute_loss(recipe, logits, target).item()) * len(target)
             count += len(target)
@@ -68,5 +76,9 @@ def evaluate(recipe: Recipe, model: Module, loader: DataLoader, num_classes: int
             true = backend.to_numpy(labels_of(recipe, target.data))
             numpy.add.at(confusion, (true, pred), 1)
     model.train()
+    if reduce is not None:
+        sums = reduce(numpy.concatenate([[total_loss, count], confusion.ravel()]).astype(numpy.float64))
+        total_loss, count = float(sums[0]), int(round(sums[1]))
+        confusion = numpy.rint(sums[2:]).astype(numpy.int64).reshape(confusion.shape)
     accuracy = float(numpy.trace(confusion) / max(confusion.sum(), 1))
     return {"loss": total_loss / max(count, 1), "accuracy": accuracy, "confusion": confusion}

@@ -68,12 +68,15 @@ class Trainer:
     # ----- data parallel (gpunet.distributed) -------------------------------------------------
     def _setup_distributed(self) -> None:
         """Each rank trains on its part of every global batch (``batch_size`` stays global) with
-        gradients averaged by DistributedDataParallel; every rank evaluates the whole test split."""
+        gradients averaged by DistributedDataParallel, and evaluates its shard of the test split
+        (the sums are reduced: the metrics are those of the whole split)."""
         from gpunet import distributed as dist
 
         sampler = dist.DistributedSampler(len(self.split.train), self.settings.batch_size,
                                           seed=self.settings.seed, order=self.train_loader.order)
         self.train_loader.batch_sampler = sampler
+        self.test_loader.batch_sampler = dist.DistributedSampler(len(self.split.test), self.test_loader.batch_size,
+                                                                 shuffle=False)
         self.ddp = dist.DistributedDataParallel(self.model)
 
     def _global_totals(self) -> dict[str, float]:
@@ -218,8 +221,10 @@ class Trainer:
         try:
             while self.epoch < self.settings.epochs:
                 self._run_epoch()
-        except KeyboardInterrupt:
-            if self.ddp is None:  # distributed: the last checkpoint stands (saving is a collective)
+        except KeyboardInterrupt as exc:
+            # distributed: saving is a collective, safe only when every rank stopped after the same
+            # step (gpunet.distributed.agreed_interrupts); otherwise the last checkpoint stands
+            if self.ddp is None or getattr(exc, "all_ranks", False):
                 self.save()
             raise
         return self.history
@@ -238,7 +243,8 @@ class Trainer:
                                "batches": total, "step": self.step, "loss": self.totals["loss_sum"] / seen,
                                "accuracy": self.totals["correct"] / seen,
                                "samples_per_s": self.totals["seen"] / max(time.perf_counter() - start, 1e-9)})
-        test = evaluate(self.recipe, self.model, self.test_loader, self.num_classes)
+        test = evaluate(self.recipe, self.model, self.test_loader, self.num_classes,
+                        reduce=_sum_over_ranks if self.ddp is not None else None)
         totals = self._global_totals()
         seen = max(totals["seen"], 1)
         record = {"epoch": self.epoch + 1, "train_loss": totals["loss_sum"] / seen,
@@ -256,6 +262,12 @@ def _rank() -> int:
     from gpunet.distributed import get_rank
 
     return get_rank()
+
+
+def _sum_over_ranks(values: numpy.ndarray) -> numpy.ndarray:
+    from gpunet.distributed import allreduce_sum
+
+    return allreduce_sum(values, "evaluation sums")
 
 
 def _empty_totals() -> dict[str, float]:

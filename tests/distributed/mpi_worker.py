@@ -5,8 +5,11 @@ Modes:
                   rank r writes OUT.r.json: the timeline, how many gradients were still missing
                   when the first bucket was launched, and the max difference from the gradient of
                   the whole global batch in one process.
-  fail HOW        train; at step 3 rank 1 dies (kill: SIGKILL itself, raise: an exception, exit:
-                  leaves quietly so its peer times out).
+  fail HOW [cupy]  train; at step 3 rank 1 dies (kill: SIGKILL itself, raise: an exception, exit:
+                  leaves quietly so its peer times out); ``cupy``: on the CuPy stand-in (NCCL path).
+  cupy_steps OUT  3 SGD steps of an MLP on the CuPy stand-in through DistributedDataParallel; rank r
+                  writes OUT.r.json: the reducer, the largest parameter difference from one process
+                  with the global batch, and the stand-in's record of stream order.
   partial CKPT    train mlp 2 epochs with the Trainer, stop after 7 batches of epoch 1 and save.
   resume CKPT OUT resume from CKPT to the end of epoch 2 and write the history to OUT (rank 0).
 """
@@ -60,11 +63,61 @@ def overlap(out: str) -> None:
                    "reducer": ddp.reducer.name}, f)
 
 
-def fail(how: str) -> None:
+def _use_standin() -> None:
+    """The CuPy backend on the stand-in (tests/standin first on PYTHONPATH, GPUNET_STANDIN=1)."""
+    import cupy
+    import standin_plugin
+
+    assert cupy._is_standin, cupy.__file__
+    standin_plugin.numba_adapter()
+    gpunet.use("cupy", quiet=True)
+
+
+def cupy_steps(out: str) -> None:
+    import cupy
+
+    _use_standin()
+    dist.init()
+    rank, world = dist.get_rank(), dist.get_world_size()
+    gpunet.manual_seed(0)
+    model = nn.MLP([16, 32, 32, 10], activation="tanh")
+    reference = nn.MLP([16, 32, 32, 10], activation="tanh")
+    reference.load_state_dict(model.state_dict())
+    ddp = dist.DistributedDataParallel(model, bucket_cap_mb=0.002)  # a few buckets
+    opt = gpunet.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    ref_opt = gpunet.optim.SGD(reference.parameters(), lr=0.1, momentum=0.9)
+    x, t = _data()
+    part = numpy.array_split(numpy.arange(len(x)), world)[rank]
+    for _ in range(3):
+        opt.zero_grad()
+        ddp.grad_scale = len(part) / len(x)
+        F.cross_entropy(ddp(gpunet.tensor(x[part])), gpunet.tensor(t[part])).backward()
+        ddp.finish()
+        opt.step()
+        ref_opt.zero_grad()
+        F.cross_entropy(reference(gpunet.tensor(x)), gpunet.tensor(t)).backward()
+        ref_opt.step()
+    diff = max(float(abs(p.data - q.data).max().item()) for p, q in zip(model.parameters(), reference.parameters()))
+    order = cupy.cuda._ORDER
+    reduces = [e for e in order if e["op"] == "allReduce"]
+    waits = [e for e in order if e["op"] == "wait_event" and e["stream"] == 0 and e["on"] != 0]
+    with open(f"{out}.{rank}.json", "w") as f:
+        json.dump({"reducer": ddp.reducer.name, "buckets": len(ddp.buckets), "device": model.parameters()[0].device,
+                   "max_param_diff": diff, "reduces": len(reduces),
+                   "nccl_streams": sorted({e["stream"] for e in reduces}),
+                   "reduces_after_their_writer": all(e["after"] == e["clock"] for e in reduces),
+                   "compute_waits_on_nccl": len(waits)}, f)
+
+
+def fail(how: str, backend_name: str = "numpy") -> None:
+    if backend_name == "cupy":
+        _use_standin()
     dist.init()
     gpunet.manual_seed(0)
     model = nn.MLP([16, 32, 10])
     ddp = dist.DistributedDataParallel(model)
+    if dist.get_rank() == 0:
+        print(f"reducer {ddp.reducer.name}", flush=True)
     opt = gpunet.optim.SGD(model.parameters(), lr=0.01)
     x, t = _data()
     for step in range(10_000):
@@ -113,6 +166,7 @@ def resume(checkpoint: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    gpunet.use("numpy", quiet=True)
     mode, *args = sys.argv[1:]
-    {"overlap": overlap, "fail": fail, "partial": partial, "resume": resume}[mode](*args)
+    if mode != "cupy_steps" and "cupy" not in args:
+        gpunet.use("numpy", quiet=True)
+    {"overlap": overlap, "fail": fail, "partial": partial, "resume": resume, "cupy_steps": cupy_steps}[mode](*args)

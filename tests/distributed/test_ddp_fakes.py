@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import time
 
 import numpy
 import pytest
@@ -16,6 +17,7 @@ from gpunet import nn
 from gpunet.data import ArrayDataset, DataLoader
 from gpunet.distributed import comm, reducers
 from gpunet.distributed.ddp import build_buckets
+from gpunet.distributed.watchdog import Watchdog
 
 
 class World:
@@ -261,17 +263,47 @@ def test_nccl_reducer_averages_on_its_stream_and_the_compute_stream_waits_per_bu
         assert all(e.stream is nccl_stream for e in compute.waited)
 
 
-def test_nccl_reducer_times_out_and_aborts_its_communicator():
+def test_nccl_reducer_does_not_block_the_host_and_its_watchdog_aborts_a_stuck_bucket():
     x, t = _data()
 
     def body(rank, world, model):
-        reducer, fake, _, _ = _nccl_reducer(world, rank, stuck=True, timeout=0.2)
-        ddp = dist.DistributedDataParallel(model, reducer=reducer, world_size=1)
-        with pytest.raises(dist.DistributedError, match="did not complete within 0.2 s"):
-            F.cross_entropy(ddp(gpunet.tensor(x)), gpunet.tensor(t)).backward()
+        reducer, fake, compute, _ = _nccl_reducer(world, rank, stuck=True, timeout=1.0)
+        reducer.watchdog.interval = 0.05
+        ddp = dist.DistributedDataParallel(model, bucket_cap_mb=0.0002, reducer=reducer, world_size=1)
+        started = time.monotonic()
+        F.cross_entropy(ddp(gpunet.tensor(x)), gpunet.tensor(t)).backward()  # returns: wait() is device-side
+        assert not fake.aborted and reducer.watchdog.pending == len(ddp.buckets)
+        assert len(compute.waited) == len(ddp.buckets)
+        while not fake.aborted and time.monotonic() - started < 20:
+            time.sleep(0.01)
+        elapsed = time.monotonic() - started
+        assert fake.aborted and elapsed >= 1.0
+        # event queries at the watchdog's interval, not a busy loop (that made ~20000 per second)
+        assert reducer.watchdog.queries <= len(ddp.buckets) * (elapsed / 0.05 + 2)
+        with pytest.raises(dist.DistributedError, match="bucket 0 did not complete within 1 s; another rank"):
+            F.cross_entropy(ddp(gpunet.tensor(x)), gpunet.tensor(t)).backward()  # the next launch says why
         return fake.aborted
 
     assert run_ranks(1, body) == [True]
+
+
+def test_the_watchdog_reports_an_nccl_error_at_once():
+    failures = []
+
+    def check():
+        raise RuntimeError("NCCL_ERROR_REMOTE_ERROR: remote process exited or there was a network error")
+
+    event = FakeEvent()  # never done
+    dog = Watchdog(60.0, failures.append, interval=0.01, check=check)
+    dog.watch(event, "rank 0: NCCL all-reduce of gradient bucket 2")
+    deadline = time.monotonic() + 10
+    while not failures and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert failures == ["rank 0: NCCL all-reduce of gradient bucket 2 failed: NCCL_ERROR_REMOTE_ERROR: remote "
+                        "process exited or there was a network error"]
+    assert dog.error == failures[0] and dog.pending == 0
+    with pytest.raises(ValueError, match="Watchdog: expected timeout > 0 seconds, got 0"):
+        Watchdog(0, failures.append)
 
 
 def test_nccl_status_and_the_info_line(monkeypatch):
@@ -332,3 +364,73 @@ def test_init_without_mpi4py_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(comm, "mpi_available", lambda: (False, "mpi4py is not installed (pip install 'gpunet[mpi]')"))
     with pytest.raises(dist.DistributedError, match=r"needs MPI: mpi4py is not installed \(pip install"):
         dist.init()
+
+
+# ----- sharded evaluation ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("world_size, batch", [(2, 3), (3, 4)])
+def test_sharded_evaluation_reduces_to_the_metrics_of_the_whole_split(world_size, batch):
+    from gpunet.training import prepare_run
+    from gpunet.training.metrics import evaluate
+
+    recipe, split, net = prepare_run("mlp", None, 0, None)
+    test = split.test
+    n_classes = int(split.info.get("num_classes", 2))
+    whole = evaluate(recipe, net, DataLoader(test, batch), n_classes)
+    assert len(test) % batch and len(test) % batch < world_size  # some ranks get nothing of the last batch
+
+    def body(rank, world, model):
+        loader = DataLoader(test, batch)
+        loader.batch_sampler = dist.DistributedSampler(len(test), batch, rank=rank, world_size=world_size,
+                                                       shuffle=False)
+        local = evaluate(recipe, net, loader, n_classes)
+
+        def reduce(values):
+            world.allreduce(rank, "eval", values)
+            return values
+
+        return local, evaluate(recipe, net, loader, n_classes, reduce=reduce)
+
+    results = run_ranks(world_size, body)
+    for _, reduced in results:
+        assert reduced["accuracy"] == whole["accuracy"]
+        assert reduced["loss"] == pytest.approx(whole["loss"], rel=1e-6)
+        numpy.testing.assert_array_equal(reduced["confusion"], whole["confusion"])
+    assert sum(int(local["confusion"].sum()) for local, _ in results) == len(test)  # disjoint shards
+    assert all(int(local["confusion"].sum()) < len(test) for local, _ in results)
+
+
+# ----- Ctrl-C in a job ---------------------------------------------------------------------------
+
+def test_ctrl_c_sets_a_flag_that_every_rank_agrees_on_and_a_second_one_interrupts(monkeypatch):
+    import os
+    import signal
+
+    from gpunet.distributed import interrupts
+
+    sums = []
+    monkeypatch.setattr(comm, "allreduce_sum", lambda values, what: sums.append(list(values)) or
+                        numpy.array(values) + (1 if len(sums) == 2 else 0))  # a peer was interrupted in poll 2
+    before = signal.getsignal(signal.SIGINT)
+    with dist.agreed_interrupts() as agreement:
+        progress = agreement.polling(None)
+        progress({})  # nobody interrupted: goes on
+        with pytest.raises(dist.AgreedInterrupt) as caught:
+            progress({})  # another rank was: this one stops too, after the same step
+        assert caught.value.all_ranks and sums == [[0], [0]]
+        os.kill(os.getpid(), signal.SIGINT)  # the first Ctrl-C only asks
+        assert agreement.requested == 1
+        with pytest.raises(dist.AgreedInterrupt):
+            agreement.poll()
+        with pytest.raises(KeyboardInterrupt) as second:
+            os.kill(os.getpid(), signal.SIGINT)  # the second one interrupts at once
+            time.sleep(1)
+        assert not isinstance(second.value, dist.AgreedInterrupt)
+    assert signal.getsignal(signal.SIGINT) is before
+    try:
+        try:
+            raise dist.AgreedInterrupt
+        except KeyboardInterrupt as exc:
+            raise SystemExit(130) from exc
+    except SystemExit as exit_:
+        assert interrupts.is_agreed(exit_) and not interrupts.is_agreed(KeyboardInterrupt())

@@ -32,6 +32,7 @@ def test_two_processes_train_like_one_with_the_same_global_batch(mpirun, tmp_pat
     for a, b in zip(one["history"], two["history"]):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)
         assert b["test_accuracy"] == a["test_accuracy"]
+        assert b["test_loss"] == pytest.approx(a["test_loss"], rel=1e-4)  # evaluated on shards, then reduced
     assert result.stdout.count("test accuracy") == 1  # only rank 0 reports
 
 

@@ -4,6 +4,9 @@
 the running interpreter (it only imports CuPy; no GPU is needed). The stand-in exposes exactly
 the names listed there; ``tests/test_standin_manifest.py`` regenerates it and shows drift as a
 diff. Run it with the real CuPy first on ``sys.path`` (never with the stand-in's folder).
+``cupy.cuda.nccl`` is recorded only where NCCL loads (no GPU needed: ``pip install --target DIR
+nvidia-nccl-cu12``, then ``PYTHONPATH=DIR``); where it does not, that module holds only
+``available = False`` and the committed entries for it are kept as they are.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ HERE = Path(__file__).resolve().parent
 PATH = HERE / "cupy_manifest.json"
 
 #: The modules whose names the stand-in mirrors (those gpunet uses, plus their neighbours).
-MODULES = ("cupy", "cupy.cuda", "cupy.cuda.runtime", "cupy.lib", "cupy.lib.stride_tricks",
+MODULES = ("cupy", "cupy.cuda", "cupy.cuda.runtime", "cupy.cuda.nccl", "cupy.lib", "cupy.lib.stride_tricks",
            "cupy.random", "cupy.linalg", "cupyx", "cupyx.scipy", "cupyx.scipy.special")
+NCCL = "cupy.cuda.nccl"
 #: Classes whose attribute names are recorded (``dir()``, dunders included).
 CLASSES = ("cupy.ndarray", "cupy.ufunc", "cupy.RawModule", "cupy.RawKernel", "cupy.cuda.Device",
-           "cupy.cuda.Stream", "cupy.cuda.MemoryPointer")
+           "cupy.cuda.Stream", "cupy.cuda.MemoryPointer", "cupy.cuda.nccl.NcclCommunicator")
 
 
 def _kind(obj: Any, name: str) -> str:
@@ -73,7 +77,13 @@ def generate() -> dict[str, Any]:
             if names[attr] == "constant":
                 values[attr] = obj
         modules[name] = dict(sorted(names.items()))
-    classes = {name: sorted(dir(_attr(name))) for name in CLASSES}
+    nccl_seen = importlib.import_module(NCCL).available
+    classes = {name: sorted(dir(_attr(name))) for name in CLASSES if nccl_seen or not name.startswith(NCCL)}
+    if not nccl_seen and PATH.exists():
+        committed = load()  # this CuPy cannot load NCCL: its names cannot be seen here
+        modules[NCCL] = committed["modules"].get(NCCL, modules[NCCL])
+        constants[NCCL] = committed["constants"].get(NCCL, constants[NCCL])
+        classes.update({k: v for k, v in committed["classes"].items() if k.startswith(NCCL)})
     return {"cupy_version": cupy.__version__, "modules": modules, "classes": classes,
             "constants": {k: v for k, v in constants.items() if v}}
 

@@ -93,6 +93,24 @@ _total = Counts()
 _active: list[Counts] = []
 _lock = threading.Lock()
 _sync_allowed = [True]
+#: Device work issued so far (``op`` and ``h2d`` events): the position of the null stream.
+CLOCK = [0]
+#: Buffers an NCCL collective on a side stream is still writing: ``(numpy memory, description)``.
+#: Touching one before the null stream waited for the collective raises :class:`StreamOrderError`.
+IN_FLIGHT: list[tuple[_np.ndarray, str]] = []
+
+
+class StreamOrderError(RuntimeError):
+    """Device work ordered wrongly across streams (a real GPU would race, not fail)."""
+
+
+def check_in_flight(a: _np.ndarray, what: str) -> None:
+    """Raise if ``a`` overlaps a buffer an NCCL collective is still writing."""
+    for buf, how in IN_FLIGHT:
+        if _np.may_share_memory(a, buf):
+            raise StreamOrderError(f"{what} touches a buffer of {how} before the null stream waited for it "
+                                   f"(record an Event on the NCCL stream after the collective and "
+                                   f"null_stream.wait_event(it)), at {' <- '.join(x for x in _site() if x)}")
 
 
 class DeviceSynchronized(RuntimeError):
@@ -123,6 +141,8 @@ def record(kind: str, what: str) -> None:
                                  f"(cupyx.allow_synchronize(False)), at {' <- '.join(_site())}")
     event = Event(kind, what, *_site())
     with _lock:
+        if kind != "sync":
+            CLOCK[0] += 1
         _total.events.append(event)
         for counts in _active:
             counts.events.append(event)
@@ -181,6 +201,8 @@ def dev(obj: Any, *, allow_host: bool = False, what: str = "") -> Any:
     """The NumPy data behind ``obj``: device arrays unwrapped (recursively in lists, tuples and
     dicts), NumPy arrays refused like CuPy refuses them (``allow_host``: copied, counted h2d)."""
     if type(obj) is ndarray:
+        if IN_FLIGHT:
+            check_in_flight(obj._a, what or "an operation")
         return obj._a
     if isinstance(obj, _np.ndarray):
         if allow_host:
@@ -350,6 +372,8 @@ _SYNC_METHODS = frozenset({"nonzero"})
 def _operand(other: Any) -> Any:
     """The NumPy operand for a binary op, NotImplemented to defer, or TypeError like CuPy."""
     if type(other) is ndarray:
+        if IN_FLIGHT:
+            check_in_flight(other._a, "a binary operation")
         return other._a
     if isinstance(other, _SCALARS):
         return other
@@ -369,6 +393,8 @@ def _make_binary(ufunc: str, reflected: bool = False, inplace: bool = False) -> 
         b = _operand(other)
         if b is NotImplemented:
             return NotImplemented
+        if IN_FLIGHT:
+            check_in_flight(self._a, f"ndarray.__{ufunc}__")
         record("op", f"ndarray.__{'i' if inplace else 'r' if reflected else ''}{ufunc}__")
         if inplace:
             fn(self._a, b, out=self._a)
@@ -471,6 +497,8 @@ class ndarray:  # noqa: N801 - CuPy's name
 
     # -- host syncs --
     def get(self, stream: Any = None, order: str = "C", out: Any = None, blocking: bool = True) -> _np.ndarray:
+        if IN_FLIGHT:
+            check_in_flight(self._a, "ndarray.get")
         record("sync", "ndarray.get")
         if out is not None:
             out[...] = self._a
@@ -538,6 +566,8 @@ class ndarray:  # noqa: N801 - CuPy's name
 
     def __getitem__(self, key: Any) -> Any:
         index, mask = _index(key, self._a.shape, "ndarray.__getitem__")
+        if IN_FLIGHT:
+            check_in_flight(self._a, "ndarray.__getitem__")
         if mask:
             record("sync", "boolean-mask indexing")
         out = self._a[index]
@@ -547,6 +577,8 @@ class ndarray:  # noqa: N801 - CuPy's name
 
     def __setitem__(self, key: Any, value: Any) -> None:
         index, mask = _index(key, self._a.shape, "ndarray.__setitem__")
+        if IN_FLIGHT:
+            check_in_flight(self._a, "ndarray.__setitem__")
         v = dev(value, allow_host=True, what="ndarray.__setitem__ with a host value")
         if isinstance(v, list):
             record("h2d", "ndarray.__setitem__ with a host list")
@@ -562,6 +594,8 @@ class ndarray:  # noqa: N801 - CuPy's name
         return self.copy()
 
     def copy(self, order: str = "C") -> ndarray:
+        if IN_FLIGHT:
+            check_in_flight(self._a, "ndarray.copy")
         record("op", "ndarray.copy")
         return ndarray._from(self._a.copy(order=order))
 
@@ -577,6 +611,8 @@ class ndarray:  # noqa: N801 - CuPy's name
         a = self._a
 
         def method(*args: Any, **kwargs: Any) -> Any:
+            if IN_FLIGHT:
+                check_in_flight(a, f"ndarray.{name}")
             x, k = dev(args), dev(kwargs)
             if name in _SYNC_METHODS:
                 record("sync", f"ndarray.{name}")
