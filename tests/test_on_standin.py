@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def standin_env() -> dict[str, str]:
     inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     path = [str(ROOT / "tests" / "standin"), str(ROOT), *inherited]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(path), "GPUNET_STANDIN": "1",
-            "NUMBA_ENABLE_CUDASIM": "1", "GPUNET_QUIET": "1"}
+    return {"GPUNET_EMU_SHUFFLE": "1", **os.environ, "PYTHONPATH": os.pathsep.join(path),
+            "GPUNET_STANDIN": "1", "NUMBA_ENABLE_CUDASIM": "1", "GPUNET_QUIET": "1"}
 
 
 @pytest.mark.slow
