@@ -14,7 +14,7 @@
 // Not modelled: warp shuffles/votes, atomics, dynamic shared memory, cooperative groups.
 #pragma once
 
-#include <condition_variable>
+#include <atomic>
 #include <cstddef>
 #include <cstring>
 #include <math.h>
@@ -75,41 +75,44 @@ struct BlockSync {
     Site phase_site{"", 0};
 };
 
-// Threads run freely between barriers; one mutex guards the counts.
+// Threads run freely between barriers. A mutex guards the counts; threads sleep on atomic
+// generation counters (futex), so a phase that opens wakes them without a lock to queue on.
 struct ParallelSync final : BlockSync {
     explicit ParallelSync(unsigned n) : n(n) {}
     void start(unsigned) override {}
     void barrier(unsigned, Site site) override {
         std::unique_lock lock(mutex);
         note(site, arrived == 0);
-        if (++arrived + exited == n) return open();
-        const unsigned long long seen = phase;
-        phase_cv.wait(lock, [&] { return phase != seen; });
+        if (++arrived + exited == n) return open(lock);
+        const unsigned long long seen = phase.load();
+        lock.unlock();
+        phase.wait(seen);
     }
     void exit(unsigned, bool last_block) override {
         std::unique_lock lock(mutex);
         if (++exited == n) {  // every thread has returned: the block is over
             exited = 0;
             if (!last_block) poison_shared();
-            ++block;
-            block_cv.notify_all();
+            block.fetch_add(1);
+            lock.unlock();
+            block.notify_all();
             return;
         }
-        if (arrived > 0 && arrived + exited == n) open();  // the rest wait at a barrier
-        if (last_block) return;
-        const unsigned long long seen = block;
-        block_cv.wait(lock, [&] { return block != seen; });
+        const unsigned long long seen = block.load();
+        if (arrived > 0 && arrived + exited == n) open(lock);  // the rest wait at a barrier
+        else lock.unlock();
+        if (!last_block) block.wait(seen);
     }
-    void open() {
+    void open(std::unique_lock<std::mutex>& lock) {
         arrived = 0;
-        ++phase;
-        phase_cv.notify_all();
+        phase.fetch_add(1);
+        lock.unlock();
+        phase.notify_all();
     }
     const unsigned n;
     unsigned arrived = 0, exited = 0;
-    unsigned long long phase = 0, block = 0;
+    std::atomic<unsigned long long> phase{0}, block{0};
     std::mutex mutex;
-    std::condition_variable phase_cv, block_cv;
 };
 
 // One thread runs at a time; the turn passes in thread order (reversed on odd phases) to the next
