@@ -2,11 +2,12 @@
 
 The source text given to ``RawModule(code=...)`` is compiled by ``tests/kernels/emulator/grid.py``
 (g++ with ``cuda_shim.h``; cached by content hash), and a launch runs every block of the grid
-over the NumPy memory behind the device arrays (in a shuffled block order under
-``GPUNET_EMU_SHUFFLE=<seed>``; shared memory poisoned before every block). Launch limits are checked like the driver does
-(threads per block, block and grid dimensions); arguments must be device arrays (C-contiguous,
-as a kernel indexes them flat) or NumPy scalars; arrays allocated by ``cupy.empty`` have NaN guard
-zones that are checked after each launch. Each launch counts as one device op.
+over the NumPy memory behind the device arrays, with shared memory poisoned before every block
+(and the blocks in a shuffled order under ``GPUNET_EMU_SHUFFLE=<seed>``). Launch limits are
+checked like the driver does (threads per block, block and grid dimensions); arguments must be
+device arrays (C-contiguous, as a kernel indexes them flat) or NumPy scalars; arrays allocated by
+``cupy.empty`` have NaN guard zones that are checked after each launch. Each launch counts as one
+device op.
 """
 
 from __future__ import annotations
