@@ -2,7 +2,8 @@
 
 The stand-in (``tests/standin/cupy``) must not leak into this process: other tests check the NumPy
 fallback on a machine without a GPU. So ``tests/on_standin`` is collected only in a subprocess
-that has ``tests/standin`` first on ``PYTHONPATH`` and ``GPUNET_STANDIN=1`` (see its conftest).
+that has ``tests/standin`` first on ``PYTHONPATH`` and ``GPUNET_STANDIN=1`` (see its conftest);
+there raw kernels run with the emulator's blocks shuffled (``GPUNET_EMU_SHUFFLE=1`` unless set).
 Run those tests directly while working on them with::
 
     GPUNET_STANDIN=1 NUMBA_ENABLE_CUDASIM=1 PYTHONPATH=tests/standin:. python -m pytest -q tests/on_standin
@@ -24,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def standin_env() -> dict[str, str]:
     inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     path = [str(ROOT / "tests" / "standin"), str(ROOT), *inherited]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(path), "GPUNET_STANDIN": "1",
-            "NUMBA_ENABLE_CUDASIM": "1", "GPUNET_QUIET": "1"}
+    return {"GPUNET_EMU_SHUFFLE": "1", **os.environ, "PYTHONPATH": os.pathsep.join(path),
+            "GPUNET_STANDIN": "1", "NUMBA_ENABLE_CUDASIM": "1", "GPUNET_QUIET": "1"}
 
 
 @pytest.mark.slow

@@ -181,18 +181,26 @@ def test_sequence_forward_errors(rt):
                                  numpy.zeros(big.shape[1]), big, numpy.ones((1, 1)))
 
 
-def test_serial_schedule_reports_barrier_divergence():
-    """Half the block skips a __syncthreads: the serial schedule reports it and still ends."""
+@pytest.mark.parametrize("serial", [False, True], ids=["parallel", "serial"])
+def test_barrier_divergence_is_reported(serial):
+    """Half the block waits at one __syncthreads, half at another (undefined in CUDA): both
+    schedules report it and still end. (Returning early instead is defined on sm_70+ and is not
+    divergence: see test_emulator_model.py.)"""
     src = """extern "C" __global__ void diverge_f32(float* out, int n) {
-        if (threadIdx.x % 2 == 0) __syncthreads();
+        if (threadIdx.x % 2 == 0) {
+            __syncthreads();
+        } else {
+            __syncthreads();
+        }
         out[threadIdx.x] = (float)n;
     }
     extern "C" __global__ void diverge_f64(double* out, int n) { out[threadIdx.x] = n; }
     """
     lib = grid.build({"diverge.cu": src}, kernels=("diverge",))
-    rt = grid.EmulatorRuntime(lib, serial=True)
+    rt = grid.EmulatorRuntime(lib, serial=serial)
     out = rt.empty((4,), numpy.float32)
     with pytest.raises(grid.BarrierDivergence):
         rt.launch("diverge.cu", "diverge_f32", (1, 1, 1), (4, 1, 1), (out, numpy.int32(7)))
+    numpy.testing.assert_array_equal(out, 7)
     rt.launch("diverge.cu", "diverge_f64", (1, 1, 1), (4, 1, 1),
               (rt.empty((4,), numpy.float64), numpy.int32(7)))

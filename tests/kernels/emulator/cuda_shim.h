@@ -1,18 +1,27 @@
 // CPU shim for running unchanged CUDA C kernels: force-included (g++ -include cuda_shim.h)
 // before a .cu file. Models: the thread hierarchy (threadIdx/blockIdx thread_local, one real
-// thread per CUDA thread of a block), __syncthreads as a barrier across the block, __shared__ as
-// static storage (valid because blocks run one after another). Two schedules (launch.h):
-// parallel (threads run freely between barriers, std::barrier) and serial (threads run one at a
-// time between barriers in a fixed order that alternates direction each phase: deterministic,
-// and a missing __syncthreads makes a thread read shared data its peers have not written yet).
+// thread per CUDA thread of a block), __syncthreads as a barrier across the block that, as on
+// sm_70+, waits only for the block's threads that have not exited (returned from the kernel), and
+// __shared__ as static storage (valid because blocks run one after another) that the launcher
+// fills with 0xFF bytes (NaN floats, -1 ints) before every block, so a read of shared memory the
+// block has not written shows up. grid.py finds that storage in the library's symbol table and
+// registers it (emu_set_shared): the kernels' __shared__ statics only, never the C++ runtime's
+// own function-local statics. Threads of one phase meeting different __syncthreads statements
+// (divergence, undefined in CUDA) are reported. Two schedules (launch.h): parallel (threads run
+// freely between barriers) and serial (threads run one at a time between barriers in a fixed
+// order that alternates direction each phase: deterministic, and a missing __syncthreads makes a
+// thread read shared data its peers have not written yet).
 // Not modelled: warp shuffles/votes, atomics, dynamic shared memory, cooperative groups.
 #pragma once
 
-#include <barrier>
+#include <atomic>
 #include <cstddef>
+#include <cstring>
 #include <math.h>
 #include <memory>
+#include <mutex>
 #include <semaphore>
+#include <utility>
 #include <vector>
 
 struct dim3 {
@@ -34,53 +43,106 @@ inline thread_local unsigned flat_tid = 0;
 inline dim3 block_dim;
 inline dim3 grid_dim;
 
-// How the threads of a block meet at __syncthreads and at the end of each block (block_end).
+// The library's __shared__ storage, registered once after loading (see grid.py).
+inline std::vector<std::pair<char*, std::size_t>> shared_ranges;
+
+// Fill all shared memory with 0xFF bytes; called while no thread of the grid runs kernel code.
+inline void poison_shared() {
+    for (const auto& [p, n] : shared_ranges) std::memset(p, 0xFF, n);
+}
+
+// A __syncthreads statement: threads of one phase must all be at the same one.
+struct Site {
+    const char* file;
+    int line;
+    bool operator==(const Site& o) const { return line == o.line && std::strcmp(file, o.file) == 0; }
+};
+
+// How the threads of a block meet at __syncthreads and at the end of each block. A thread that
+// has returned from the kernel counts as arrived at every later barrier of its block; the next
+// block starts when all threads have returned, after shared memory is poisoned again.
 struct BlockSync {
     virtual ~BlockSync() = default;
-    virtual void start(unsigned tid) = 0;                 // before the thread's first block
-    virtual void sync(unsigned tid, bool block_end) = 0;  // a barrier
-    virtual void finish(unsigned tid) = 0;                // after the thread's last block
-    bool divergent = false;  // some threads met __syncthreads while others ended the block
+    virtual void start(unsigned tid) = 0;                   // before the thread's first block
+    virtual void barrier(unsigned tid, Site site) = 0;      // __syncthreads
+    virtual void exit(unsigned tid, bool last_block) = 0;   // the thread returned from the kernel
+    bool divergent = false;  // threads of one phase met different __syncthreads statements
+   protected:
+    void note(Site site, bool first) {
+        if (first) phase_site = site;
+        else if (!(site == phase_site)) divergent = true;
+    }
+    Site phase_site{"", 0};
 };
 
+// Threads run freely between barriers. A mutex guards the counts; threads sleep on atomic
+// generation counters (futex), so a phase that opens wakes them without a lock to queue on.
 struct ParallelSync final : BlockSync {
-    explicit ParallelSync(unsigned n) : bar(n) {}
+    explicit ParallelSync(unsigned n) : n(n) {}
     void start(unsigned) override {}
-    void sync(unsigned, bool) override { bar.arrive_and_wait(); }
-    void finish(unsigned) override {}
-    std::barrier<> bar;
+    void barrier(unsigned, Site site) override {
+        std::unique_lock lock(mutex);
+        note(site, arrived == 0);
+        if (++arrived + exited == n) return open(lock);
+        const unsigned long long seen = phase.load();
+        lock.unlock();
+        phase.wait(seen);
+    }
+    void exit(unsigned, bool last_block) override {
+        std::unique_lock lock(mutex);
+        if (++exited == n) {  // every thread has returned: the block is over
+            exited = 0;
+            if (!last_block) poison_shared();
+            block.fetch_add(1);
+            lock.unlock();
+            block.notify_all();
+            return;
+        }
+        const unsigned long long seen = block.load();
+        if (arrived > 0 && arrived + exited == n) open(lock);  // the rest wait at a barrier
+        else lock.unlock();
+        if (!last_block) block.wait(seen);
+    }
+    void open(std::unique_lock<std::mutex>& lock) {
+        arrived = 0;
+        phase.fetch_add(1);
+        lock.unlock();
+        phase.notify_all();
+    }
+    const unsigned n;
+    unsigned arrived = 0, exited = 0;
+    std::atomic<unsigned long long> phase{0}, block{0};
+    std::mutex mutex;
 };
 
-// One thread runs at a time; the turn passes in thread order (reversed on odd phases) and a
-// phase ends when every thread has reached the barrier. Each thread sleeps on its own
-// semaphore, so passing the turn wakes exactly one thread. Only the turn holder runs, so the
-// state needs no lock. If the threads of a phase disagree on the barrier (divergence, undefined
-// in CUDA), the phase rule is dropped and the turn goes round-robin so the launch still ends.
+// One thread runs at a time; the turn passes in thread order (reversed on odd phases) to the next
+// thread that is neither at the barrier nor returned, and a phase ends when none is left. Each
+// thread sleeps on its own semaphore, so passing the turn wakes exactly one thread. Only the turn
+// holder runs, so the state needs no lock.
 struct SerialSync final : BlockSync {
-    explicit SerialSync(unsigned n) : n(n), done(n, false), wake(n) {
+    enum State : unsigned char { ready, waiting, returned };
+    explicit SerialSync(unsigned n) : n(n), state(n, ready), wake(n) {
         for (auto& w : wake) w = std::make_unique<std::binary_semaphore>(0);
     }
     unsigned at(unsigned pos) const { return phase % 2 == 0 ? pos : n - 1 - pos; }
     unsigned pos_of(unsigned tid) const { return phase % 2 == 0 ? tid : n - 1 - tid; }
-    unsigned next_alive(unsigned tid) const {
-        for (unsigned k = 1; k <= n; ++k)
-            if (!done[(tid + k) % n]) return (tid + k) % n;
+    unsigned first_ready(unsigned from) const {
+        for (unsigned p = from; p < n; ++p)
+            if (state[at(p)] == ready) return at(p);
         return n;
     }
     // The thread that runs next (n: nobody).
-    unsigned pass(unsigned tid, bool arrive, bool block_end) {
-        if (arrive && !divergent) {
-            if (arrived == 0) kind = block_end;
-            else if (kind != block_end) divergent = true;
-        }
-        if (divergent) return next_alive(tid);
-        const unsigned next = pos_of(tid) + 1;
-        if (arrive && ++arrived == n) {
-            arrived = 0;
-            ++phase;
-            return at(0);
-        }
-        return next < n ? at(next) : n;
+    unsigned pass(unsigned tid, bool last_block) {
+        if (const unsigned next = first_ready(pos_of(tid) + 1); next < n) return next;
+        ++phase;  // every thread is at the barrier or has returned
+        first_arrival = true;
+        bool over = true;
+        for (auto s : state) over = over && s == returned;
+        if (over && last_block) return n;
+        if (over) poison_shared();
+        for (auto& s : state)  // a returned thread stays so until the block is over
+            if (over || s == waiting) s = ready;
+        return first_ready(0);
     }
     void hand_over(unsigned tid, unsigned to, bool wait) {
         if (to == tid) return;
@@ -90,16 +152,20 @@ struct SerialSync final : BlockSync {
     void start(unsigned tid) override {
         if (tid != 0) wake[tid]->acquire();
     }
-    void sync(unsigned tid, bool block_end) override {
-        hand_over(tid, pass(tid, true, block_end), true);
+    void barrier(unsigned tid, Site site) override {
+        note(site, first_arrival);
+        first_arrival = false;
+        state[tid] = waiting;
+        hand_over(tid, pass(tid, false), true);
     }
-    void finish(unsigned tid) override {
-        done[tid] = true;
-        hand_over(tid, pass(tid, false, false), false);
+    void exit(unsigned tid, bool last_block) override {
+        state[tid] = returned;
+        hand_over(tid, pass(tid, last_block), !last_block);
     }
-    unsigned n, arrived = 0, phase = 0;
-    bool kind = false;
-    std::vector<bool> done;
+    const unsigned n;
+    unsigned phase = 0;
+    bool first_arrival = true;
+    std::vector<State> state;
     std::vector<std::unique_ptr<std::binary_semaphore>> wake;
 };
 
@@ -112,4 +178,4 @@ inline BlockSync* block_sync = nullptr;
 #define blockDim (::emu::block_dim)
 #define gridDim (::emu::grid_dim)
 
-inline void __syncthreads() { emu::block_sync->sync(emu::flat_tid, false); }
+#define __syncthreads() (::emu::block_sync->barrier(::emu::flat_tid, ::emu::Site{__FILE__, __LINE__}))

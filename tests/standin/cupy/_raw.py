@@ -2,10 +2,12 @@
 
 The source text given to ``RawModule(code=...)`` is compiled by ``tests/kernels/emulator/grid.py``
 (g++ with ``cuda_shim.h``; cached by content hash), and a launch runs every block of the grid
-over the NumPy memory behind the device arrays. Launch limits are checked like the driver does
-(threads per block, block and grid dimensions); arguments must be device arrays (C-contiguous,
-as a kernel indexes them flat) or NumPy scalars; arrays allocated by ``cupy.empty`` have NaN guard
-zones that are checked after each launch. Each launch counts as one device op.
+over the NumPy memory behind the device arrays, with shared memory poisoned before every block
+(and the blocks in a shuffled order under ``GPUNET_EMU_SHUFFLE=<seed>``). Launch limits are
+checked like the driver does (threads per block, block and grid dimensions); arguments must be
+device arrays (C-contiguous, as a kernel indexes them flat) or NumPy scalars; arrays allocated by
+``cupy.empty`` have NaN guard zones that are checked after each launch. Each launch counts as one
+device op.
 """
 
 from __future__ import annotations
@@ -110,11 +112,11 @@ class Function:
         argv = (ctypes.c_void_p * len(holders))(
             *(ctypes.cast(ctypes.pointer(h), ctypes.c_void_p) for h in holders))
         record("op", f"RawKernel {self.name}")
-        rc = self._lib.emu_launch(self.name.encode(), *g, *b, argv, 0)
+        rc = self._lib.emu_launch(self.name.encode(), *g, *b, argv, 0, _grid_module().shuffle_seed())
         if rc == 1:
             raise RuntimeError(f"CUDA_ERROR_NOT_FOUND: {self.name} is not in the emulator library")
         if rc == 2:
-            raise AssertionError(f"{self.name}: threads of a block diverged at __syncthreads")
+            raise AssertionError(f"{self.name}: threads of a block met different __syncthreads")
         for arr in arrays:
             check_guard(arr, self.name)
 
