@@ -17,14 +17,17 @@ def _pyplot() -> Any:
     return plt
 
 
-def plot_history(epochs: list[dict[str, float]], path: str | Path, title: str = "") -> Path:
-    """Loss and accuracy per epoch (train and test) side by side."""
+def plot_history(epochs: list[dict[str, float]], path: str | Path, title: str = "",
+                 log_loss: bool = False) -> Path:
+    """Loss and accuracy per epoch (train and test) side by side; ``log_loss``: loss axis on a log scale."""
     plt = _pyplot()
     xs = [e["epoch"] for e in epochs]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
     ax_loss.plot(xs, [e["train_loss"] for e in epochs], label="train")
     ax_loss.plot(xs, [e["test_loss"] for e in epochs], label="test")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
+    if log_loss:
+        ax_loss.set_yscale("log")
     ax_acc.plot(xs, [e["train_accuracy"] for e in epochs], label="train")
     ax_acc.plot(xs, [e["test_accuracy"] for e in epochs], label="test")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.01))
