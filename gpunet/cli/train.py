@@ -90,7 +90,7 @@ def train(model: str, dataset: str | None, data_dir: str | None, epochs: int | N
     options = dict(model=model, dataset=dataset, data_dir=data_dir, epochs=epochs, batch_size=batch_size, lr=lr,
                    optimizer=optimizer, weight_decay=weight_decay, schedule=schedule, clip=clip, seed=seed,
                    checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, plot=plot,
-                   plot_log=plot_log,                   json_path=json_path, threads=threads, quiet=quiet)
+                   plot_log=plot_log, json_path=json_path, threads=threads, quiet=quiet)
     if not distributed:
         _train(**options, distributed=False)
         return

@@ -49,7 +49,8 @@ def test_model_that_does_not_fit_the_dataset(model: str, dataset: str) -> None:
 
 def test_perceptron_on_multiclass_data() -> None:
     pytest.importorskip("sklearn")
-    with pytest.raises(UsageError, match=r"model 'perceptron' takes the dataset\(s\) credit, xor; got 'digits'") as info:
+    expected = r"model 'perceptron' takes the dataset\(s\) credit, xor; got 'digits'"
+    with pytest.raises(UsageError, match=expected) as info:
         prepare_run("perceptron", "digits", 0, None)
     assert info.value.param_hint == "--dataset"
 
