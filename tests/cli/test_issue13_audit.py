@@ -166,3 +166,19 @@ def test_progress_on_a_narrow_terminal() -> None:
     finished = [line.split("\r")[-1] for line in text.split("\n")]
     assert not any(re.match(r"epoch 1/1: +\d+%\|", line) for line in finished), text  # no bar left on a line
     assert any(line.startswith("epoch 1/1  loss") for line in finished), text
+
+
+# The pointers above name tests that exist
+
+
+def test_every_pointer_in_this_audit_names_an_existing_test() -> None:
+    """Each ``tests/...py`` named above exists, and each ``::test_name`` after it is defined in that file."""
+    doc = re.sub(r"::\s+", "::", __doc__)  # a pointer wrapped onto the next line
+    pointers = re.findall(r"(tests/[\w/]+\.py)((?:::\w+)?)", doc)
+    assert len(pointers) > 20
+    for path, test in pointers:
+        source = (ROOT / path).read_text()
+        if test:
+            assert f"def {test[2:]}(" in source, f"{path}{test}"
+    for name in re.findall(r"\b(test_\w+) below", doc):
+        assert f"def {name}(" in Path(__file__).read_text(), name
