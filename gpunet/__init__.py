@@ -7,6 +7,9 @@ After a plain ``import gpunet`` every subpackage is an attribute: the core (``au
 ``bench``, ...) on first attribute access (PEP 562), so that ``import gpunet`` stays fast.
 """
 
+from gpunet import _startup  # noqa: F401  (first: a Ctrl-C while the `gpunet` command starts is one line)
+
+# isort: split
 from gpunet import autograd, backend, config, creation, dtypes, functional, io, nn, optim, random, testing
 from gpunet import torch_functions as _torch_functions
 from gpunet.autograd import (

@@ -41,8 +41,13 @@ def gpu_status() -> tuple[bool, str]:
     try:
         import cupy  # noqa: F401
     except Exception as exc:  # ImportError, or a broken CUDA library underneath
-        result = (False, f"cupy is not installed or failed to import ({type(exc).__name__}: {exc}); "
-                  f"{_CUDA_HINT}")
+        from gpunet.cuda import driver
+
+        if "libcuda" in str(exc):
+            result = (False, driver.no_driver(f"cupy failed to import: {type(exc).__name__}: {exc}"))
+        else:
+            result = (False, f"cupy is not installed or failed to import ({type(exc).__name__}: {exc}); "
+                      f"{_CUDA_HINT}")
     else:
         result = _probe_device()
     _state["gpu"] = result
@@ -50,17 +55,17 @@ def gpu_status() -> tuple[bool, str]:
 
 
 def _probe_device() -> tuple[bool, str]:
+    """Count the devices; on failure say which of no driver / driver too old / no device visible it is."""
     import cupy
+
+    from gpunet.cuda import driver
 
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:
-        text = str(exc)
-        if "InsufficientDriver" in text or "insufficient" in text.lower():
-            return False, f"the NVIDIA driver is too old for this CuPy build ({text}); update the driver"
-        return False, f"no CUDA device is visible ({type(exc).__name__}: {text})"
-    if count == 0:
-        return False, "no CUDA device is visible (cudaGetDeviceCount() == 0)"
+        return False, driver.explain(driver.status_of(exc), f"{type(exc).__name__}: {exc}", driver.facts())
+    if count == 0:  # the runtime answered, so a driver is there
+        return False, driver.no_device("cudaGetDeviceCount() == 0", os.environ.get("CUDA_VISIBLE_DEVICES"))
     return True, f"CuPy {cupy.__version__} with {count} CUDA device(s)"
 
 

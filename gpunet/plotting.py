@@ -17,9 +17,10 @@ def _pyplot() -> Any:
     return plt
 
 
-def plot_history(epochs: list[dict[str, float]], path: str | Path, title: str = "") -> Path:
+def plot_history(epochs: list[dict[str, float]], path: str | Path, title: str = "",
+                 log_loss: bool = False) -> Path:
     """Loss and accuracy per epoch (train and test) side by side; the loss alone when the
-    records have no accuracy (regression)."""
+    records have no accuracy (regression); ``log_loss``: the loss axis on a log scale."""
     plt = _pyplot()
     xs = [e["epoch"] for e in epochs]
     accuracy = bool(epochs) and "test_accuracy" in epochs[0]
@@ -28,6 +29,8 @@ def plot_history(epochs: list[dict[str, float]], path: str | Path, title: str = 
     ax_loss.plot(xs, [e["train_loss"] for e in epochs], label="train")
     ax_loss.plot(xs, [e["test_loss"] for e in epochs], label="test")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
+    if log_loss:
+        ax_loss.set_yscale("log")
     if accuracy:
         ax_acc = axes[0][1]
         ax_acc.plot(xs, [e["train_accuracy"] for e in epochs], label="train")

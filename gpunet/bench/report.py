@@ -38,68 +38,98 @@ def environment() -> dict[str, Any]:
             "load_average": diagnostics.load_average()}
 
 
+HEADER = ("workload", "implementation", "median", "IQR", "min..max", "GFLOP/s", "gpunet/peer", "(by min)")
+_GAP = "  "
+
+
 def _fmt(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.3f}" if value < 10 else f"{value:.1f}"
 
 
-def _row(label: str, ms: dict[str, Any] | None, gflops: float | None, ratio: str) -> str:
+def _cells(label: str, ms: dict[str, Any] | None, gflops: float | None,
+           ratio: dict[str, Any] | None, prefix: str = "") -> list[str]:
+    """One timed row: blank workload cell, label, median, IQR, min..max, GFLOP/s, ratio, ratio by min."""
     ms = ms or {}
     spread = "-" if ms.get("min") is None else _fmt(ms["min"]) + ".." + _fmt(ms["max"])
-    return (f"{'':<11}{label:<30}{_fmt(ms.get('median')):>9}{_fmt(ms.get('iqr')):>8}{spread:>18}"
-            f"{'-' if gflops is None else f'{gflops:.2f}':>9}{ratio:>23}")
+    by_ratio = by_min = ""
+    if ratio and f"{prefix}ratio" in ratio:
+        by_ratio = f"{ratio[prefix + 'ratio']:.3g}x"
+        low = ratio.get(f"{prefix}min_ratio")
+        by_min = "-" if low is None else f"{low:.3g}x"
+    return ["", label, _fmt(ms.get("median")), _fmt(ms.get("iqr")), spread,
+            "-" if gflops is None else f"{gflops:.2f}", by_ratio, by_min]
 
 
-def _ratio_text(ratio: dict[str, Any] | None, prefix: str = "") -> str:
-    if not ratio or f"{prefix}ratio" not in ratio:
-        return ""
-    by_min = ratio.get(f"{prefix}min_ratio")
-    return f"{ratio[prefix + 'ratio']:.3g}x" + (f"{by_min:>9.3g}x" if by_min is not None else f"{'-':>10}")
+Item = list[str] | tuple[str, str] | str
+
+
+def _layout(items: list[Item]) -> list[str]:
+    """Aligned lines: a list of cells is a table row (text columns left, numbers right, every row
+    the same column widths); a pair ``(workload, text)`` puts free text (a workload heading, an
+    error, first-step facts) after the workload column; a plain string is printed as is."""
+    rows = [item for item in items if isinstance(item, list)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
+    widths[0] = max([widths[0]] + [len(item[0]) for item in items if isinstance(item, tuple)])
+    lines = []
+    for item in items:
+        if isinstance(item, str):
+            lines.append(item)
+        elif isinstance(item, tuple):
+            lines.append(item[0].ljust(widths[0]) + _GAP + item[1])
+        else:
+            cells = [cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(item, widths))]
+            lines.append(_GAP.join(cells).rstrip())
+    return lines
 
 
 def format_table(record: dict[str, Any]) -> str:
     """A text table: one block per workload, one row per implementation (and a ``CPU time`` row
-    under it when the process CPU time was recorded)."""
+    under it when the process CPU time was recorded); the columns line up across all blocks."""
     s = record["settings"]
     clocks = "wall clock; 'CPU time' rows: process CPU time" if s.get("cpu_time") else "wall clock"
-    lines = [f"backend {s['backend']}, kernels {', '.join(s['kernels'])}, {s['threads']} thread(s), "
-             f"repeat {s['repeat']}, warmup {s['warmup']}; times are ms per step ({clocks})",
-             f"{'workload':<11}{'implementation':<30}{'median':>9}{'IQR':>8}{'min..max':>18}"
-             f"{'GFLOP/s':>9}{'gpunet/peer':>13}{'(by min)':>10}"]
+    items: list[Item] = [f"backend {s['backend']}, kernels {', '.join(s['kernels'])}, "
+                                    f"{s['threads']} thread(s), repeat {s['repeat']}, warmup {s['warmup']}; "
+                                    f"times are ms per step ({clocks})", list(HEADER)]
     for w in record["workloads"]:
-        lines.append(f"{w['name']:<11}{w['description']}  [{w['flops'] / 1e6:,.2f} MFLOP/step]")
+        items.append((w["name"], f"{w['description']}  [{w['flops'] / 1e6:,.2f} MFLOP/step]"))
         ratios = {r["peer"]: r for r in w["ratios"] if r["gpunet"] == w.get("best")}
         for run in w["runs"]:
             label = run["label"]
             if "error" in run:
-                lines.append(f"{'':<11}{label:<30}  {run['error']}")
+                items.append(("", f"{label}: {run['error']}"))
                 continue
             if run.get("ms") is not None or run.get("cpu_ms") is None:
-                lines.append(_row(label, run.get("ms"), run.get("gflops"), _ratio_text(ratios.get(label))))
+                items.append(_cells(label, run.get("ms"), run.get("gflops"), ratios.get(label)))
             if run.get("cpu_ms") is not None:
                 cpu_label = "  CPU time" if run.get("ms") is not None else f"{label} (CPU)"
-                lines.append(_row(cpu_label, run["cpu_ms"], None, _ratio_text(ratios.get(label), "cpu_")))
+                items.append(_cells(cpu_label, run["cpu_ms"], None, ratios.get(label), "cpu_"))
             extra = []
             if run.get("first_step_ms") is not None:
                 extra.append(f"first step {_fmt(run['first_step_ms'])} ms")
             if run.get("peak_mib") is not None:
                 extra.append(f"peak {run['peak_mib']:.1f} MiB allocated per step")
             if extra:
-                lines.append(f"{'':<13}{', '.join(extra)}")
+                items.append(("", "  " + ", ".join(extra)))
         for sc in w.get("scaling", []):
-            lines.append(f"{'':<11}scaling {sc['implementation']}: 1 -> {sc['threads'][1]} threads "
-                         f"{sc['speedup']:.2f}x (by min {sc['min_speedup']:.2f}x)")
+            items.append(("", f"scaling {sc['implementation']}: 1 -> {sc['threads'][1]} threads "
+                              f"{sc['speedup']:.2f}x (by min {sc['min_speedup']:.2f}x)"))
     for item in record["skipped"]:
-        lines.append(f"{item['workload']:<11}skipped: {item['reason']}")
+        items.append((item["workload"], f"skipped: {item['reason']}"))
     for note in record["notes"]:
-        lines.append(f"note: {note}")
-    return "\n".join(lines)
+        items.append(f"note: {note}")
+    return "\n".join(_layout(items))
+
+
+def to_json(record: dict[str, Any]) -> str:
+    """``record`` as indented JSON text."""
+    return json.dumps(record, indent=2, default=float) + "\n"
 
 
 def write_json(record: dict[str, Any], path: str | Path) -> Path:
     """Write ``record`` as indented JSON (creating the folder)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    path.write_text(to_json(record))
     return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from gpunet import backend, config, settings
+from gpunet.cli.options import STDOUT, check_output
 
 DEFAULT_REPEAT, DEFAULT_WARMUP = 20, 3
 
@@ -54,7 +55,8 @@ def _list_workloads() -> None:
               help="Time every implementation at 1 thread and at --threads (default: every core this "
                    "process may use), interleaved, and print the 1 -> N speedups.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
-              help="Write the full record (environment, samples, FLOPs, ratios) as JSON.")
+              help="Write the full record (environment, samples, FLOPs, ratios) as JSON (- for standard output; "
+                   "the table then goes to standard error).")
 @click.option("--list", "list_only", is_flag=True, help="List the workloads with shapes and FLOPs, then exit.")
 @click.option("--distributed", is_flag=True,
               help="Under `mpiexec -n N`: all-reduce bandwidth by message size, and the data-parallel training "
@@ -91,6 +93,7 @@ def bench(workloads: tuple[str, ...], backend_name: str | None, kernels: tuple[s
         raise click.BadParameter(f"unknown workload {unknown[0]!r}; expected one of {', '.join(WORKLOADS)}",
                                  param_hint="WORKLOAD")
     settings.env_choice("GPUNET_KERNELS", config.KERNEL_CHOICES)  # a typo there is an error, not ignored
+    check_output(json_path, "--json", allow_stdout=True, makes_folders=True)  # before any timing
     backend.use(backend_name or backend.env_backend(), quiet=True)
     if distributed:
         _bench_distributed(workloads, repeat, warmup, threads, bucket_cap_mb, json_path)
@@ -104,17 +107,23 @@ def bench(workloads: tuple[str, ...], backend_name: str | None, kernels: tuple[s
                                         "json": json_path})
     record = runner.run(list(dict.fromkeys(workloads)), opts, progress=lambda line: click.echo(line, err=True),
                         command=command)
-    click.echo(report.format_table(record))
-    if json_path:
+    _emit(report.format_table(record), record, json_path)
+
+
+def _emit(table: str, record: dict[str, object], json_path: str | None) -> None:
+    """The table on standard output, or on standard error when ``--json -`` puts the JSON there."""
+    from gpunet.bench import report
+
+    click.echo(table, err=json_path == STDOUT)
+    if json_path == STDOUT:
+        click.echo(report.to_json(record), nl=False)
+    elif json_path:
         report.write_json(record, json_path)
         click.echo(f"wrote {json_path}", err=True)
 
 
 def _bench_distributed(workloads: tuple[str, ...], repeat: int, warmup: int, threads: int | None,
                        bucket_cap_mb: float, json_path: str | None) -> None:
-    import json
-    from pathlib import Path
-
     from gpunet import distributed as dist
     from gpunet.bench import distributed as dbench
     from gpunet.bench.workloads import WORKLOADS
@@ -133,7 +142,4 @@ def _bench_distributed(workloads: tuple[str, ...], repeat: int, warmup: int, thr
     if not dist.is_main_process():
         return
     record["command"] = "mpiexec -n {} gpunet bench --distributed {}".format(record["world_size"], " ".join(names))
-    click.echo(dbench.format_table(record))
-    if json_path:
-        Path(json_path).write_text(json.dumps(record, indent=2, default=float))
-        click.echo(f"wrote {json_path}", err=True)
+    _emit(dbench.format_table(record), record, json_path)

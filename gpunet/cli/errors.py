@@ -30,6 +30,9 @@ def run_cleanly(command: click.Command, args: list[str] | None = None) -> int:
 
     Set ``GPUNET_DEBUG=1`` to see the full traceback instead.
     """
+    from gpunet import _startup
+
+    _startup.release()  # from here a Ctrl-C is a KeyboardInterrupt (saved runs, "gpunet: interrupted")
     try:
         command.main(args=args, prog_name="gpunet", standalone_mode=False)
     except Interrupted as exc:

@@ -49,18 +49,24 @@ def apply_backend(backend_name: str | None, kernels: str | None, quiet: bool = F
 STDOUT = "-"
 
 
-def check_output(path: str | None, option: str, *, allow_stdout: bool = False) -> None:
+def check_output(path: str | None, option: str, *, allow_stdout: bool = False, makes_folders: bool = False) -> None:
     """Refuse, before any work is done, an output ``path`` that cannot be written.
 
     The parent folder must exist and be writable and the path must not be a folder; ``-``
-    (standard output) is accepted where ``allow_stdout``.
+    (standard output) is accepted where ``allow_stdout``. Where ``makes_folders`` (the writer
+    creates missing folders) the nearest existing ancestor must be a writable folder instead.
     """
     if path is None or (allow_stdout and path == STDOUT):
         return
     target = Path(path)
-    parent = target.parent if str(target.parent) else Path(".")
+    parent = target.parent
     if target.is_dir():
         raise click.BadParameter(f"{path!r} is a folder; expected a file path", param_hint=option)
+    if makes_folders:
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if parent.exists() and not parent.is_dir():
+            raise click.BadParameter(f"{str(parent)!r} in {path!r} is a file, not a folder", param_hint=option)
     if not parent.is_dir():
         raise click.BadParameter(f"folder {str(parent)!r} of {path!r} does not exist", param_hint=option)
     if not os.access(parent, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):

@@ -50,6 +50,7 @@ from gpunet.cli.progress import EpochProgress
 @click.option("--resume", is_flag=True, help="Continue from --checkpoint if it exists.")
 @click.option("--overwrite", is_flag=True, help="Start afresh even if --checkpoint exists (it is replaced).")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write loss/accuracy curves (PNG).")
+@click.option("--plot-log", is_flag=True, help="Draw the --plot loss axis on a log scale.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Write the final metrics and history as JSON (- for standard output).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
@@ -63,7 +64,8 @@ def train(model: str, dataset: str | None, data: str | None, data_dir: str | Non
           batch_size: int | None, lr: float | None, optimizer: str | None, weight_decay: float | None,
           schedule: str | None, clip: float | None, seed: int, backend_name: str | None,
           kernels: str | None, checkpoint: str | None, checkpoint_every: int, resume: bool, overwrite: bool,
-          plot: str | None, json_path: str | None, threads: int | None, quiet: bool, distributed: bool) -> None:
+          plot: str | None, plot_log: bool, json_path: str | None, threads: int | None, quiet: bool,
+          distributed: bool) -> None:
     """Train MODEL (linear, perceptron, mlp, lenet, rnn, lstm, gru) and report test accuracy.
 
     MODEL may also be FILE.py:FUNC, where FUNC() returns a gpunet Module, trained on --data FILE.npz.
@@ -73,6 +75,7 @@ def train(model: str, dataset: str | None, data: str | None, data_dir: str | Non
       gpunet train linear                     # the source text's credit example
       gpunet train lenet                      # LeNet-5 on 8x8 digits
       gpunet train lstm --dataset dna --epochs 8 --plot curves.png
+      gpunet train mlp --plot curves.png --plot-log
       gpunet train mlp --checkpoint run.npz --resume
       gpunet train mlp --dataset digits --json - --quiet
       mpiexec -n 2 gpunet train lenet --distributed
@@ -89,12 +92,14 @@ def train(model: str, dataset: str | None, data: str | None, data_dir: str | Non
     from gpunet.training.runs import check_model
 
     check_model(model, dataset, data, data_dir)
+    if plot_log and not plot:
+        raise click.BadParameter("needs --plot PATH", param_hint="--plot-log")
     _check_run_options(checkpoint, resume, overwrite, plot, json_path)
     apply_backend(backend_name, kernels, quiet=quiet)
     options = dict(model=model, dataset=dataset, data=data, data_dir=data_dir, epochs=epochs, batch_size=batch_size,
                    lr=lr, optimizer=optimizer, weight_decay=weight_decay, schedule=schedule, clip=clip, seed=seed,
                    checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, plot=plot,
-                   json_path=json_path, threads=threads, quiet=quiet)
+                   plot_log=plot_log, json_path=json_path, threads=threads, quiet=quiet)
     if not distributed:
         _train(**options, distributed=False)
         return
@@ -149,7 +154,7 @@ def _check_run_options(checkpoint: str | None, resume: bool, overwrite: bool, pl
 def _train(model: str, dataset: str | None, data: str | None, data_dir: str | None, epochs: int | None,
            batch_size: int | None, lr: float | None, optimizer: str | None, weight_decay: float | None,
            schedule: str | None, clip: float | None, seed: int, checkpoint: str | None, checkpoint_every: int,
-           resume: bool, plot: str | None, json_path: str | None, threads: int | None, quiet: bool,
+           resume: bool, plot: str | None, plot_log: bool, json_path: str | None, threads: int | None, quiet: bool,
            distributed: bool) -> None:
     from gpunet import backend
     from gpunet.training import (
@@ -226,5 +231,5 @@ def _train(model: str, dataset: str | None, data: str | None, data_dir: str | No
     if plot:
         from gpunet.plotting import plot_history
 
-        plot_history(epochs_done, plot, title=f"{model} on {split.info.get('name')}")
+        plot_history(epochs_done, plot, title=f"{model} on {split.info.get('name')}", log_loss=plot_log)
         click.echo(f"wrote {plot}", err=to_stdout)

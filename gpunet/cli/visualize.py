@@ -30,9 +30,12 @@ def filters(checkpoint: str, out: str | None, sample: int, data_dir: str | None)
     import numpy
 
     import gpunet
+    from gpunet.cli.options import check_output
     from gpunet.training import load_trained
     from gpunet.visualize import first_conv, save_filters
 
+    path = Path(out) if out else Path(checkpoint).with_name(Path(checkpoint).stem + "-filters.png")
+    check_output(str(path), "--out")  # before the checkpoint and the data are loaded
     gpunet.use("numpy", quiet=True)
     _, split, model, state = load_trained(checkpoint, data_dir, "filters")
     first_conv(model)
@@ -40,7 +43,6 @@ def filters(checkpoint: str, out: str | None, sample: int, data_dir: str | None)
         raise click.BadParameter(f"{sample} is past the test split ({len(split.test)} images)",
                                  param_hint="--sample")
     *inputs, target = split.test[sample]
-    path = Path(out) if out else Path(checkpoint).with_name(Path(checkpoint).stem + "-filters.png")
     title = (f"{state['recipe']} on {split.info.get('name')}: conv filters and their feature maps "
              f"(test image {sample}, label {numpy.asarray(target).reshape(-1)[0]})")
     save_filters(model, inputs[0], path, title)

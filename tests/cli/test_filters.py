@@ -94,3 +94,21 @@ def test_filter_figure_has_a_block_and_colour_bars_per_conv_layer() -> None:
     titled = {ax.get_title().split()[0] for ax in fig.axes if ax.get_title() and ax.get_title() != "input"}
     assert titled == {"conv1", "conv2"}
     _pyplot().close(fig)
+
+
+def test_filters_unwritable_out_is_refused_before_loading(tmp_path) -> None:
+    """Through the real command: --out under a file (not a folder) is a usage error, and the checkpoint is not
+    even read (it is no checkpoint at all)."""
+    import os
+    import subprocess
+
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    not_a_checkpoint = tmp_path / "junk.npz"
+    not_a_checkpoint.write_bytes(b"junk")
+    done = subprocess.run([sys.executable, "-m", "gpunet.cli", "filters", str(not_a_checkpoint), "--out",
+                           str(blocker / "f.png")], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "GPUNET_QUIET": "1"})
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gpunet: error: filters: Invalid value for --out: "), lines
