@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy
 
+from gpunet.distributed.agreed import is_agreed
+
 DEFAULT_TIMEOUT = 300.0
 
 
@@ -225,8 +227,6 @@ def abort_on_error(describe: Any = None) -> Iterator[None]:
     try:
         yield
     except BaseException as exc:
-        from gpunet.distributed.interrupts import is_agreed
-
         if not is_agreed(exc):
             _abort_for(exc, describe)
         raise

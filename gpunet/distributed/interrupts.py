@@ -16,12 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from gpunet.distributed import comm
-
-
-class AgreedInterrupt(KeyboardInterrupt):
-    """Every rank was interrupted after the same step (``all_ranks``: a collective save is safe)."""
-
-    all_ranks = True
+from gpunet.distributed.agreed import AgreedInterrupt, is_agreed  # noqa: F401 (re-exported)
 
 
 class Agreement:
@@ -64,10 +59,3 @@ def agreed_interrupts() -> Iterator[Agreement]:
             signal.signal(sig, old)
 
 
-def is_agreed(exc: BaseException) -> bool:
-    """Whether ``exc`` is, or was raised from, an :class:`AgreedInterrupt`."""
-    while exc is not None:
-        if isinstance(exc, AgreedInterrupt):
-            return True
-        exc = exc.__cause__
-    return False
