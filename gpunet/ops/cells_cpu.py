@@ -72,19 +72,21 @@ def lstm_backward_step(acts, c_in, c_out, dh, gym, has_gym, dc, d, dc_out, carry
                 dco[j] = dcb[j]
             continue
         cib, cob = c_in[b], c_out[b]
+        # few arrays per loop, so that LLVM's alias checks stay within its limit and it vectorises
         for j in range(hidden):
-            g_h = dhb[j]
-            i = a[j]
-            f = a[hidden + j]
-            g = a[2 * hidden + j]
-            o = a[3 * hidden + j]
-            t = one - two / (one + exp(two * cob[j]))
-            dct = g_h * (o * (one - t * t)) + dcb[j]
+            dco[j] = one - two / (one + exp(two * cob[j]))  # tanh(c)
+        for j in range(hidden):
+            t, o = dco[j], a[3 * hidden + j]
+            dr[3 * hidden + j] = dhb[j] * (t * o * (one - o))
+            dco[j] = dhb[j] * (o * (one - t * t)) + dcb[j]  # the cell state's gradient
+        for j in range(hidden):
+            i, g, dct = a[j], a[2 * hidden + j], dco[j]
             dr[j] = dct * (g * i * (one - i))
-            dr[hidden + j] = dct * (cib[j] * f * (one - f))
             dr[2 * hidden + j] = dct * (i * (one - g * g))
-            dr[3 * hidden + j] = g_h * (t * o * (one - o))
-            dco[j] = dct * f
+        for j in range(hidden):
+            f = a[hidden + j]
+            dr[hidden + j] = dco[j] * (cib[j] * f * (one - f))
+            dco[j] *= f
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
