@@ -1,94 +1,95 @@
 """numba kernels for the cell math of the NumPy fast recurrent loops (:mod:`gpunet.ops.recurrent_cpu`).
 
 One kernel per timestep replaces the chain of small in-place ufuncs between two GEMMs (each of
-which costs a call and a pass over the arrays): the gate activations, the state update, the
-length mask and the saved buffers are written in one pass.
+which costs a call and a pass over the arrays): the gate activations (their exponentials
+included), the state update, the length mask and the saved buffers are written in one pass.
 
-The exponentials stay in NumPy: without Intel SVML (not installed here) numba calls the scalar
-``libm`` ``exp``/``tanh`` (``tanh`` about 23 ns per element, ``exp`` about 5 ns), while NumPy's
-vectorised ``exp`` runs at about 2 ns per element. So each step keeps one ``numpy.exp`` over
-all of its gates (pre-activations scaled as :func:`gpunet.ops.recurrent_cpu._exp_scale` says:
-``sigmoid(x) = 1 / (1 + exp(-x))``, ``tanh(x) = 1 - 2 / (1 + exp(2x))``), and the kernels do the
-rest. No fastmath: NaN and inf must propagate exactly as in the reference.
+The pre-activations come scaled as :func:`gpunet.ops.recurrent_cpu._exp_scale` says, so that
+every activation is one exponential and a division: ``sigmoid(x) = 1 / (1 + exp(-x))``,
+``tanh(x) = 1 - 2 / (1 + exp(2x))``. The exponential is :func:`gpunet.ops.exp_cpu.exp`: for
+float32 a branch-free ``expf`` that LLVM vectorises (numba's ``math.exp`` is a scalar ``libm``
+call without Intel SVML, and a separate NumPy ``exp`` pass cost as much as the cell math), for
+float64 ``math.exp``. No fastmath: NaN and inf must propagate as in the reference.
 """
 
 from __future__ import annotations
 
-import math
-
 import numba
 
 from gpunet import settings
+from gpunet.ops.exp_cpu import exp
 
 settings.apply_threads()  # before numba's pool starts: see gpunet.parallel
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def lstm_forward_step(e, c_prev, h_prev, c, h, carry, masked):  # pragma: no cover - compiled
-    """``e`` (B, 4H) holds ``exp`` of the scaled pre-activations; in place it becomes the
-    activated gates ``i, f, g, o`` (the saved layout). Writes ``c``, ``h`` (B, H); rows with
+    """``e`` (B, 4H) holds the scaled pre-activations; in place it becomes the activated gates
+    ``i, f, g, o`` (the saved layout). Writes ``c``, ``h`` (B, H); rows with
     ``masked and carry[b]`` keep ``c_prev``, ``h_prev``."""
     batch, gates = e.shape
     hidden = gates // 4
     one = e.dtype.type(1.0)
     two = e.dtype.type(2.0)
-    for b in range(batch):
-        for j in range(hidden):
-            i = one / (one + e[b, j])
-            f = one / (one + e[b, hidden + j])
-            g = one - two / (one + e[b, 2 * hidden + j])
-            o = one / (one + e[b, 3 * hidden + j])
-            e[b, j] = i
-            e[b, hidden + j] = f
-            e[b, 2 * hidden + j] = g
-            e[b, 3 * hidden + j] = o
-            c[b, j] = f * c_prev[b, j] + i * g
+    for b in range(batch):  # short loops over rows, few arrays each: LLVM vectorises them
+        row = e[b]
+        for k in range(gates):
+            row[k] = one / (one + exp(row[k]))  # sigmoid of every gate's scaled input ...
+        for k in range(2 * hidden, 3 * hidden):
+            row[k] = one - two * row[k]  # ... and 1 - 2 sigmoid(2x) = tanh(x) for g
+        cb, hb, cp, hp = c[b], h[b], c_prev[b], h_prev[b]
         if masked and carry[b]:
             for j in range(hidden):
-                c[b, j] = c_prev[b, j]
-                h[b, j] = h_prev[b, j]
+                cb[j] = cp[j]
+                hb[j] = hp[j]
             continue
         for j in range(hidden):
-            h[b, j] = e[b, 3 * hidden + j] * (one - two / (one + math.exp(two * c[b, j])))
+            cb[j] = row[hidden + j] * cp[j] + row[j] * row[2 * hidden + j]
+        for j in range(hidden):
+            hb[j] = row[3 * hidden + j] * (one - two / (one + exp(two * cb[j])))
 
 
-@numba.njit(cache=True, nogil=True)
-def lstm_backward_step(acts, c_in, tc, dh, gym, has_gym, dc, d, dc_out, carry, masked
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def lstm_backward_step(acts, c_in, c_out, dh, gym, has_gym, dc, d, dc_out, carry, masked
                        ):  # pragma: no cover - compiled
-    """One BPTT step of the LSTM cell. ``dh`` (B, H) gets ``gym`` added in place (when
-    ``has_gym``); writes ``d`` = dxg (B, 4H) and ``dc_out`` = dc_prev. Finished rows get ``d = 0``
-    and carry ``dc`` through."""
+    """One BPTT step of the LSTM cell (``c_out`` is the step's new cell state). ``dh`` (B, H) gets
+    ``gym`` added in place (when ``has_gym``); writes ``d`` = dxg (B, 4H) and ``dc_out`` = dc_prev.
+    Finished rows get ``d = 0`` and carry ``dc`` through."""
     batch, gates = acts.shape
     hidden = gates // 4
     one = acts.dtype.type(1.0)
+    two = acts.dtype.type(2.0)
     zero = acts.dtype.type(0.0)
-    for b in range(batch):
-        keep = masked and carry[b]
+    for b in range(batch):  # row views and branch-free inner loops: LLVM vectorises them
+        a, dr, dhb, dcb, dco = acts[b], d[b], dh[b], dc[b], dc_out[b]
+        if has_gym:
+            gb = gym[b]
+            for j in range(hidden):
+                dhb[j] += gb[j]
+        if masked and carry[b]:
+            for k in range(gates):
+                dr[k] = zero
+            for j in range(hidden):
+                dco[j] = dcb[j]
+            continue
+        cib, cob = c_in[b], c_out[b]
+        # few arrays per loop, so that LLVM's alias checks stay within its limit and it vectorises
         for j in range(hidden):
-            g_h = dh[b, j]
-            if has_gym:
-                g_h += gym[b, j]
-                dh[b, j] = g_h
-            if keep:
-                d[b, j] = zero
-                d[b, hidden + j] = zero
-                d[b, 2 * hidden + j] = zero
-                d[b, 3 * hidden + j] = zero
-                dc_out[b, j] = dc[b, j]
-                continue
-            i = acts[b, j]
-            f = acts[b, hidden + j]
-            g = acts[b, 2 * hidden + j]
-            o = acts[b, 3 * hidden + j]
-            t = tc[b, j]
-            dct = g_h * (o * (one - t * t)) + dc[b, j]
-            d[b, j] = dct * (g * i * (one - i))
-            d[b, hidden + j] = dct * (c_in[b, j] * f * (one - f))
-            d[b, 2 * hidden + j] = dct * (i * (one - g * g))
-            d[b, 3 * hidden + j] = g_h * (t * o * (one - o))
-            dc_out[b, j] = dct * f
+            dco[j] = one - two / (one + exp(two * cob[j]))  # tanh(c)
+        for j in range(hidden):
+            t, o = dco[j], a[3 * hidden + j]
+            dr[3 * hidden + j] = dhb[j] * (t * o * (one - o))
+            dco[j] = dhb[j] * (o * (one - t * t)) + dcb[j]  # the cell state's gradient
+        for j in range(hidden):
+            i, g, dct = a[j], a[2 * hidden + j], dco[j]
+            dr[j] = dct * (g * i * (one - i))
+            dr[2 * hidden + j] = dct * (i * (one - g * g))
+        for j in range(hidden):
+            f = a[hidden + j]
+            dr[hidden + j] = dco[j] * (cib[j] * f * (one - f))
+            dco[j] *= f
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def gru_backward_step(saved, h_in, dh, gym, has_gym, dn, d, dh_out, carry, masked
                       ):  # pragma: no cover - compiled
     """One BPTT step of the GRU cell from the saved ``r, z, n, hn + b_hn`` (B, 4H): writes
@@ -123,22 +124,22 @@ def gru_backward_step(saved, h_in, dh, gym, has_gym, dn, d, dh_out, carry, maske
             dh_out[b, j] = g_h * z
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def gru_forward_step(s, xn, hg_n, b_hn, h_prev, h, carry, masked):  # pragma: no cover - compiled
-    """``s`` (B, 4H) holds ``exp(-(r, z pre-activations))`` in its first 2H columns; in place it
+    """``s`` (B, 4H) holds ``-(r, z pre-activations)`` in its first 2H columns; in place it
     becomes the saved ``r, z, n, hn + b_hn``; writes ``h``; finished rows keep ``h_prev``."""
     batch, hidden = h.shape
     one = s.dtype.type(1.0)
     two = s.dtype.type(2.0)
     for b in range(batch):
         for j in range(2 * hidden):
-            s[b, j] = one / (one + s[b, j])
+            s[b, j] = one / (one + exp(s[b, j]))
         keep = masked and carry[b]
         for j in range(hidden):
             hn = hg_n[b, j] + b_hn[j]
             s[b, 3 * hidden + j] = hn
             pre = xn[b, j] + s[b, j] * hn
-            n = one - two / (one + math.exp(two * pre))
+            n = one - two / (one + exp(two * pre))
             s[b, 2 * hidden + j] = n
             if keep:
                 h[b, j] = h_prev[b, j]

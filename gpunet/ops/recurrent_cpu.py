@@ -1,13 +1,13 @@
 """The NumPy fast path (``numpy-fast``) of the recurrent loops: ``cells.py``'s equations, in place.
 
-Per timestep: one GEMM written straight into a preallocated buffer, one vectorised ``exp`` and
-one numba kernel (:mod:`gpunet.ops.cells_cpu`: gates, state update, mask, saved buffers in one pass).
-Biases that only shift a pre-activation are folded into the input projection beforehand. Gate
-activations come from one ``exp`` over all gates, ``sigmoid(x) = 1 / (1 + exp(-x))`` and
-``tanh(x) = 1 - 2 / (1 + exp(2x))``, with the ``-1`` and ``2`` folded into the gates' weights
-(NumPy's ``exp`` is vectorised, its ``tanh`` about twice as slow, numba's scalar ones slower
-still). The backward runs one kernel per step as well (LSTM's ``tanh(c)`` is formed for all
-timesteps at once beforehand). Length masks are the kernels' ``carry`` rows, plus a
+Per timestep: one GEMM written straight into a preallocated buffer and one numba kernel
+(:mod:`gpunet.ops.cells_cpu`: activations with their exponentials, state update, mask, saved
+buffers in one pass). Biases that only shift a pre-activation are folded into the input
+projection beforehand. Gate activations are ``sigmoid(x) = 1 / (1 + exp(-x))`` and
+``tanh(x) = 1 - 2 / (1 + exp(2x))``, with the ``-1`` and ``2`` folded into the gates' weights,
+so a kernel computes one exponential per gate (:mod:`gpunet.ops.exp_cpu`, vectorised for
+float32). The backward runs one kernel per step as well (LSTM's ``tanh(c)`` is recomputed there
+from the saved ``c``). Length masks are the kernels' ``carry`` rows, plus a
 ``copyto(..., where=finished)`` after the GEMM, on the steps with finished rows only.
 
 ``finished[t]`` is ``None`` when every sequence runs at step ``t``, else a ``(B, 1)`` bool array.
@@ -92,7 +92,6 @@ def _lstm_forward(xg: Array, w_hh: Array, b_hh: Array | None, h_buf: Array, c0: 
             a = acts[t]
             np.matmul(h_buf[src], w_t, out=a)
             a += xg[t]
-            np.exp(a, out=a)
             carry, masked = _carry(finished[t])
             cells_cpu.lstm_forward_step(a, c_buf[src], h_buf[src], c_buf[dst], h_buf[dst], carry, masked)
     return h_buf, c_buf, acts
@@ -117,7 +116,6 @@ def _gru_forward(xg: Array, w_hh: Array, b_hh: Array | None, h_buf: Array,
             s = saved[t]
             rz = s[:, :two]
             np.add(xg[t, :, :two], hg[:, :two], out=rz)
-            np.exp(rz, out=rz)
             carry, masked = _carry(finished[t])
             cells_cpu.gru_forward_step(s, xg[t, :, two:], hg[:, two:], b_hn, h_buf[src], h_buf[dst], carry, masked)
     return h_buf, None, saved
@@ -164,13 +162,12 @@ def _lstm_backward(w_hh: Array, c_buf: Array, saved: Array, gym: Array | None, d
                    ) -> tuple[Array, Array, Array, Array]:
     acts = saved
     c_in, c_out = (c_buf[1:], c_buf[:-1]) if reverse else (c_buf[:-1], c_buf[1:])
-    tc = np.tanh(c_out)  # masked steps differ from the forward's tanh(c) but get no gradient
     dxg = np.empty_like(acts)
     spare_h, spare_c = np.empty_like(dh), np.empty_like(dh)
     for t, _, _ in order:
         carry, masked = _carry(finished[t])
         d = dxg[t]
-        cells_cpu.lstm_backward_step(acts[t], c_in[t], tc[t], dh, gym[t] if gym is not None else dh,
+        cells_cpu.lstm_backward_step(acts[t], c_in[t], c_out[t], dh, gym[t] if gym is not None else dh,
                                      gym is not None, dc, d, spare_c, carry, masked)
         np.matmul(d, w_hh, out=spare_h)
         if finished[t] is not None:
