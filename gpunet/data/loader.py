@@ -123,7 +123,10 @@ class DataLoader:
         self.worker_init_fn = worker_init_fn
         self.multiprocessing_context = multiprocessing_context
         self.pin_memory = _check_flag("pin_memory", pin_memory)  # accepted; host arrays are not pinned
-        self.device_data = None if device_data is None else _check_flag("device_data", device_data)
+        if device_data is not None and not isinstance(device_data, (bool, numpy.bool_)):
+            raise TypeError(f"DataLoader: device_data must be True, False or None (when it fits), got "
+                            f"{device_data!r} ({type(device_data).__name__})")
+        self.device_data = None if device_data is None else bool(device_data)
         self._device: tuple[tuple[int, ...], tuple[Any, ...]] | None = None  # (key, the arrays on the device)
         self.epoch = 0  # the epoch the next ``iter(loader)`` runs
         self.batch = 0  # and the batch it starts at
