@@ -83,3 +83,19 @@ def test_python_scalar_operands_are_copied_once():
     assert np.array_equal(y.numpy(), (np.arange(6, dtype=np.float32) - 0.25) * 3.0)
     assert np.array_equal(z.numpy(), (np.arange(6, dtype=np.float32) - 0.75) * 3)
     assert w.dtype == np.float64 and np.array_equal(w.numpy(), np.arange(6) * 3.0)
+
+
+def test_fit_reads_once_per_epoch_and_copies_the_data_once():
+    from gpunet.training import fit
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((64, 4)).astype(np.float32), rng.integers(0, 3, 64)
+    with gpunet.use("cupy"):
+        gpunet.manual_seed(0)
+        model = gpunet.nn.Linear(4, 3).to("cupy")
+        opt = gpunet.optim.SGD(model.parameters(), lr=0.1)
+        with _standin.count() as counted:
+            history = fit(model, opt, "cross_entropy", (x, y), epochs=2, batch_size=16)
+    assert len(history) == 2 and history[-1]["train_accuracy"] >= 0
+    assert counted.syncs == 2, counted.report(20)  # one read per epoch, 4 steps each
+    assert counted.h2d == 2 + 2, counted.report(20)  # the two arrays once, each epoch's order once

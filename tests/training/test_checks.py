@@ -104,3 +104,16 @@ def _stop_at(event: dict, step: int) -> None:
 def test_check_every_is_validated() -> None:
     with pytest.raises(ValueError, match=r"^Trainer: check_every expected an int >= 1, got 0$"):
         make(0)
+
+
+def test_evaluate_refuses_labels_outside_the_classes() -> None:
+    from gpunet.training.metrics import evaluate
+
+    trainer = make(1)
+    good = evaluate(trainer.recipe, trainer.model, trainer.test_loader, 2)
+    n = len(trainer.split.test)
+    assert good["confusion"].sum() == n and good["accuracy"] == numpy.trace(good["confusion"]) / n
+    outside = n - int(good["confusion"][0, 0])  # rows with class 1 as label or prediction
+    with pytest.raises(ValueError, match=rf"^evaluate: {outside} label\(s\) or prediction\(s\) outside the 1 "
+                                         rf"classes 0\.\.0$"):
+        evaluate(trainer.recipe, trainer.model, trainer.test_loader, 1)
