@@ -113,7 +113,9 @@ class Trainer:
 
     # ----- checkpoints ----------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        """Everything an exact resume needs: weights, optimizer buffers, RNG, position, totals."""
+        """Everything an exact resume needs: weights, optimizer buffers, RNG, position, totals
+        (after a check, so never an unchecked update; a collective when distributed)."""
+        self.check()
         return {"kind": "training", "recipe": self.recipe.name, "dataset": self.split.info.get("name"),
                 "settings": self.settings.as_dict(), "model_config": self.recipe.config(self.split.info),
                 "model": dict(self.model.state_dict()), "optimizer": self.optimizer.state_dict(),
@@ -122,7 +124,6 @@ class Trainer:
 
     def save(self) -> None:
         if self.checkpoint is not None:
-            self.check()  # never write an unchecked (possibly NaN) update
             state = self.state()  # a collective when distributed: every rank builds it, rank 0 writes
             if self.ddp is None or _rank() == 0:
                 io.save(state, self.checkpoint)
@@ -238,7 +239,8 @@ class Trainer:
     # ----- checks: the one host sync ------------------------------------------------------------
     def check(self) -> None:
         """Read the sums of the unchecked steps (one host sync) into ``totals``. On NaN/inf, roll
-        back to the last check and redo those steps checked: the bad one raises its TrainingError."""
+        back to the last check and redo those steps checked: the bad one raises its TrainingError.
+        A collective when distributed (every rank calls it at the same step)."""
         if self._unchecked == 0:
             return
         values = [] if self._sums is None else [self._sums[0], self._sums[1].astype("float64")]
