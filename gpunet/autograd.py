@@ -400,13 +400,39 @@ def install_operators(methods: dict[str, Callable[..., Any]]) -> None:
         setattr(Tensor, name, method)
 
 
+#: ``(device id, dtype, value bytes) -> 0-d device array``: the Python scalars of device ops, so
+#: ``x * 0.5`` copies 0.5 to the device once, not at every call. The arrays are operands only
+#: (never an op's output or a ``.grad``), so sharing them is safe; the oldest go past the limit.
+_DEVICE_SCALARS: dict[tuple[int, str, bytes], Array] = {}
+_DEVICE_SCALARS_MAX = 1024
+
+
+def _device_scalar(xp: Any, value: Any, like: Array) -> Array:
+    host = numpy.asarray(value, dtype=like.dtype)
+    device = like.device
+    key = (device.id, host.dtype.str, host.tobytes())
+    cached = _DEVICE_SCALARS.get(key)
+    if cached is None:
+        with device:
+            cached = xp.asarray(host)
+        if len(_DEVICE_SCALARS) >= _DEVICE_SCALARS_MAX:
+            _DEVICE_SCALARS.pop(next(iter(_DEVICE_SCALARS)))
+        _DEVICE_SCALARS[key] = cached
+    return cached
+
+
 def as_array(value: Any, like: Array) -> Array:
-    """``value`` as an array on ``like``'s backend; Python scalars take ``like``'s dtype."""
+    """``value`` as an array on ``like``'s backend; Python scalars take ``like``'s dtype.
+
+    On CuPy a scalar's 0-d device array is cached (one host-to-device copy per distinct value).
+    """
     if isinstance(value, Tensor):
         return value.data
     xp = backend.get_array_module(like)
     if isinstance(value, (int, float, bool)):
-        return xp.asarray(value, dtype=like.dtype)
+        if xp is numpy:
+            return numpy.asarray(value, dtype=like.dtype)
+        return _device_scalar(xp, value, like)
     if isinstance(value, numpy.generic):
         return xp.asarray(value)
     return value

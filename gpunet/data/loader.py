@@ -11,6 +11,13 @@ Batches come from one of two paths:
 - any other dataset (a ``Dataset`` subclass, a list of samples) gives one sample per index,
   and ``collate_fn`` (default: :func:`~gpunet.data.collate.default_collate`) makes the batch.
 
+On the CuPy backend an array dataset that fits (at most :data:`DEVICE_DATA_FRACTION` of the free
+device memory; ``device_data=True`` always, ``False`` never) is copied to the device once, at the
+first batch, and each batch is a gather on the device: the epoch's order is drawn on the host as
+always (the same batches as on NumPy, exact resume) and copied once per epoch, so a step copies
+nothing from the host. The copy is made once: a dataset changed in place afterwards is not seen
+(call :meth:`DataLoader.release_device_data`).
+
 With ``num_workers > 0`` a pool of processes fetches and collates (on the host) ahead of the
 training loop, ``num_workers * prefetch_factor`` batches at most, and the batches come back in
 order; the main process moves each to the active backend. The dataset and ``collate_fn`` are
@@ -33,8 +40,12 @@ from typing import Any
 import numpy
 
 from gpunet import backend
+from gpunet.autograd import Tensor
 from gpunet.data import collate as C
 from gpunet.data.dataset import ArrayDataset
+
+#: The largest part of the free device memory an array dataset may take to be kept on the device.
+DEVICE_DATA_FRACTION = 0.5
 
 
 def _check_int(name: str, value: Any, low: int) -> int:
@@ -59,7 +70,8 @@ class DataLoader:
     arguments are kept (PyTorch's third positional is ``sampler``: pass it by keyword).
     ``generator`` may be an int seed or a ``numpy.random.Generator`` (one seed is drawn from it);
     ``sampler`` is any iterable of indices (with ``__len__``; ``set_epoch(e)`` is called when it
-    has one, so its order can be resumable too).
+    has one, so its order can be resumable too). ``device_data``: keep an array dataset on the
+    CuPy device (``None``: when it fits, see the module docstring).
     """
 
     def __init__(self, dataset: Any, batch_size: int = 32, shuffle: bool = False, seed: int = 0,
@@ -68,7 +80,7 @@ class DataLoader:
                  prefetch_factor: int | None = None, persistent_workers: bool = False,
                  multiprocessing_context: Any = None, timeout: float = 0,
                  worker_init_fn: Callable[[int], None] | None = None, pin_memory: bool = False,
-                 batch_sampler: Any = None) -> None:
+                 batch_sampler: Any = None, device_data: bool | None = None) -> None:
         if not (hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__")):
             raise TypeError(f"DataLoader: dataset must have __getitem__ and __len__ (a Dataset, an "
                             f"ArrayDataset or a list of samples), got {type(dataset).__name__}")
@@ -111,6 +123,11 @@ class DataLoader:
         self.worker_init_fn = worker_init_fn
         self.multiprocessing_context = multiprocessing_context
         self.pin_memory = _check_flag("pin_memory", pin_memory)  # accepted; host arrays are not pinned
+        if device_data is not None and not isinstance(device_data, (bool, numpy.bool_)):
+            raise TypeError(f"DataLoader: device_data must be True, False or None (when it fits), got "
+                            f"{device_data!r} ({type(device_data).__name__})")
+        self.device_data = None if device_data is None else bool(device_data)
+        self._device: tuple[tuple[int, ...], tuple[Any, ...]] | None = None  # (key, the arrays on the device)
         self.epoch = 0  # the epoch the next ``iter(loader)`` runs
         self.batch = 0  # and the batch it starts at
         self._position = (0, 0)  # (epoch, batch) of the next batch to come
@@ -150,10 +167,37 @@ class DataLoader:
             order = self.order(epoch)
             chunks = [order[b * self.batch_size: (b + 1) * self.batch_size] for b in range(start_batch, len(self))]
         if self.num_workers == 0:
+            device = self._device_arrays()
+            if device is not None:
+                yield from _gather(device, chunks)
+                return
             for idx in chunks:
                 yield self._finish(fetch(self.dataset, idx, self.collate_fn))
             return
         yield from self._from_workers(chunks)
+
+    # ----- the dataset on the device -------------------------------------------------------
+    def _device_arrays(self) -> tuple[Any, ...] | None:
+        """The dataset's arrays on the current CuPy device, when batches are gathered there."""
+        dataset = self.dataset
+        if self.device_data is False or self.collate_fn is not None or backend.current() != "cupy" \
+                or not isinstance(dataset, ArrayDataset) or type(dataset).batch is not ArrayDataset.batch \
+                or any(a.dtype.kind not in "biufc" or a.ndim == 0 for a in dataset.arrays):
+            return None
+        cupy = backend.module_for("cupy")
+        device = cupy.cuda.Device()
+        key = (device.id, id(dataset), *(id(a) for a in dataset.arrays))
+        if self._device is not None and self._device[0] == key:
+            return self._device[1]
+        size = sum(a.nbytes for a in dataset.arrays if not backend.is_cupy_array(a))
+        if self.device_data is None and size > DEVICE_DATA_FRACTION * device.mem_info[0]:
+            return None
+        self._device = (key, tuple(cupy.asarray(a) for a in dataset.arrays))
+        return self._device[1]
+
+    def release_device_data(self) -> None:
+        """Drop the device copy of the dataset (the next batch copies it again if it is kept)."""
+        self._device = None
 
     def _finish(self, batch: Any) -> Any:
         return C.to_backend(batch) if self.collate_fn is None else batch
@@ -255,7 +299,20 @@ class DataLoader:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_pool": None}
+        return {**self.__dict__, "_pool": None, "_device": None}
+
+
+def _gather(arrays: tuple[Any, ...], chunks: list[numpy.ndarray]) -> Iterator[tuple[Tensor, ...]]:
+    """Batches gathered on the device: the epoch's indices go over in one copy."""
+    if not chunks:
+        return
+    cupy = backend.module_for("cupy")
+    order = cupy.asarray(numpy.concatenate(chunks).astype(numpy.int64, copy=False))
+    start = 0
+    for idx in chunks:
+        rows = order[start:start + len(idx)]
+        start += len(idx)
+        yield tuple(Tensor(a[rows]) for a in arrays)
 
 
 def fetch(dataset: Any, indices: numpy.ndarray, collate_fn: Callable[[list[Any]], Any] | None) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from gpunet import backend
 from gpunet import functional as F
 from gpunet.autograd import Tensor, no_grad
 from gpunet.data import DataLoader, TensorDataset
@@ -66,10 +67,20 @@ class FitLoop:
             loss_sum, correct, seen = loss_sum + s, correct + c, seen + len(target)
         self.model.train()
         prefix = "train" if train else "test"
-        logs = {f"{prefix}_loss": float(loss_sum) / max(seen, 1)}  # the epoch's one read
+        loss_sum, correct = _read(loss_sum, correct)  # the epoch's one read
+        logs = {f"{prefix}_loss": loss_sum / max(seen, 1)}
         if self.accuracy:
-            logs[f"{prefix}_accuracy"] = float(correct) / max(seen, 1)
+            logs[f"{prefix}_accuracy"] = correct / max(seen, 1)
         return logs
+
+
+def _read(loss_sum: Any, correct: Any) -> tuple[float, float]:
+    """Both device sums back in one host sync (plain numbers pass through)."""
+    if not (hasattr(loss_sum, "dtype") and hasattr(correct, "dtype")):
+        return float(loss_sum), float(correct)
+    xp = backend.get_array_module(loss_sum)
+    read = backend.to_numpy(xp.stack([loss_sum.astype("float64"), correct.astype("float64")]))
+    return float(read[0]), float(read[1])
 
 
 def fit(model: Module, optimizer: Optimizer, loss: str | Callable[[Tensor, Tensor], Tensor], train: Any,

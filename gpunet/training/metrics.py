@@ -58,27 +58,44 @@ def evaluate(recipe: Recipe, model: Module, loader: DataLoader, num_classes: int
              reduce: Callable[[numpy.ndarray], numpy.ndarray] | None = None) -> dict[str, Any]:
     """Mean loss, accuracy and the confusion matrix (rows: true class, columns: predicted).
 
+    The loss sum and the confusion counts are summed on the device and read once, at the end.
     ``reduce`` (data parallel: each rank's loader holds its shard) sums a float64 host array over
     the ranks; the loss sum, the count and the confusion matrix are reduced together, so every rank
     gets the metrics of the whole split."""
     model.eval()
-    confusion = numpy.zeros((num_classes, num_classes), dtype=numpy.int64)
-    total_loss, count = 0.0, 0
+    cells = num_classes * num_classes
+    sums: list[Any] | None = None  # [loss sum (float64), confusion counts (int64), labels out of range]
+    count = 0
     with no_grad():
         for batch in loader.iterate(0):
             *inputs, target = batch
             if len(target) == 0:  # this rank's part of a short last batch
                 continue
             logits = recipe.forward(model, *inputs)
-            total_loss += float(compute_loss(recipe, logits, target).item()) * len(target)
+            term = compute_loss(recipe, logits, target).data.astype("float64") * len(target)
+            true = labels_of(recipe, target.data).astype("int64")
+            pred = predictions(recipe, logits.data).astype("int64")
+            xp = backend.get_array_module(true)
+            valid = (true >= 0) & (true < num_classes) & (pred >= 0) & (pred < num_classes)
+            if sums is None:
+                sums = [term, xp.zeros(cells, dtype="int64"), (~valid).sum()]
+            else:
+                sums = [sums[0] + term, sums[1], sums[2] + (~valid).sum()]
+            backend.scatter_add(xp, sums[1], xp.where(valid, true * num_classes + pred, 0), valid.astype("int64"))
             count += len(target)
-            pred = backend.to_numpy(predictions(recipe, logits.data))
-            true = backend.to_numpy(labels_of(recipe, target.data))
-            numpy.add.at(confusion, (true, pred), 1)
     model.train()
+    if sums is None:  # no batch here (an empty split, or this rank's shard of a tiny one)
+        read = numpy.zeros(cells + 2)
+    else:
+        xp = backend.get_array_module(sums[1])
+        read = backend.to_numpy(xp.concatenate([sums[1].astype("float64"),  # the one host sync
+                                                xp.stack([sums[0], sums[2].astype("float64")])]))
     if reduce is not None:
-        sums = reduce(numpy.concatenate([[total_loss, count], confusion.ravel()]).astype(numpy.float64))
-        total_loss, count = float(sums[0]), int(round(sums[1]))
-        confusion = numpy.rint(sums[2:]).astype(numpy.int64).reshape(confusion.shape)
+        summed = reduce(numpy.concatenate([read, [float(count)]]).astype(numpy.float64))
+        read, count = summed[:-1], int(round(summed[-1]))
+    confusion = numpy.rint(read[:cells]).astype(numpy.int64).reshape(num_classes, num_classes)
+    if read[-1]:
+        raise ValueError(f"evaluate: {int(read[-1])} label(s) or prediction(s) outside the {num_classes} classes "
+                         f"0..{num_classes - 1}")
     accuracy = float(numpy.trace(confusion) / max(confusion.sum(), 1))
-    return {"loss": total_loss / max(count, 1), "accuracy": accuracy, "confusion": confusion}
+    return {"loss": float(read[cells]) / max(count, 1), "accuracy": accuracy, "confusion": confusion}

@@ -3,6 +3,19 @@
 A run is fully determined by (recipe, seed, hyperparameters): the initial weights come from the
 seeded generator and each epoch's shuffle from ``(seed, epoch)``, so resuming from a checkpoint
 (model, optimizer, position) reproduces the uninterrupted run bit for bit on the CPU.
+
+Host syncs: a step reads nothing back. The loss sum and the correct count stay on the device
+and are read together (one sync) every ``check_every`` steps, after an epoch's first step, at
+its end and before each checkpoint. That read is also the NaN/inf check: it reads the loss sum
+and ``0 * (sum of the weights)`` together, so a NaN/inf loss in any step since the last check,
+or a weight made NaN/inf by a NaN/inf gradient (every optimizer's update propagates it), makes
+the read non-finite. Those steps have been applied by then, so the Trainer rolls back to its
+copy of the state at the last check (weights, optimizer buffers, RNG, position, totals: what an
+exact resume needs) and redoes them one at a time, each checked before its update: the bad step
+raises the TrainingError naming it, with the parameters those before it. A checkpoint is written
+only after a check, so it never holds a NaN update. The copy costs one set of weights and
+optimizer buffers in memory; ``check_every=1`` checks each step before its update (three syncs
+a step) and keeps no copy.
 """
 
 from __future__ import annotations
@@ -10,17 +23,17 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy
 
-from gpunet import io, random
+from gpunet import backend, io, random
 from gpunet.autograd import Tensor
 from gpunet.data import DataLoader, Split
 from gpunet.nn.module import Module
-from gpunet.optim import OPTIMIZERS, Optimizer, clip_grad_norm
+from gpunet.optim import OPTIMIZERS, Optimizer, clip_grad_norm_on_device
 from gpunet.training.checkpoint import check_header, check_resumable
 from gpunet.training.errors import TrainingError
 from gpunet.training.metrics import compute_loss, evaluate, labels_of, predictions
@@ -45,11 +58,18 @@ Progress = Callable[[dict[str, Any]], None]
 
 class Trainer:
     """Runs a recipe's model on a split; checkpoints to ``checkpoint`` every ``checkpoint_every``
-    steps, at each epoch's end and on Ctrl-C."""
+    steps, at each epoch's end and on Ctrl-C.
+
+    ``check_every``: steps between reads of the metrics and NaN/inf checks (see the module
+    docstring). ``progress`` is called after every step; its ``loss`` and ``accuracy`` are those
+    of the steps up to the last check.
+    """
 
     def __init__(self, recipe: Recipe, model: Module, split: Split, settings: Settings,
                  checkpoint: str | Path | None = None, checkpoint_every: int = 0,
-                 progress: Progress | None = None, distributed: bool = False) -> None:
+                 progress: Progress | None = None, distributed: bool = False, check_every: int = 25) -> None:
+        if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
+            raise ValueError(f"Trainer: check_every expected an int >= 1, got {check_every!r}")
         self.recipe, self.model, self.split, self.settings = recipe, model, split, settings
         self.optimizer = make_optimizer(model, settings)
         self.train_loader = DataLoader(split.train, settings.batch_size, shuffle=True, seed=settings.seed)
@@ -58,7 +78,12 @@ class Trainer:
         self.checkpoint_every = checkpoint_every
         self.progress = progress
         self.epoch = self.batch = self.step = 0
-        self.totals = _empty_totals()  # running sums of the current epoch (kept in checkpoints)
+        self.totals = _empty_totals()  # running sums of the current epoch up to the last check (checkpointed)
+        self.check_every = check_every
+        self._unchecked = 0  # steps since the last check; their sums are in ``_sums``, on the device
+        self._unchecked_seen = 0
+        self._sums: list[Any] | None = None  # [loss sum (+ 0 * gradient sums), correct count], device arrays
+        self._snapshot: dict[str, Any] | None = None  # the state at the last check (for a roll-back)
         self.history = History()
         self.num_classes = int(split.info.get("num_classes", 2))
         self.ddp: Any = None  # DistributedDataParallel when ``distributed`` (gpunet.distributed.init() first)
@@ -91,7 +116,9 @@ class Trainer:
 
     # ----- checkpoints ----------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        """Everything an exact resume needs: weights, optimizer buffers, RNG, position, totals."""
+        """Everything an exact resume needs: weights, optimizer buffers, RNG, position, totals
+        (after a check, so never an unchecked update; a collective when distributed)."""
+        self.check()
         return {"kind": "training", "recipe": self.recipe.name, "dataset": self.split.info.get("name"),
                 "settings": self.settings.as_dict(), "model_config": self.recipe.config(self.split.info),
                 "model": dict(self.model.state_dict()), "optimizer": self.optimizer.state_dict(),
@@ -122,6 +149,8 @@ class Trainer:
             totals = {}  # the file holds all ranks' sums; rank 0 carries them on
         self.totals = {**_empty_totals(), **totals}
         self.history = History(list(state["history"]))
+        self._unchecked = self._unchecked_seen = 0
+        self._sums = self._snapshot = None
 
     def _check_compatible(self, state: dict[str, Any], path: str | Path) -> None:
         if state.get("recipe") != self.recipe.name:
@@ -142,55 +171,127 @@ class Trainer:
                                 f"resume with the same options (only --epochs may change)")
 
     # ----- the loop -------------------------------------------------------------------------
-    def train_step(self, batch: tuple[Tensor, ...]) -> tuple[float, int]:
+    def train_step(self, batch: tuple[Tensor, ...]) -> None:
+        """One update on ``batch``; a check (one host sync) when one is due."""
         # overflow is reported once, as a TrainingError naming the step, not as NumPy warnings
         with numpy.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return self._train_step(batch)
+            self._train_step(batch, checked=self.check_every == 1)
+            if self.step % self.check_every == 0 or self.batch == 1:
+                self.check()
 
-    def _train_step(self, batch: tuple[Tensor, ...]) -> tuple[float, int]:
+    def _train_step(self, batch: tuple[Tensor, ...], checked: bool) -> None:
+        """``checked``: read the loss and gradients before the update (host syncs), else defer."""
         *inputs, target = batch
+        if not checked and self._unchecked == 0:
+            self._take_snapshot()
         if self.ddp is not None and len(target) == 0:
-            return self._idle_step()
+            return self._idle_step(checked)
         logits = self.recipe.forward(self.model, *inputs)
         loss = compute_loss(self.recipe, logits, target)
-        value = float(loss.item())
-        if not math.isfinite(value):
-            raise TrainingError(f"{self.recipe.loss} loss is {value} at step {self.step + 1} "
-                                f"(epoch {self.epoch + 1}, batch {self.batch + 1}); {self._nan_cause(batch)}")
+        if checked:
+            value = float(loss.item())
+            if not math.isfinite(value):
+                raise TrainingError(f"{self.recipe.loss} loss is {value} at step {self.step + 1} "
+                                    f"(epoch {self.epoch + 1}, batch {self.batch + 1}); {self._nan_cause(batch)}")
         self.optimizer.zero_grad()
         if self.ddp is not None:
             self.ddp.grad_scale = self.train_loader.batch_sampler.weight(self.batch, len(target))
         loss.backward()
         if self.ddp is not None:
             self.ddp.finish()  # usually done by the last gradient hook already
-        self._check_grads(batch)
+        if checked:
+            self._check_grads(batch)
         if self.settings.clip:
-            clip_grad_norm(self.model.parameters(), self.settings.clip)
-        correct = int((predictions(self.recipe, logits.data) == labels_of(self.recipe, target.data)).sum())
+            clip_grad_norm_on_device(self.model.parameters(), self.settings.clip)
+        correct = (predictions(self.recipe, logits.data) == labels_of(self.recipe, target.data)).sum()
+        n = len(target)
         with deferred_interrupts():  # parameters and position change together, or not at all
             self.optimizer.step()
-            n = len(target)
-            self.totals = {"seen": self.totals["seen"] + n, "loss_sum": self.totals["loss_sum"] + value * n,
-                           "correct": self.totals["correct"] + correct}
+            if checked:
+                self.totals = {"seen": self.totals["seen"] + n, "loss_sum": self.totals["loss_sum"] + value * n,
+                               "correct": self.totals["correct"] + int(correct)}
+            else:
+                self._add(loss.data, correct, n)
             self.batch += 1
             self.step += 1
-        return value, correct
 
-    def _idle_step(self) -> tuple[float, int]:
+    def _add(self, loss: Any, correct: Any, n: int) -> None:
+        """Sum an unchecked step's loss and correct count on the device (in the order a host sum takes)."""
+        term = loss.astype("float64") * n
+        if self._sums is None:
+            self._sums = [term + self.totals["loss_sum"], correct + self.totals["correct"]]
+        else:
+            self._sums = [self._sums[0] + term, self._sums[1] + correct]
+        self._unchecked += 1
+        self._unchecked_seen += n
+
+    def _idle_step(self, checked: bool) -> None:
         """A rank with no samples in this (short, last) global batch still takes part in the
         all-reduce, with zero gradients, and applies the same update as its peers."""
         self.optimizer.zero_grad()
         self.ddp.skip_step()
         if self.settings.clip:
-            clip_grad_norm(self.model.parameters(), self.settings.clip)
+            clip_grad_norm_on_device(self.model.parameters(), self.settings.clip)
         with deferred_interrupts():
             self.optimizer.step()
             self.batch += 1
             self.step += 1
-        return 0.0, 0
+            if not checked:
+                self._unchecked += 1
+
+    # ----- checks: the one host sync ------------------------------------------------------------
+    def check(self) -> None:
+        """Read the sums of the unchecked steps (one host sync) into ``totals``. On NaN/inf, roll
+        back to the last check and redo those steps checked: the bad one raises its TrainingError.
+        A collective when distributed (every rank calls it at the same step)."""
+        if self._unchecked == 0:
+            return
+        values = [] if self._sums is None else [self._sums[0], self._sums[1].astype("float64")]
+        weights = [p.data for p in self.model.parameters() if p.data.dtype.kind in "fc"]
+        if weights:
+            values.append(sum(w.sum(dtype="float64") for w in weights) * 0.0)  # NaN/inf when a weight is
+        read = backend.to_numpy(backend.get_array_module(values[0]).stack(values)).tolist() if values else []
+        finite = all(math.isfinite(v) for v in read)
+        if self.ddp is not None:  # every rank takes the same branch (the gradients are shared)
+            from gpunet.distributed import allreduce_sum
+
+            finite = not allreduce_sum([0 if finite else 1], "NaN/inf check")[0]
+        if finite:
+            if self._sums is not None:
+                self.totals = {"seen": self.totals["seen"] + self._unchecked_seen, "loss_sum": read[0],
+                               "correct": int(read[1])}
+            self._unchecked = self._unchecked_seen = 0
+            self._sums = self._snapshot = None
+            return
+        target = self.step
+        self._roll_back()
+        with numpy.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            batches = self.train_loader.iterate(self.epoch, self.batch)
+            try:
+                while self.step < target:  # the bad step raises; none may, if a float64 sum overflowed
+                    self._train_step(next(batches), checked=True)
+            finally:
+                batches.close()
+
+    def _take_snapshot(self) -> None:
+        self._snapshot = {"model": {k: v.copy() for k, v in self.model.state_dict().items()},
+                          "optimizer": _copy_arrays(self.optimizer.state_dict()), "rng": random.get_state(),
+                          "position": (self.epoch, self.batch, self.step), "totals": dict(self.totals)}
+
+    def _roll_back(self) -> None:
+        snap = self._snapshot
+        if snap is None:
+            raise RuntimeError("Trainer: no state to roll back to (a step ran outside train_step)")
+        self.model.load_state_dict(snap["model"])
+        self.optimizer.load_state_dict(snap["optimizer"])
+        random.set_state(snap["rng"])
+        self.epoch, self.batch, self.step = snap["position"]
+        self.totals = snap["totals"]
+        self._unchecked = self._unchecked_seen = 0
+        self._sums = self._snapshot = None
 
     def _check_grads(self, batch: tuple[Tensor, ...]) -> None:
-        """One host sync per step: NaN/inf anywhere makes the sum of all gradients non-finite."""
+        """A checked step's gradient check (one host sync): NaN/inf anywhere makes their sum non-finite."""
         grads = [(name, p) for name, p in self.model.named_parameters() if p.grad is not None]
         if not grads or math.isfinite(float(sum(p.grad.sum(dtype="float64") for _, p in grads))):
             return
@@ -238,11 +339,13 @@ class Trainer:
             if self.checkpoint_every and self.step % self.checkpoint_every == 0:
                 self.save()
             if self.progress:
-                seen = max(self.totals["seen"], 1)
+                seen = max(self.totals["seen"], 1)  # the metrics are those up to the last check
                 self.progress({"epoch": self.epoch + 1, "epochs": self.settings.epochs, "batch": self.batch,
                                "batches": total, "step": self.step, "loss": self.totals["loss_sum"] / seen,
                                "accuracy": self.totals["correct"] / seen,
-                               "samples_per_s": self.totals["seen"] / max(time.perf_counter() - start, 1e-9)})
+                               "samples_per_s": (self.totals["seen"] + self._unchecked_seen)
+                               / max(time.perf_counter() - start, 1e-9)})
+        self.check()
         test = evaluate(self.recipe, self.model, self.test_loader, self.num_classes,
                         reduce=_sum_over_ranks if self.ddp is not None else None)
         totals = self._global_totals()
@@ -268,6 +371,15 @@ def _sum_over_ranks(values: numpy.ndarray) -> numpy.ndarray:
     from gpunet.distributed import allreduce_sum
 
     return allreduce_sum(values, "evaluation sums")
+
+
+def _copy_arrays(value: Any) -> Any:
+    """``value`` with every array in it copied (dicts and lists rebuilt), for a snapshot."""
+    if isinstance(value, Mapping):
+        return {k: _copy_arrays(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copy_arrays(v) for v in value)
+    return value.copy() if hasattr(value, "copy") and hasattr(value, "dtype") else value
 
 
 def _empty_totals() -> dict[str, float]:

@@ -50,3 +50,13 @@ def test_credit_is_deterministic_two_feature_and_nearly_linear():
     split = load_dataset("credit")
     assert split.train.arrays[0].dtype == np.float32 and split.train.arrays[1].shape[1] == 1
     assert abs(split.train.arrays[0].mean()) < 0.05  # standardised
+
+
+def test_device_data_option_is_checked_and_numpy_batches_are_unchanged():
+    with pytest.raises(TypeError, match=r"^DataLoader: device_data must be True, False or None \(when it fits\), "
+                                        r"got 'yes' \(str\)$"):
+        DataLoader(ArrayDataset(np.zeros(3)), device_data="yes")
+    ds = ArrayDataset(np.arange(10)[:, None], np.arange(10))
+    on, off = (DataLoader(ds, batch_size=4, shuffle=True, seed=2, device_data=flag) for flag in (True, False))
+    assert all(np.array_equal(a.numpy(), b.numpy()) for x, y in zip(on.iterate(0), off.iterate(0))
+               for a, b in zip(x, y))  # on NumPy there is no device: the host batches either way

@@ -29,11 +29,16 @@ CAPS = {
     ("lstm", "cupy"): (0, 0, 922),  # was (9, 2, 901), then (4, 3, 920): lengths mask and embedding on device
     ("lstm", "raw"): (0, 0, 166),  # was (9, 2, 193), then 212; step kernels write into the buffers (out=)
 }
-# recipe -> (syncs, h2d, ops) of one Trainer step (the loader's batch copy included)
+# recipe -> (syncs, h2d, ops) of one Trainer step between checks (the loader's batch included)
 TRAINER_CAPS = {
-    "lenet": (3, 5, 146),  # was (5, 4, 172), then 190; fused pooling kernels
-    "lstm": (4, 3, 514),  # was (13, 5, 726), then 752, (8, 6, 512); step kernels write into the buffers
+    # was (5, 4, 172), then 190, (3, 5, 146); metrics and NaN check read per check, the dataset on the device
+    "lenet": (0, 0, 132),
+    # was (13, 5, 726), then 752, (8, 6, 512), (4, 3, 514); ops up by 6: three device gathers in place of
+    # three host copies, and the clip scale computed on the device (where, astype) in place of a read
+    "lstm": (0, 0, 520),
 }
+#: Syncs of a whole check interval of Trainer steps: the one read of the metrics and NaN check.
+TRAINER_SYNCS_PER_CHECK = 1
 
 
 def _model_and_batch(name):
@@ -91,10 +96,37 @@ def test_trainer_step(recipe):
         trainer = Trainer(rec, model, split, Settings(epochs=1, batch_size=32, lr=rec.lr, optimizer=rec.optimizer,
                                                       clip=rec.clip))
         batches = trainer.train_loader.iterate(0)
-        trainer.train_step(next(batches))  # warm-up
+        trainer.train_step(next(batches))  # warm-up (and a check: the epoch's first step)
+        trainer.train_step(next(batches))  # the copy of the state a roll-back needs, once per check
         with _standin.count() as counted:
             trainer.train_step(next(batches))
     _check(f"Trainer step {recipe} (kernels=auto)", counted, TRAINER_CAPS[recipe])
+
+
+@pytest.mark.parametrize("recipe", list(TRAINER_CAPS))
+def test_trainer_syncs_once_per_check(recipe):
+    """Over whole check intervals a Trainer step costs at most one sync (issue 11: <= 1 per step)."""
+    if recipe == "lenet":
+        pytest.importorskip("sklearn")
+    from gpunet.training import Settings, Trainer, prepare_run
+
+    every = 3
+    with gpunet.use("cupy"):
+        rec, split, model = prepare_run(recipe, None, 0, None)
+        model.to("cupy")
+        trainer = Trainer(rec, model, split, Settings(epochs=1, batch_size=32, lr=rec.lr, optimizer=rec.optimizer,
+                                                      clip=rec.clip), check_every=every)
+        batches = trainer.train_loader.iterate(0)
+        trainer.train_step(next(batches))
+        trainer.train_step(next(batches))
+        trainer.train_step(next(batches))  # step 3: a check; the next interval starts clean
+        with _standin.count() as counted:
+            for _ in range(2 * every):
+                trainer.train_step(next(batches))
+    print(f"\n== Trainer {recipe}, {2 * every} steps, check_every={every}: {counted.report(6)}")
+    assert counted.syncs == 2 * TRAINER_SYNCS_PER_CHECK, counted.report(30)
+    assert counted.h2d == 0, counted.report(30)
+    assert trainer.totals["seen"] == 9 * 32 and trainer.totals["loss_sum"] > 0
 
 
 #: Device ops per time step and layer of a recurrent plain step (issue 11: at most 6 with kernels).
