@@ -366,11 +366,22 @@ def unavailable_reason() -> str | None:
     return None
 
 
+def _all_ops() -> dict[str, Any]:
+    """:data:`OPS` plus the fused training-step ops of :mod:`gpunet.cuda.numba_fused` (imported
+    on first use: it imports this module)."""
+    if "sgd_step" not in OPS:
+        from gpunet.cuda import numba_fused
+
+        OPS.update({"sgd_step": numba_fused.NumbaSgd(), "relu": numba_fused.NumbaRelu(),
+                    "cross_entropy": numba_fused.NumbaCrossEntropy()})
+    return OPS
+
+
 def available() -> dict[str, Callable[..., Any]]:
     """``{op name: launcher}`` when CuPy has a GPU and numba.cuda can use it, else ``{}``."""
-    return dict(OPS) if unavailable_reason() is None else {}
+    return dict(_all_ops()) if unavailable_reason() is None else {}
 
 
 def launcher(op: str) -> Callable[..., Any]:
     """The launcher of hot op ``op`` (the registry's entry)."""
-    return OPS[op]
+    return _all_ops()[op]

@@ -54,6 +54,10 @@ class RawOps:
         """``{op_name: launcher}`` for every hot op and whole-sequence forward (``gpunet.ops.catalog``)."""
         table: dict[str, Any] = {name: getattr(self, name) for name in HOT_OPS + SEQUENCE_OPS}
         table.update(dict(zip(POOL_OPS, (RawMaxPool(self), RawAvgPool(self)))))
+        from gpunet.cuda.raw_fused import RawCrossEntropy, RawRelu, RawSgd
+
+        table.update({"sgd_step": RawSgd(self), "relu": RawRelu(self),
+                      "cross_entropy": RawCrossEntropy(self)})
         return table
 
     # -- validation -----------------------------------------------------------------------
