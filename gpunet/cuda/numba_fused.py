@@ -13,6 +13,7 @@ from functools import cache
 from typing import Any
 
 import numpy as np
+from numba import cuda, from_dtype
 
 from gpunet.cuda import numba_ops as nb
 from gpunet.ops.fused import check_reduction
@@ -26,8 +27,6 @@ KERNELS = ("sgd_step", "relu_fwd", "relu_bwd", "xent_fwd", "xent_reduce", "xent_
 @cache
 def get_kernels(dtype: str) -> dict[str, Any]:
     """The fused kernels for ``dtype`` (``"float32"``/``"float64"``), compiled lazily."""
-    from numba import cuda, from_dtype
-
     t = np.dtype(dtype).type
     zero, one, nan = t(0), t(1), t(np.nan)
     shared_type = from_dtype(np.dtype(dtype))
@@ -158,7 +157,7 @@ class NumbaSgd:
         target = a["p"]
         flags = int(bool(nesterov)) | 2 * int(bool(maximize)) | 4 * int(bool(first))
         if target.size:
-            views = [v.reshape(-1) for v in (target, a["grad"], buf if momentum else target)]
+            views = [v.reshape(-1) for v in (target, a["grad"], buf if momentum else a["grad"])]
             get_kernels(dtype)["sgd_step"][_blocks(target.size), THREADS, nb._stream()](
                 *(nb._dev(v) for v in views), float(lr), float(momentum), float(dampening),
                 float(weight_decay), flags)

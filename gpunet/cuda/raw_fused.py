@@ -57,7 +57,7 @@ class RawSgd:
             t = dtype.type
             flags = int(bool(nesterov)) | 2 * int(bool(maximize)) | 4 * int(bool(first))
             rt.launch(SOURCE, f"sgd_step_{SUFFIX[dtype]}", _grid(target.size), (THREADS, 1, 1),
-                      (target, grad, buf if momentum else target, numpy.int32(target.size),
+                      (target, grad, buf if momentum else grad, numpy.int32(target.size),
                        t(lr), t(momentum), t(dampening), t(weight_decay), numpy.int32(flags)))
         if not p.flags.c_contiguous:  # the update ran on a contiguous copy
             p[...] = target
