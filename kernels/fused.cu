@@ -56,11 +56,9 @@ __device__ void relu_bwd(const T* y, const T* gy, T* gx, int n) {
         gx[i] = y[i] > T(0) ? gy[i] : T(0);
 }
 
-// The class a row's loss reads (0 for ignored rows, clamped for out-of-range labels) and whether
-// the row counts.
-__device__ __forceinline__ int gather_index(long long t, int c, int ignore_index, bool* keep) {
-    *keep = t != (long long)ignore_index;
-    if (!*keep) return 0;
+// The class a row's loss reads: 0 for ignored rows (keep false), clamped for out-of-range labels.
+__device__ __forceinline__ int gather_index(long long t, int c, bool keep) {
+    if (!keep) return 0;
     return t < 0 ? 0 : (t >= c ? c - 1 : (int)t);
 }
 
@@ -82,8 +80,8 @@ __device__ void xent_fwd(const T* x, const long long* labels, const T* weight, T
             smooth += (has_weight ? weight[j] : T(1)) * lp[j];
         }
         const long long t = labels[row];
-        bool keep;
-        const int g = gather_index(t, c, ignore_index, &keep);
+        const bool keep = t != (long long)ignore_index;
+        const int g = gather_index(t, c, keep);
         const T wr = keep ? (has_weight ? weight[g] : T(1)) : T(0);
         T value = (T(1) - eps) * wr * -lp[g];
         if (eps != T(0)) value = value + (eps / T(c)) * -smooth * (keep ? T(1) : T(0));
@@ -125,8 +123,9 @@ __device__ void xent_bwd(const T* gy, const T* denom, const T* logp, const long 
                          int has_weight, int reduction, T eps) {
     for (int row = blockIdx.x * blockDim.x + threadIdx.x; row < m; row += gridDim.x * blockDim.x) {
         const T s = reduction == 0 ? gy[row] : (reduction == 2 ? gy[0] / denom[0] : gy[0]);
-        bool keep;
-        const int g = gather_index(labels[row], c, ignore_index, &keep);
+        const long long t = labels[row];
+        const bool keep = t != (long long)ignore_index;
+        const int g = gather_index(t, c, keep);
         const T spread = keep ? (eps / T(c)) * s : T(0);  // the smoothing share per unit weight
         const T hit = (T(1) - eps) * w_row[row] * s;
         T weights = T(c);
@@ -137,6 +136,7 @@ __device__ void xent_bwd(const T* gy, const T* denom, const T* logp, const long 
         const T row_sum = -(spread * weights + hit);  // sum over the classes of d loss / d logp
         const T* lp = logp + (long long)row * c;
         T* out = gx + (long long)row * c;
+#pragma unroll 1
         for (int j = 0; j < c; ++j) {
             T d = -spread * (has_weight ? weight[j] : T(1));
             if (j == g) d -= hit;
