@@ -173,14 +173,15 @@ def _blocks(units: int) -> int:
 class NumbaRelu:
     """ReLU forward and backward, one launch each."""
 
-    def forward(self, x: Array) -> Array:
+    def forward(self, x: Array) -> tuple[Array, Array]:
+        """``(y, y)``: the backward reads the output (``y > 0`` exactly where ``x > 0``)."""
         a = {"x": x}
         dtype = nb._check("relu", a)
         y = nb._cupy().empty(a["x"].shape, dtype=dtype)
         if y.size:
             get_kernels(dtype)["relu_fwd"][_blocks(y.size), THREADS, nb._stream()](
                 nb._dev(a["x"].reshape(-1)), nb._dev(y.reshape(-1)))
-        return y
+        return y, y
 
     def backward(self, y: Array, gy: Array) -> Array:
         a = {"y": y, "gy": gy}

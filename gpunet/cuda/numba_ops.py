@@ -380,7 +380,7 @@ def probe() -> str | None:
         from gpunet.cuda import numba_fused
 
         x = _cupy().asarray(np.array([-1.0, 0.0, 1.0, 2.0], np.float32))
-        got = _cupy().asnumpy(numba_fused.NumbaRelu().forward(x))
+        got = _cupy().asnumpy(numba_fused.NumbaRelu().forward(x)[0])
     except Exception as exc:  # a numba compile error, a CUDA launch error, an interop failure
         text = str(exc).strip().splitlines()
         return f"compiling or launching a probe kernel failed ({type(exc).__name__}: {text[0][:200] if text else ''})"

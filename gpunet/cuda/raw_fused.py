@@ -70,14 +70,15 @@ class RawRelu:
     def __init__(self, ops: RawOps) -> None:
         self.ops = ops
 
-    def forward(self, x: Array) -> Array:
+    def forward(self, x: Array) -> tuple[Array, Array]:
+        """``(y, y)``: the backward reads the output (``y > 0`` exactly where ``x > 0``)."""
         dtype, (x,) = self.ops._arrays("relu", x=x)
         _size("relu", x)
         y = self.ops.rt.empty(x.shape, dtype)
         if x.size:
             self.ops.rt.launch(SOURCE, f"relu_fwd_{SUFFIX[dtype]}", _grid(x.size), (THREADS, 1, 1),
                                (x, y, numpy.int32(x.size)))
-        return y
+        return y, y
 
     def backward(self, y: Array, gy: Array) -> Array:
         op = "relu backward"

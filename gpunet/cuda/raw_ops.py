@@ -449,7 +449,7 @@ def probe(runtime: Runtime | None = None) -> str | None:
             return f"compiling kernels/{source} failed ({_first_line(exc)})"
     try:
         x = rt.xp.asarray(numpy.array([-1.0, 0.0, 1.0, 2.0], numpy.float32))
-        y = RawOps(rt).table()["relu"].forward(x)
+        y = RawOps(rt).table()["relu"].forward(x)[0]
         got = numpy.asarray(y.get() if hasattr(y, "get") else y)
     except Exception as exc:
         return f"launching a probe kernel failed ({_first_line(exc)})"

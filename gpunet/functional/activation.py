@@ -54,17 +54,17 @@ class Tanh(Function):
 
 
 class ReLU(Function):
-    """One fused kernel each way on a GPU (``gpunet.ops.fused``); the backward reads the output."""
+    """One fused kernel each way on a GPU (``gpunet.ops.fused``)."""
 
     def forward(self, x):
         impl = fused.lookup("relu", x)
-        y = impl.forward(x)
-        self.save_for_backward(impl, y)
+        y, state = impl.forward(x)
+        self.save_for_backward(impl, state)
         return y
 
     def backward(self, gy):
-        impl, y = self.saved
-        return impl.backward(y, gy)
+        impl, state = self.saved
+        return impl.backward(state, gy)
 
 
 class LeakyReLU(Function):

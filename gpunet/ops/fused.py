@@ -3,7 +3,7 @@
 - ``sgd_step(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, maximize) -> buf``:
   PyTorch's SGD update of ``p`` in place; ``buf`` is the momentum buffer (updated in place, or
   created at the first step when ``buf is None``; ``None`` without momentum).
-- ``relu``: ``forward(x) -> y`` and ``backward(y, gy) -> gx`` (the backward reads the output).
+- ``relu``: ``forward(x) -> (y, state)`` and ``backward(state, gy) -> gx``.
 - ``cross_entropy``: log-softmax + negative log-likelihood of ``(M, C)`` logits and ``(M,)``
   int64 labels with optional class weights, ``ignore_index``, label smoothing and a reduction,
   as PyTorch; ``forward(...) -> (loss, state)``, ``backward(gy, state) -> gx``. Labels outside
@@ -56,13 +56,15 @@ def sgd_step(p: Array, grad: Array, buf: Array | None, lr: float, momentum: floa
 
 
 class ReluReference:
-    """``max(x, 0)``; the gradient passes where the output is positive (0 at 0, as PyTorch)."""
+    """``max(x, 0)``; the gradient passes where ``x > 0`` (0 at 0, as PyTorch). The state is
+    that mask."""
 
-    def forward(self, x: Array) -> Array:
-        return x * (x > 0)
+    def forward(self, x: Array) -> tuple[Array, Any]:
+        mask = x > 0
+        return x * mask, mask
 
-    def backward(self, y: Array, gy: Array) -> Array:
-        return gy * (y > 0)
+    def backward(self, state: Any, gy: Array) -> Array:
+        return gy * state
 
 
 def log_softmax_rows(x: Array) -> Array:

@@ -89,5 +89,5 @@ def test_failing_numba_launch_falls_back_to_cupy(broken_fused, loud, capsys, mon
 
 
 def test_wrong_probe_result_is_a_reason(monkeypatch):
-    monkeypatch.setattr(raw_fused.RawRelu, "forward", lambda self, x: x)
+    monkeypatch.setattr(raw_fused.RawRelu, "forward", lambda self, x: (x, x))
     assert "computed wrong values" in raw_ops.unavailable_reason()

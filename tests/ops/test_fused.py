@@ -75,10 +75,10 @@ def test_relu(impl, dtype):
     x = rng.standard_normal((4, 3, 5)).astype(dtype)
     x[0, 0, :2] = 0
     relu = impl.op("relu")
-    y = relu.forward(impl.put(x))
+    y, state = relu.forward(impl.put(x))
     cases.assert_close("relu forward", impl.get(y), numpy.maximum(x, 0), dtype)
     gy = rng.standard_normal(x.shape).astype(dtype)
-    gx = impl.get(relu.backward(y, impl.put(gy)))
+    gx = impl.get(relu.backward(state, impl.put(gy)))
     cases.assert_close("relu backward", gx, numpy.where(x > 0, gy, 0).astype(dtype), dtype)
 
 
@@ -89,8 +89,8 @@ def test_relu_gradcheck(impl):
     x[numpy.abs(x) < 0.05] = 0.5  # away from the kink
     relu = impl.op("relu")
     gy = rng.standard_normal(x.shape)
-    analytic = impl.get(relu.backward(relu.forward(impl.put(x)), impl.put(gy)))
-    _compare_numeric("relu", lambda v: float((impl.get(relu.forward(impl.put(v))) * gy).sum()), x, analytic)
+    analytic = impl.get(relu.backward(relu.forward(impl.put(x))[1], impl.put(gy)))
+    _compare_numeric("relu", lambda v: float((impl.get(relu.forward(impl.put(v))[0]) * gy).sum()), x, analytic)
 
 
 def _compare_numeric(op, f, x, analytic, eps=1e-5):
