@@ -254,3 +254,12 @@ class NumbaCrossEntropy:
                 nb._dev(labels), nb._dev(w_row), nb._dev(weight if weight is not None else logp[0]),
                 nb._dev(gx), int(ignore_index), int(weight is not None), code, float(eps))
         return gx
+
+
+#: The launchers the registry loads (``gpunet.ops.catalog``; probed by ``numba_ops.unavailable_reason``).
+OPS: dict[str, Any] = {"sgd_step": NumbaSgd(), "relu": NumbaRelu(), "cross_entropy": NumbaCrossEntropy()}
+
+
+def launcher(op: str) -> Any:
+    """The launcher of fused op ``op`` (the registry's entry)."""
+    return OPS[op]

@@ -374,18 +374,16 @@ _probe: dict[str, str | None] = {}
 
 
 def probe() -> str | None:
-    """Compile and launch one tiny numba.cuda kernel (ReLU of 4 values) on a CuPy array and check
+    """Compile and launch one tiny numba.cuda kernel (max pooling of 4 values) on a CuPy array and check
     its result: ``None`` when that works, else why not."""
-    try:
-        from gpunet.cuda import numba_fused
-
-        x = _cupy().asarray(np.array([-1.0, 0.0, 1.0, 2.0], np.float32))
-        got = _cupy().asnumpy(numba_fused.NumbaRelu().forward(x)[0])
+    try:  # max pooling of one 2 x 2 window
+        x = _cupy().asarray(np.array([[[[-1.0, 0.0], [1.0, 2.0]]]], np.float32))
+        got = _cupy().asnumpy(OPS["max_pool2d"].forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False)[0])
     except Exception as exc:  # a numba compile error, a CUDA launch error, an interop failure
         text = str(exc).strip().splitlines()
         return f"compiling or launching a probe kernel failed ({type(exc).__name__}: {text[0][:200] if text else ''})"
-    if not np.array_equal(got, [0.0, 0.0, 1.0, 2.0]):
-        return f"a probe kernel computed wrong values (relu([-1, 0, 1, 2]) gave {got.tolist()})"
+    if got.shape != (1, 1, 1, 1) or got.item() != 2.0:
+        return f"a probe kernel computed wrong values (max of [-1, 0, 1, 2] gave {got.ravel().tolist()})"
     return None
 
 
@@ -405,22 +403,11 @@ def unavailable_reason() -> str | None:
     return _probe["reason"]
 
 
-def _all_ops() -> dict[str, Any]:
-    """:data:`OPS` plus the fused training-step ops of :mod:`gpunet.cuda.numba_fused` (imported
-    on first use: it imports this module)."""
-    if "sgd_step" not in OPS:
-        from gpunet.cuda import numba_fused
-
-        OPS.update({"sgd_step": numba_fused.NumbaSgd(), "relu": numba_fused.NumbaRelu(),
-                    "cross_entropy": numba_fused.NumbaCrossEntropy()})
-    return OPS
-
-
 def available() -> dict[str, Callable[..., Any]]:
     """``{op name: launcher}`` when CuPy has a GPU and numba.cuda can use it, else ``{}``."""
-    return dict(_all_ops()) if unavailable_reason() is None else {}
+    return dict(OPS) if unavailable_reason() is None else {}
 
 
 def launcher(op: str) -> Callable[..., Any]:
     """The launcher of hot op ``op`` (the registry's entry)."""
-    return _all_ops()[op]
+    return OPS[op]

@@ -7,16 +7,13 @@ launch (device arrays, one float dtype, shapes, 32-bit sizes), non-contiguous in
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy
 
 from gpunet.cuda.kernel_constants import CELL_BLOCKS, MAX_INT, THREADS
 from gpunet.cuda.raw_runtime import SUFFIX
 from gpunet.ops.fused import check_reduction
-
-if TYPE_CHECKING:
-    from gpunet.cuda.raw_ops import RawOps
 
 Array = Any
 SOURCE = "fused.cu"
@@ -35,7 +32,7 @@ def _size(op: str, *arrays: Array) -> None:
 class RawSgd:
     """``sgd_step`` in one launch per parameter."""
 
-    def __init__(self, ops: RawOps) -> None:
+    def __init__(self, ops: Any) -> None:  # a gpunet.cuda.raw_ops.RawOps
         self.ops = ops
 
     def __call__(self, p: Array, grad: Array, buf: Array | None, lr: float, momentum: float,
@@ -67,7 +64,7 @@ class RawSgd:
 class RawRelu:
     """ReLU forward and backward, one launch each."""
 
-    def __init__(self, ops: RawOps) -> None:
+    def __init__(self, ops: Any) -> None:  # a gpunet.cuda.raw_ops.RawOps
         self.ops = ops
 
     def forward(self, x: Array) -> tuple[Array, Array]:
@@ -95,7 +92,7 @@ class RawRelu:
 class RawCrossEntropy:
     """Log-softmax + NLL: one launch per row pass, one block for the reduction."""
 
-    def __init__(self, ops: RawOps) -> None:
+    def __init__(self, ops: Any) -> None:  # a gpunet.cuda.raw_ops.RawOps
         self.ops = ops
 
     def _labels(self, op: str, labels: Array, m: int) -> Array:

@@ -69,7 +69,7 @@ for _op, _ref in FUSED_OPS.items():
     TABLE += [(_op, "numpy-ref", "numpy", f"gpunet.ops.fused:{_ref}", None, False),
               (_op, "cupy", "cupy", f"gpunet.ops.fused:{_ref}", None, False),
               (_op, "raw", "cupy", f"{RAW}:launcher", RAW_PROBE, True),
-              (_op, "numba", "cupy", f"{NUMBA}:launcher", NUMBA_PROBE, True)]
+              (_op, "numba", "cupy", "gpunet.cuda.numba_fused:launcher", NUMBA_PROBE, True)]
 
 for _row in TABLE:
     _op, _name, _device, _target, _probe, _table = _row

@@ -11,7 +11,7 @@ import gpunet
 import gpunet.functional as F
 from gpunet import config
 from gpunet.cli import info
-from gpunet.cuda import numba_fused, numba_ops, raw_fused, raw_ops, sources
+from gpunet.cuda import numba_ops, raw_fused, raw_ops, sources
 from gpunet.ops import registry
 from gpunet.ops.registry import KernelUnavailableError
 
@@ -79,7 +79,7 @@ def test_failing_numba_launch_falls_back_to_cupy(broken_fused, loud, capsys, mon
     def fail(self, x):
         raise RuntimeError("CUDA_ERROR_LAUNCH_FAILED: unspecified launch failure")
 
-    monkeypatch.setattr(numba_fused.NumbaRelu, "forward", fail)
+    monkeypatch.setattr(numba_ops.NumbaMaxPool, "forward", fail)
     assert _step_on("auto") == ["cupy"] * 3
     err = capsys.readouterr().err
     assert "not using the numba kernels: compiling or launching a probe kernel failed (RuntimeError: " \
