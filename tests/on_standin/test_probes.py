@@ -76,7 +76,7 @@ def test_broken_raw_source_falls_back_with_one_warning(broken_fused, loud, capsy
 
 
 def test_failing_numba_launch_falls_back_to_cupy(broken_fused, loud, capsys, monkeypatch):
-    def fail(self, x):
+    def fail(self, *args):
         raise RuntimeError("CUDA_ERROR_LAUNCH_FAILED: unspecified launch failure")
 
     monkeypatch.setattr(numba_ops.NumbaMaxPool, "forward", fail)
