@@ -34,7 +34,8 @@ _state: dict[str, Any] = {"gpu": None}  # the cached device probe
 def gpu_status() -> tuple[bool, str]:
     """Return ``(usable, reason)`` for the CuPy backend; the probe runs once and is cached.
 
-    Importing CuPy proves nothing: a CUDA device must also be visible to the runtime.
+    Importing CuPy proves nothing: a CUDA device must also be visible to the runtime, and one tiny
+    CuPy kernel must compile and run on it.
     """
     if _state["gpu"] is not None:
         return _state["gpu"]
@@ -66,6 +67,13 @@ def _probe_device() -> tuple[bool, str]:
         return False, driver.explain(driver.status_of(exc), f"{type(exc).__name__}: {exc}", driver.facts())
     if count == 0:  # the runtime answered, so a driver is there
         return False, driver.no_device("cudaGetDeviceCount() == 0", os.environ.get("CUDA_VISIBLE_DEVICES"))
+    try:  # one tiny elementwise kernel and a reduction, compiled and run: the cupy implementation
+        got = float((cupy.arange(4, dtype="float32") * 2).sum())
+    except Exception as exc:  # no kernel image for this GPU, NVRTC missing, a launch error
+        line = (str(exc).strip().splitlines() or [""])[0][:200]
+        return False, f"CuPy sees {count} CUDA device(s) but cannot run a kernel ({type(exc).__name__}: {line})"
+    if got != 12.0:
+        return False, f"CuPy sees {count} CUDA device(s) but a probe kernel computed {got}, expected 12.0"
     return True, f"CuPy {cupy.__version__} with {count} CUDA device(s)"
 
 

@@ -18,6 +18,8 @@ def collect() -> dict[str, Any]:
 
 
 def _kernel_facts(gpu: bool) -> dict[str, str]:
+    """Per implementation: "usable (N ops)" once its probe compiled and launched a kernel, else
+    "not usable: <reason>" (a GPU is needed for any of them)."""
     facts = {"cupy": "usable" if gpu else "needs a CUDA device"}
     for impl in ("raw", "numba"):
         if not gpu:
@@ -27,7 +29,7 @@ def _kernel_facts(gpu: bool) -> dict[str, str]:
 
         reasons = registry.usable(impl)
         ok = [op for op, why in reasons.items() if why is None]
-        facts[impl] = f"usable ({len(ok)} ops)" if ok else f"not available: {next(iter(reasons.values()), '?')}"
+        facts[impl] = f"usable ({len(ok)} ops)" if ok else f"not usable: {next(iter(reasons.values()), '?')}"
     return facts
 
 

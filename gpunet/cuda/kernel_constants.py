@@ -36,6 +36,7 @@ SOURCE_CONSTANTS: dict[str, dict[str, int]] = {
                   "THREADS": THREADS},
     "rnn_cells.cu": {"SEQ_MAX_H": SEQ_MAX_H},
     "pool.cu": {"THREADS": THREADS},
+    "fused.cu": {"THREADS": THREADS},
 }
 
 _CONSTEXPR = re.compile(r"^\s*(?:static\s+)?constexpr\s+(?:unsigned\s+|long\s+)*(?:int|long|unsigned)?\s*"

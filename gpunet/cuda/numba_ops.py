@@ -17,6 +17,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from gpunet.backend import gpu_status, is_cupy_array
 from gpunet.ops.conv2d import check_conv2d_geometry
 
@@ -350,8 +352,9 @@ OPS: dict[str, Any] = {
 }
 
 
-def unavailable_reason() -> str | None:
-    """Why the numba kernels cannot run here, or None when they can."""
+def environment_reason() -> str | None:
+    """Why numba.cuda cannot be used with CuPy here (no GPU, numba-cuda missing, the simulator),
+    or None."""
     ok, why = gpu_status()
     if not ok:
         return why
@@ -364,6 +367,40 @@ def unavailable_reason() -> str | None:
     if not cuda.is_available():
         return "numba.cuda sees no usable CUDA driver/device"
     return None
+
+
+#: The probe's result (``None``: usable, else the reason), once per process.
+_probe: dict[str, str | None] = {}
+
+
+def probe() -> str | None:
+    """Compile and launch one tiny numba.cuda kernel (max pooling of 4 values) on a CuPy array and check
+    its result: ``None`` when that works, else why not."""
+    try:  # max pooling of one 2 x 2 window
+        x = _cupy().asarray(np.array([[[[-1.0, 0.0], [1.0, 2.0]]]], np.float32))
+        got = _cupy().asnumpy(OPS["max_pool2d"].forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False)[0])
+    except Exception as exc:  # a numba compile error, a CUDA launch error, an interop failure
+        text = str(exc).strip().splitlines()
+        return f"compiling or launching a probe kernel failed ({type(exc).__name__}: {text[0][:200] if text else ''})"
+    if got.shape != (1, 1, 1, 1) or got.item() != 2.0:
+        return f"a probe kernel computed wrong values (max of [-1, 0, 1, 2] gave {got.ravel().tolist()})"
+    return None
+
+
+def reset_probe() -> None:
+    """Forget the probe (after the environment changed, in tests)."""
+    _probe.clear()
+
+
+def unavailable_reason() -> str | None:
+    """Why the numba kernels cannot run here, or None when they can: the environment allows it
+    (:func:`environment_reason`) and a tiny kernel compiles and runs (:func:`probe`, once)."""
+    why = environment_reason()
+    if why is not None:
+        return why
+    if "reason" not in _probe:
+        _probe["reason"] = probe()
+    return _probe["reason"]
 
 
 def available() -> dict[str, Callable[..., Any]]:

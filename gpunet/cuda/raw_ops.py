@@ -54,6 +54,10 @@ class RawOps:
         """``{op_name: launcher}`` for every hot op and whole-sequence forward (``gpunet.ops.catalog``)."""
         table: dict[str, Any] = {name: getattr(self, name) for name in HOT_OPS + SEQUENCE_OPS}
         table.update(dict(zip(POOL_OPS, (RawMaxPool(self), RawAvgPool(self)))))
+        from gpunet.cuda.raw_fused import RawCrossEntropy, RawRelu, RawSgd
+
+        table.update({"sgd_step": RawSgd(self), "relu": RawRelu(self),
+                      "cross_entropy": RawCrossEntropy(self)})
         return table
 
     # -- validation -----------------------------------------------------------------------
@@ -424,10 +428,47 @@ class RawAvgPool:
 
 
 _table: dict[str, Callable[..., Any]] | None = None
+#: The probe's result (``None``: usable, else the reason) and the runtime it compiled, once per process.
+_probe: dict[str, Any] = {}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200] if text else ''}".rstrip(": ")
+
+
+def probe(runtime: Runtime | None = None) -> str | None:
+    """Compile every ``kernels/*.cu`` source and launch one tiny kernel (ReLU of 4 values),
+    checking its result: ``None`` when that works, else why not (a compile or launch error)."""
+    rt = runtime if runtime is not None else CupyRuntime()
+    for source, kernels in KERNELS.items():
+        try:
+            if isinstance(rt, CupyRuntime):
+                rt._function(source, f"{kernels[0]}_f32")
+        except Exception as exc:  # NVRTC's CompileException, a missing symbol, a driver error
+            return f"compiling kernels/{source} failed ({_first_line(exc)})"
+    try:
+        x = rt.xp.asarray(numpy.array([-1.0, 0.0, 1.0, 2.0], numpy.float32))
+        y = RawOps(rt).table()["relu"].forward(x)[0]
+        got = numpy.asarray(y.get() if hasattr(y, "get") else y)
+    except Exception as exc:
+        return f"launching a probe kernel failed ({_first_line(exc)})"
+    if not numpy.array_equal(got, [0.0, 0.0, 1.0, 2.0]):
+        return f"a probe kernel computed wrong values (relu([-1, 0, 1, 2]) gave {got.tolist()})"
+    _probe["runtime"] = rt
+    return None
+
+
+def reset_probe() -> None:
+    """Forget the probe and the launcher table (after the environment changed, in tests)."""
+    global _table
+    _probe.clear()
+    _table = None
 
 
 def unavailable_reason() -> str | None:
-    """Why the raw CUDA kernels cannot run here, or None when they can."""
+    """Why the raw CUDA kernels cannot run here, or None when they can: CuPy sees a GPU, the
+    sources are found, and they compile and run (:func:`probe`, once per process)."""
     from gpunet.backend import gpu_status
 
     ok, why = gpu_status()
@@ -440,11 +481,13 @@ def unavailable_reason() -> str | None:
             kernel_path(source)
     except FileNotFoundError as exc:
         return str(exc)
-    return None
+    if "reason" not in _probe:
+        _probe["reason"] = probe()
+    return _probe["reason"]
 
 
 def available() -> dict[str, Callable[..., Any]]:
-    """``{op_name: launcher}`` when CuPy has a usable GPU and the sources are found, else ``{}``."""
+    """``{op_name: launcher}`` when the kernels passed :func:`unavailable_reason`, else ``{}``."""
     global _table
     if unavailable_reason() is not None:
         return {}
@@ -452,7 +495,7 @@ def available() -> dict[str, Callable[..., Any]]:
         import cupy
 
         sms = cupy.cuda.Device().attributes["MultiProcessorCount"]
-        _table = RawOps(CupyRuntime(), target_blocks=2 * sms).table()
+        _table = RawOps(_probe.get("runtime") or CupyRuntime(), target_blocks=2 * sms).table()
     return _table
 
 
@@ -469,4 +512,4 @@ SEQUENCE_INFERENCE = SequenceKernels("raw", SEQ_MAX_H)
 
 __all__ = ["CELL_BLOCKS", "COMPILE_OPTIONS", "KERNELS", "MAX_GRID_Y", "MAX_INT", "MAX_SPLITS",
            "SEQ_MAX_H", "SUFFIX", "THREADS", "TILE", "TILE_K", "CupyRuntime", "RawOps",
-           "Runtime", "available", "launcher", "unavailable_reason"]
+           "Runtime", "available", "launcher", "probe", "reset_probe", "unavailable_reason"]

@@ -19,6 +19,7 @@ KERNELS: dict[str, tuple[str, ...]] = {
     "rnn_cells.cu": ("rnn_fwd", "rnn_bwd", "lstm_fwd", "lstm_bwd", "gru_fwd", "gru_bwd",
                      "rnn_seq_fwd", "lstm_seq_fwd", "gru_seq_fwd"),
     "pool.cu": ("max_pool_fwd", "max_pool_bwd", "avg_pool_fwd", "avg_pool_bwd"),
+    "fused.cu": ("sgd_step", "relu_fwd", "relu_bwd", "xent_fwd", "xent_reduce", "xent_bwd"),
 }
 SUFFIX = {numpy.dtype(numpy.float32): "f32", numpy.dtype(numpy.float64): "f64"}
 COMPILE_OPTIONS = ("--std=c++17",)

@@ -22,6 +22,7 @@ import numpy
 from gpunet.autograd import Function, OpError, Tensor
 from gpunet.backend import get_array_module
 from gpunet.functional.activation import log_softmax_array
+from gpunet.ops import fused
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -200,7 +201,8 @@ def _classes_back(g: Any, shape: tuple[int, ...]) -> Any:
 
 def _check_labels(op: str, x: Any, t: Any, ignore_index: int) -> Any:
     """Validate integer labels against input ``x`` (classes on axis 1); returns the flat labels as
-    int64 and a device-side mask of invalid rows (None on NumPy, where they raise)."""
+    int64. NumPy labels out of range raise; CuPy ones are flagged on the device by the
+    implementation (their loss becomes NaN: no host sync)."""
     expected = x.shape[:1] + x.shape[2:] if x.ndim >= 2 else ()
     if t.dtype.kind not in "iu":
         raise OpError(f"{op}: expected integer class labels, got dtype {t.dtype}")
@@ -215,12 +217,10 @@ def _check_labels(op: str, x: Any, t: Any, ignore_index: int) -> Any:
             bad = flat[flat != ignore_index]  # the range of the labels given (not ignored)
             raise OpError(f"{op}: labels must lie in [0, {classes}) (or be ignore_index={ignore_index}), "
                           f"got range [{int(bad.min())}, {int(bad.max())}]")
-        return flat.astype(numpy.int64), None
-    # CuPy: no host sync; invalid rows are flagged on the device (their loss becomes NaN)
-    invalid = ((flat < 0) | (flat >= classes)) & (flat != ignore_index)
+        return flat.astype(numpy.int64, copy=False)
     if flat.dtype.kind == "u" and flat.dtype.itemsize == 8:
         flat = flat.clip(0, classes)  # before the int64 cast, so 2**63 cannot wrap negative
-    return flat.astype("int64"), invalid
+    return flat.astype("int64", copy=False)
 
 
 class _ClassLoss(Function):
@@ -254,23 +254,18 @@ class _ClassLoss(Function):
             raise OpError(f"{self.op}: expected weight of shape ({classes},), got {w.shape}")
         if t.dtype.kind == "f" and self.fused_softmax:
             return self._forward_soft(x, t, classes)
-        xp = self.xp
-        labels, invalid = _check_labels(self.op, x, t, self.ignore_index)
-        logp = self._logp(x)
-        rows = xp.arange(labels.size)
-        keep = labels != self.ignore_index
-        gather = xp.where(keep, labels, 0).clip(0, classes - 1)
-        w_row = (w[gather] if w is not None else xp.ones(labels.size, dtype=x.dtype)) * keep
-        eps = self.label_smoothing
-        loss = (1 - eps) * w_row * -logp[rows, gather]
-        if eps:
-            w_all = w if w is not None else 1
-            loss = loss + (eps / classes) * (-(logp * w_all).sum(axis=1)) * keep
-        if invalid is not None:
-            loss = xp.where(invalid, numpy.nan, loss)  # a Python scalar: no h2d copy
-        denom = w_row.sum() if self.reduction == "mean" else None
-        self.save_for_backward(logp, gather, w_row, keep, denom, x.shape, False)
-        return self._reduce_rows(loss, denom, x.shape)
+        labels = _check_labels(self.op, x, t, self.ignore_index)
+        args = (w, self.ignore_index, self.label_smoothing, self.reduction)
+        if self.fused_softmax:  # log-softmax + NLL: one implementation (fused kernels on a GPU)
+            impl = fused.lookup("cross_entropy", x)
+            loss, state = impl.forward(_classes_last(x), labels, *args)
+        else:
+            impl = None
+            loss, state = fused.nll_rows_forward(_classes_last(x), labels, *args)
+        self.save_for_backward(impl, state, None, None, None, x.shape, False)
+        if self.reduction != "none":
+            return loss
+        return loss.reshape(()) if x.ndim == 1 else loss.reshape(x.shape[:1] + x.shape[2:])
 
     def _forward_soft(self, x, t, classes):
         """Probability targets (same shape as the input): ``-sum_c w_c t'_c logp_c`` per row with
@@ -298,27 +293,17 @@ class _ClassLoss(Function):
         return loss.reshape(shape[:1] + shape[2:])
 
     def backward(self, gy):
-        logp, a, b, keep, denom, shape, soft = self.saved
-        xp = self.xp
-        m, classes = logp.shape
-        if self.reduction == "none":
-            s = gy.reshape(-1)
-        elif denom is not None:
-            s = xp.broadcast_to(gy / denom, (m,))
-        else:
-            s = xp.broadcast_to(gy / (m if self.reduction == "mean" else 1), (m,))
-        if soft:
-            g = -a * s[:, None]
-        else:
-            gather, w_row = a, b
-            eps = self.label_smoothing
-            g = xp.zeros_like(logp)
-            if eps:
-                w_all = self.weight if self.weight is not None else xp.ones(classes, dtype=logp.dtype)
-                g -= (eps / classes) * (s * keep)[:, None] * w_all
-            g[xp.arange(m), gather] -= (1 - eps) * w_row * s
+        a, b, _, _, _, shape, soft = self.saved
+        if not soft:  # a: the implementation (None: NLL), b: its state
+            gy = gy.reshape(-1) if self.reduction == "none" else gy
+            g = a.backward(gy, b) if a is not None else fused.nll_rows_backward(gy, b)
+            return _classes_back(g, shape), None
+        logp, wt = a, b
+        m = logp.shape[0]
+        s = self.xp.broadcast_to(gy / (m if self.reduction == "mean" else 1), (m,))
+        g = -wt * s[:, None]
         if self.fused_softmax:
-            g = g - xp.exp(logp) * g.sum(axis=1, keepdims=True)
+            g = g - self.xp.exp(logp) * g.sum(axis=1, keepdims=True)
         return _classes_back(g, shape), None
 
 

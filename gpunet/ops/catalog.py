@@ -63,6 +63,13 @@ TABLE += [
     ("recurrent_inference", "raw", "cupy", f"{RAW}:SEQUENCE_INFERENCE", RAW_PROBE, False),
     ("recurrent_inference", "numba", "cupy", "gpunet.ops.recurrent:NUMBA_INFERENCE", NUMBA_PROBE, False),
 ]
+#: The fused training-step ops (kernels/fused.cu, numba_fused): references in gpunet.ops.fused.
+FUSED_OPS = {"sgd_step": "sgd_step", "relu": "RELU_REFERENCE", "cross_entropy": "CROSS_ENTROPY_REFERENCE"}
+for _op, _ref in FUSED_OPS.items():
+    TABLE += [(_op, "numpy-ref", "numpy", f"gpunet.ops.fused:{_ref}", None, False),
+              (_op, "cupy", "cupy", f"gpunet.ops.fused:{_ref}", None, False),
+              (_op, "raw", "cupy", f"{RAW}:launcher", RAW_PROBE, True),
+              (_op, "numba", "cupy", "gpunet.cuda.numba_fused:launcher", NUMBA_PROBE, True)]
 
 for _row in TABLE:
     _op, _name, _device, _target, _probe, _table = _row

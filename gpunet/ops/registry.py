@@ -32,6 +32,8 @@ from gpunet import settings
 
 DEVICES = ("numpy", "cupy")
 GPU_AUTO_ORDER = ("raw", "numba", "cupy")
+#: Modules whose ``reset_probe()`` :func:`clear_probes` calls (their probes compile and launch).
+PROBED_MODULES = ("gpunet.cuda.raw_ops", "gpunet.cuda.numba_ops")
 
 
 class KernelUnavailableError(RuntimeError):
@@ -186,5 +188,9 @@ def clear_probes() -> None:
         for impl in table.values():
             impl._reason, impl._loaded = False, None
     _cache.clear()
+    for module in PROBED_MODULES:  # the kernel probes (compile and launch), if ever loaded
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            loaded.reset_probe()
 
 

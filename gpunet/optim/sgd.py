@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from gpunet.autograd import Tensor
+from gpunet.ops import fused
 from gpunet.optim.optimizer import Optimizer, check_bool, check_number
 
 
@@ -32,16 +33,9 @@ class SGD(Optimizer):
                              f"momentum={group['momentum']}, dampening={group['dampening']}")
 
     def update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
-        d = -grad if group["maximize"] else grad
-        if group["weight_decay"]:
-            d = d + group["weight_decay"] * p.data
-        momentum = group["momentum"]
-        if momentum:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = d.copy()
-            else:
-                buf *= momentum
-                buf += d if group["dampening"] == 0 else (1 - group["dampening"]) * d
-            d = d + momentum * buf if group["nesterov"] else buf
-        p.data -= group["lr"] * d
+        """One fused kernel per parameter on a GPU (``gpunet.ops.fused.sgd_step``)."""
+        buf = fused.lookup("sgd_step", p.data)(
+            p.data, grad, state.get("momentum_buffer"), group["lr"], group["momentum"], group["dampening"],
+            group["weight_decay"], group["nesterov"], group["maximize"])
+        if buf is not None:
+            state["momentum_buffer"] = buf

@@ -23,11 +23,11 @@ from gpunet.models.rnn import SequenceClassifier
 
 # (model, kernels) -> (syncs, h2d, ops) of one plain step: zero_grad, forward, cross_entropy, backward, SGD step
 CAPS = {
-    ("lenet", "cupy"): (0, 0, 224),  # was (2, 0, 206), then (0, 1, 224): NaN fill as a Python scalar
-    ("lenet", "auto"): (0, 0, 121),   # was 165: auto = raw CUDA C conv2d + pooling (kernels/pool.cu)
-    ("lenet", "raw"): (0, 0, 121),  # the issue's goal is <= 80 (SGD, ReLU and the loss are CuPy ops)
-    ("lstm", "cupy"): (0, 0, 922),  # was (9, 2, 901), then (4, 3, 920): lengths mask and embedding on device
-    ("lstm", "raw"): (0, 0, 166),  # was (9, 2, 193), then 212; step kernels write into the buffers (out=)
+    ("lenet", "cupy"): (0, 0, 222),  # was (2, 0, 206), then (0, 1, 224), 224: NaN fill as a Python scalar
+    ("lenet", "auto"): (0, 0, 52),  # was 165, 121: auto = raw conv2d, pooling, fused SGD/ReLU/cross-entropy
+    ("lenet", "raw"): (0, 0, 52),  # was 121; issue goal <= 80: kernels/fused.cu (SGD, ReLU, loss)
+    ("lstm", "cupy"): (0, 0, 920),  # was (9, 2, 901), then (4, 3, 920): lengths mask and embedding on device
+    ("lstm", "raw"): (0, 0, 110),  # was (9, 2, 193), 212, 166; out= buffers, fused SGD and loss
 }
 # recipe -> (syncs, h2d, ops) of one Trainer step between checks (the loader's batch included)
 TRAINER_CAPS = {

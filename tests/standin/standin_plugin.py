@@ -2,8 +2,9 @@
 
 numba on the stand-in: the simulator has no ``cuda.as_cuda_array``; :func:`numba_adapter` gives it
 one that hands the kernels a ``FakeCUDAArray`` over the stand-in array's NumPy memory (shared, so
-the kernels write the device array in place), and lets ``gpunet.cuda.numba_ops.unavailable_reason``
-accept the simulator. gpunet's launchers run unchanged; each simulated launch counts as a device op.
+the kernels write the device array in place), and lets ``gpunet.cuda.numba_ops.environment_reason``
+accept the simulator (the probe still compiles and launches a kernel on it). gpunet's launchers
+run unchanged; each simulated launch counts as a device op.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def numba_adapter() -> None:
         return FakeCUDAArray(obj._a)
 
     cuda.as_cuda_array = as_cuda_array
-    numba_ops.unavailable_reason = lambda: None
+    numba_ops.environment_reason = lambda: None
     call = sim_kernel.FakeCUDAKernel.__call__
 
     def counted(self, *args):

@@ -223,6 +223,10 @@ class EmulatorRuntime:
                 holders.append(ctypes.c_void_p(arg.ctypes.data))
             elif isinstance(arg, numpy.int32):
                 holders.append(ctypes.c_int(int(arg)))
+            elif isinstance(arg, numpy.float32):
+                holders.append(ctypes.c_float(float(arg)))
+            elif isinstance(arg, numpy.float64):
+                holders.append(ctypes.c_double(float(arg)))
             else:
                 raise AssertionError(f"{kernel}: unexpected kernel argument {type(arg)}")
         argv = (ctypes.c_void_p * len(holders))(
