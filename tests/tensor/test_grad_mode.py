@@ -120,4 +120,5 @@ def test_importing_gpunet_cuda_loads_no_launcher():
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == []
+    # gpunet.cuda.driver is the pure-Python reader of CUDA runtime errors the backend probe uses, no launcher
+    assert [m for m in json.loads(result.stdout) if m != "gpunet.cuda.driver"] == []
