@@ -245,7 +245,9 @@ def test_saved_arrays_are_dropped_after_backward_even_if_the_function_lives():
         a = x * 2.0                      # intermediate: Mul below saves its array
         h = F.relu(a * a)                # ReLU saves a mask nothing else holds
         func = h.creator                 # the user keeps the Function and the output
-        mask_ref = weakref.ref(func.saved[0])
+        mask = next(s for s in func.saved if isinstance(s, np.ndarray))  # saved: (implementation, mask)
+        mask_ref = weakref.ref(mask)
+        del mask
         a_ref = weakref.ref(a.data)
         del a
         h.sum().backward()

@@ -117,11 +117,16 @@ def test_only_the_kernels_shared_variables_are_poisoned():
     from gpunet.cuda import raw_ops
     from gpunet.cuda.sources import read_kernel
 
-    lib = grid.build({name: read_kernel(name) for name in raw_ops.KERNELS})
+    sources = {name: read_kernel(name) for name in raw_ops.KERNELS}
+    declared = set().union(*(grid.shared_names(text) for text in sources.values()))
+    assert {"As", "Bs", "taps", "hbuf", "cbuf", "part"} <= declared
+    lib = grid.build(sources)
     symbols = [name for _, _, name in lib.shared_symbols]
     assert symbols, "no __shared__ storage registered for the real kernels"
-    assert all(s.startswith(("conv::implicit_gemm<", "cells::")) and s.rsplit("::", 1)[1] in
-               {"As", "Bs", "taps", "hbuf", "cbuf"} for s in symbols), symbols
+    # every registered symbol is a kernel's own __shared__ variable, in a kernel namespace, none of std::
+    assert all(s.startswith(("conv::", "cells::", "fused::", "pool::")) and s.rsplit("::", 1)[1] in declared
+               for s in symbols), symbols
+    assert not any(s.startswith("std::") for s in symbols), symbols
 
 
 @pytest.mark.parametrize("schedule", list(SCHEDULES))

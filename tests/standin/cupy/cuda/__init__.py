@@ -6,6 +6,7 @@ Every ``synchronize`` counts as a host sync (``cupy._standin``).
 
 from __future__ import annotations
 
+import contextlib as _contextlib
 import time as _time
 import weakref as _weakref
 from typing import Any as _Any
@@ -129,7 +130,7 @@ class Stream:
         if block:
             for w in todo:
                 w.deliver()
-                self._work.remove(w)
+                _discard(self._work, w)  # an abort on the watchdog thread may have dropped it already
         return True
 
     def synchronize(self) -> None:
@@ -246,3 +247,9 @@ _install(globals(), "cupy.cuda", {
 })
 
 from cupy.cuda import runtime  # noqa: E402,F401
+
+
+def _discard(work: list, item: _Any) -> None:
+    """Remove ``item`` from a stream's work list if it is still there (abort and completion race)."""
+    with _contextlib.suppress(ValueError):
+        work.remove(item)

@@ -21,7 +21,7 @@ from cupy._standin import IN_FLIGHT as _IN_FLIGHT
 from cupy._standin import MANIFEST as _MANIFEST
 from cupy._standin import _poison
 from cupy._standin import not_implemented as _not_implemented
-from cupy.cuda import _BY_PTR, _STREAMS
+from cupy.cuda import _BY_PTR, _STREAMS, _discard
 
 NCCL_SUM, NCCL_PROD, NCCL_MAX, NCCL_MIN, NCCL_AVG = 0, 1, 2, 3, 4
 NCCL_INT8 = NCCL_CHAR = 0
@@ -259,7 +259,7 @@ class NcclCommunicator:
         for stream in _STREAMS.values():
             for work in [w for w in stream._work if w.comm is self]:
                 work.drop()
-                stream._work.remove(work)
+                _discard(stream._work, work)
 
     def destroy(self) -> None:
         self._destroyed = True
