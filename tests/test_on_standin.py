@@ -42,7 +42,8 @@ def test_cupy_path_on_the_standin() -> None:
 
 STANDIN_GPU_FILES = ("tests/functional/test_recurrent_gpu.py", "tests/test_optim_data_gpu.py",
                      "tests/kernels/test_raw_gpu.py", "tests/kernels/test_numba_gpu.py",
-                     "tests/distributed/test_gpu.py")
+                     "tests/distributed/test_gpu.py", "tests/test_io.py", "tests/test_backend.py",
+                     "tests/nn/test_new_layers.py", "tests/training/test_resume.py")
 
 
 @pytest.mark.slow
