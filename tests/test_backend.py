@@ -134,6 +134,7 @@ def test_tensor_numpy_copy_and_to(backend_name):
 
 
 @pytest.mark.gpu
+@pytest.mark.standin  # also runs on the CuPy stand-in (tests/test_on_standin.py)
 def test_tensor_and_module_move_between_backends():
     t = gpunet.tensor([1.0, 2.0]).to("cupy")
     assert t.device == "cupy"

@@ -159,6 +159,7 @@ def test_device_arrays_are_saved_as_host_arrays(tmp_path: Path) -> None:
 
 
 @pytest.mark.gpu
+@pytest.mark.standin  # also runs on the CuPy stand-in (tests/test_on_standin.py)
 def test_cupy_checkpoint_loads_on_numpy(tmp_path: Path) -> None:
     cupy = pytest.importorskip("cupy")
     io.save({"w": cupy.arange(5, dtype=cupy.float32)}, tmp_path / "c.npz")

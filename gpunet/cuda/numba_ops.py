@@ -376,9 +376,12 @@ _probe: dict[str, str | None] = {}
 def probe() -> str | None:
     """Compile and launch one tiny numba.cuda kernel (max pooling of 4 values) on a CuPy array and check
     its result: ``None`` when that works, else why not."""
-    try:  # max pooling of one 2 x 2 window
-        x = _cupy().asarray(np.array([[[[-1.0, 0.0], [1.0, 2.0]]]], np.float32))
-        got = _cupy().asnumpy(OPS["max_pool2d"].forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False)[0])
+    try:  # max pooling of one 2 x 2 window; the one-time probe may sync inside allow_synchronize(False)
+        import cupyx
+
+        with cupyx.allow_synchronize(True):
+            x = _cupy().asarray(np.array([[[[-1.0, 0.0], [1.0, 2.0]]]], np.float32))
+            got = _cupy().asnumpy(OPS["max_pool2d"].forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False)[0])
     except Exception as exc:  # a numba compile error, a CUDA launch error, an interop failure
         text = str(exc).strip().splitlines()
         return f"compiling or launching a probe kernel failed ({type(exc).__name__}: {text[0][:200] if text else ''})"

@@ -10,6 +10,7 @@ very same launchers with NumPy arrays.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -437,6 +438,15 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0][:200] if text else ''}".rstrip(": ")
 
 
+def _sync_allowed(rt: Runtime) -> contextlib.AbstractContextManager[Any]:
+    """``cupyx.allow_synchronize(True)`` on CuPy (the probe reads its result back), else nothing."""
+    if not isinstance(rt, CupyRuntime):
+        return contextlib.nullcontext()
+    import cupyx
+
+    return cupyx.allow_synchronize(True)
+
+
 def probe(runtime: Runtime | None = None) -> str | None:
     """Compile every ``kernels/*.cu`` source and launch one tiny kernel (ReLU of 4 values),
     checking its result: ``None`` when that works, else why not (a compile or launch error)."""
@@ -447,10 +457,11 @@ def probe(runtime: Runtime | None = None) -> str | None:
                 rt._function(source, f"{kernels[0]}_f32")
         except Exception as exc:  # NVRTC's CompileException, a missing symbol, a driver error
             return f"compiling kernels/{source} failed ({_first_line(exc)})"
-    try:
-        x = rt.xp.asarray(numpy.array([-1.0, 0.0, 1.0, 2.0], numpy.float32))
-        y = RawOps(rt).table()["relu"].forward(x)[0]
-        got = numpy.asarray(y.get() if hasattr(y, "get") else y)
+    try:  # the one-time probe may sync even when it first runs inside cupyx.allow_synchronize(False)
+        with _sync_allowed(rt):
+            x = rt.xp.asarray(numpy.array([-1.0, 0.0, 1.0, 2.0], numpy.float32))
+            y = RawOps(rt).table()["relu"].forward(x)[0]
+            got = numpy.asarray(y.get() if hasattr(y, "get") else y)
     except Exception as exc:
         return f"launching a probe kernel failed ({_first_line(exc)})"
     if not numpy.array_equal(got, [0.0, 0.0, 1.0, 2.0]):

@@ -14,7 +14,7 @@ from gpunet.distributed import reducers
 
 from .conftest import mpi_missing
 
-pytestmark = pytest.mark.gpu
+pytestmark = [pytest.mark.gpu, pytest.mark.standin]  # standin: also run by tests/test_on_standin.py
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from gpunet.cuda import numba_ops
 from gpunet.ops import catalog, registry
 from gpunet.ops import conv2d as conv_impl
 
-pytestmark = pytest.mark.gpu
+pytestmark = [pytest.mark.gpu, pytest.mark.standin]  # standin: also run by tests/test_on_standin.py
 
 @pytest.fixture(scope="module")
 def cp():

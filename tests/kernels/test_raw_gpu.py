@@ -13,7 +13,7 @@ import pytest
 from gpunet.cuda import raw_ops
 from gpunet.ops import catalog, registry
 
-pytestmark = pytest.mark.gpu
+pytestmark = [pytest.mark.gpu, pytest.mark.standin]  # standin: also run by tests/test_on_standin.py
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,8 @@ def cupy():
 @pytest.fixture(scope="module")
 def ops(cupy):
     table = raw_ops.available()
-    assert set(table) == set(catalog.HOT_OPS + catalog.SEQUENCE_OPS), "a usable GPU must expose every hot op"
+    want = set(catalog.HOT_OPS + catalog.SEQUENCE_OPS + catalog.POOL_OPS) | set(catalog.FUSED_OPS)
+    assert set(table) == want, "a usable GPU must expose every raw op (hot, sequence, pooling, fused)"
     return table
 
 

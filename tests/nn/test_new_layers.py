@@ -194,6 +194,7 @@ def test_module_api():
 
 
 @pytest.mark.gpu
+@pytest.mark.standin  # also runs on the CuPy stand-in (tests/test_on_standin.py)
 def test_module_cuda_moves_buffers():
     model = nn.BatchNorm1d(3).cuda()
     assert model.running_mean.device == "cupy" and model.weight.device == "cupy"

@@ -91,3 +91,13 @@ def test_failing_numba_launch_falls_back_to_cupy(broken_fused, loud, capsys, mon
 def test_wrong_probe_result_is_a_reason(monkeypatch):
     monkeypatch.setattr(raw_fused.RawRelu, "forward", lambda self, x: (x, x))
     assert "computed wrong values" in raw_ops.unavailable_reason()
+
+
+@pytest.mark.parametrize("module", [raw_ops, numba_ops], ids=["raw", "numba"])
+def test_probe_first_run_inside_allow_synchronize_false_still_passes(module) -> None:
+    """The one-time probe reads its result back; run first inside a no-sync step it must not cache a failure."""
+    import cupyx
+
+    module.reset_probe()
+    with cupyx.allow_synchronize(False):
+        assert module.probe() is None

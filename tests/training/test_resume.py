@@ -199,6 +199,7 @@ def test_training_in_another_thread_gives_the_same_run(tmp_path: Path) -> None:
 
 
 @pytest.mark.gpu
+@pytest.mark.standin  # also runs on the CuPy stand-in (tests/test_on_standin.py)
 def test_gpu_run_resumes_exactly_and_its_checkpoint_loads_on_numpy(tmp_path: Path) -> None:
     path = tmp_path / "gpu.npz"
     with gpunet.use("cupy"):
