@@ -83,3 +83,39 @@ def load_user_trained(target: Target, command: str) -> tuple[Any, Any, Any, dict
     check_weights(state, model, target.checkpoint, command)
     model.load_state_dict(state["model"])
     return recipe, split, model, state
+
+
+def user_summary_inputs(model: str, dataset: str | None, data: str | None,
+                        input_shape: tuple[int, ...] | None) -> tuple[str, Any, list[Any]]:
+    """(title, model, two input samples) for ``gpunet summary FILE.py:FUNC`` with ``--data`` or ``--input-shape``."""
+    import numpy
+
+    import gpunet
+    from gpunet.training import prepare_user_run
+    from gpunet.training.errors import UsageError
+    from gpunet.training.user_model import _probe, build_model, load_function, parse_model
+
+    path, func = parse_model(model)
+    if dataset is not None:
+        raise click.BadParameter(f"a model from a file takes --data FILE.npz or --input-shape, not --dataset "
+                                 f"{dataset!r}", param_hint="--dataset")
+    if (data is None) == (input_shape is None):
+        raise click.UsageError(f"model {model!r} from a file needs exactly one of --data FILE.npz and "
+                               f"--input-shape D1,D2,... (what one sample looks like), got "
+                               f"{'both' if data else 'neither'}")
+    gpunet.use("numpy")
+    if data is not None:
+        recipe, split, net = prepare_user_run(model, data, 0)
+        *inputs, _ = split.test[:2]
+        return f"{model} ({type(net).__name__}) on {split.info.get('name')}", net, [gpunet.Tensor(a) for a in inputs]
+    label = f"{path.name}:{func}"
+    fn = load_function(path, func)
+    gpunet.manual_seed(0)
+    net = build_model(fn, label)
+    sample = numpy.zeros((2, *input_shape), numpy.float32)
+    try:
+        _probe(net, sample, label)  # train's own check that the model takes such inputs
+    except UsageError as exc:
+        message = str(exc).replace("does not fit x", "does not fit --input-shape")
+        raise click.BadParameter(message, param_hint="--input-shape") from exc
+    return f"{model} ({type(net).__name__}) on input shape {input_shape}", net, [gpunet.Tensor(sample)]
