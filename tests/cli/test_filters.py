@@ -68,10 +68,32 @@ def test_filters_missing_checkpoint_is_a_usage_error(run_cli, tmp_path) -> None:
     assert outcome.code == 2 and "does not exist" in outcome.stderr
 
 
-def test_filters_without_matplotlib_says_how_to_install(run_cli, lenet_checkpoint, monkeypatch, tmp_path) -> None:
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
-    line = run_cli("filters", lenet_checkpoint, "--out", tmp_path / "x.png").error_line()
-    assert "matplotlib" in line and "pip install" in line
+# a `gpunet` process without matplotlib: find_spec finds no such package (as where it is not installed);
+# at exit it says whether the training code or the checkpoint reader was imported
+NO_MATPLOTLIB = ("import atexit, importlib.util, sys\n"
+                 "real = importlib.util.find_spec\n"
+                 "importlib.util.find_spec = lambda n, *a: None if n == 'matplotlib' else real(n, *a)\n"
+                 "atexit.register(lambda: print('loaded:', sorted(m for m in ('gpunet.training', 'matplotlib')"
+                 " if m in sys.modules)))\n"
+                 "from gpunet.cli import main\nsys.argv = ['gpunet'] + sys.argv[1:]\nmain()\n")
+
+
+@pytest.mark.parametrize("target", [["nope.npz"], ["nope.py:build", "--checkpoint", "nope.npz", "--data", "x.npz"]])
+def test_filters_without_matplotlib_is_refused_before_anything_loads(tmp_path, target) -> None:
+    """One line naming the command and how to install, exit 1; checked first: the missing checkpoint (and
+    model file) are not even reported, and neither the training code nor matplotlib was imported."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "GPUNET_BACKEND": "numpy", "GPUNET_QUIET": "1"}
+    done = subprocess.run([sys.executable, "-c", NO_MATPLOTLIB, "filters", *target, "--out", "f.png"],
+                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 1, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines == ["gpunet: error: filters: needs the matplotlib package to draw the PNG: pip install matplotlib "
+                     "(or pip install 'gpunet[plot]')"], lines
+    assert done.stdout.strip() == "loaded: []"
+    assert not (tmp_path / "f.png").exists()
 
 
 def test_filters_leave_the_backend_usable() -> None:
