@@ -64,7 +64,9 @@ def summary(model: str, dataset: str | None, data: str | None, input_shape: tupl
         title = f"{model} ({recipe.describe or type(net).__name__}) on {split.info.get('name')}"
     click.echo(title)
     click.echo(format_table(net, layer_table(net, *tensors)))
-    click.echo(_conv_note(net, tensors[0].shape))
+    note = _conv_note(net, tensors[0].shape)
+    if note:  # no blank last line for a model without convolutions
+        click.echo(note)
 
 
 def _conv_note(net: Any, input_shape: tuple[int, ...]) -> str:

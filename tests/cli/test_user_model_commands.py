@@ -171,3 +171,25 @@ def test_a_built_in_checkpoint_is_refused_for_a_model_file(work) -> None:
     refused = gpunet(work, "evaluate", "models.py:classifier", "--checkpoint", "mlp.npz", "--data", "blobs.npz")
     assert "mlp.npz is a checkpoint of the built-in model 'mlp', not of 'models.py:classifier'; run " \
            "`gpunet evaluate mlp.npz`" in one_line(refused, "evaluate")
+
+
+def test_readme_commands_for_your_own_model_run_as_shown(tmp_path) -> None:
+    """README's "Train your own model": its files, then every `$ gpunet` line in order; the evaluate and
+    summary outputs start as shown and the summary (no training numbers in it) is exactly as shown."""
+    section = (ROOT / "README.md").read_text().split("### Train your own model")[1].split("\n## ")[0]
+    for block in section.split("```python\n")[1:]:
+        code = block.split("```")[0]
+        (tmp_path / code.splitlines()[0].removeprefix("# ").split(":")[0]).write_text(code)
+    session = section.split("```text\n")[1].split("```")[0]
+    commands = [chunk.splitlines() for chunk in session.split("$ ")[1:]]
+    assert [lines[0].split()[:2] for lines in commands] == [["python", "make_data.py"], ["gpunet", "train"],
+                                                            ["gpunet", "evaluate"], ["gpunet", "summary"]]
+    subprocess.run([sys.executable, "make_data.py"], cwd=tmp_path, check=True, timeout=300)
+    for command, *shown in commands[1:]:
+        done = gpunet(tmp_path, *command.split()[1:])
+        assert done.returncode == 0, (command, done.stderr)
+        printed = (done.stdout if "train" not in command else done.stderr + done.stdout).splitlines()
+        if "train" not in command:
+            assert printed[0] == shown[0], command
+        if "summary" in command:
+            assert printed == shown
