@@ -8,7 +8,9 @@ Why
   1. CLI and Trainer run only the built-in recipes
        fit API for any Module: tests/training/test_fit.py (classification, regression, early stopping,
        README example), callbacks: tests/training/test_callbacks.py; ``gpunet train FILE.py:FUNC --data
-       FILE.npz``: tests/cli/test_user_model.py (classifier, regressor, split, resume, refusals).
+       FILE.npz``: tests/cli/test_user_model.py (classifier, regressor, split, resume, refusals);
+       ``summary``/``evaluate``/``filters FILE.py:FUNC`` (train's split, regression loss only, a checkpoint of
+       another model refused, README commands as shown): tests/cli/test_user_model_commands.py.
   2. ``mlp --dataset digits`` / ``--dataset mnist`` fail
        digits: tests/cli/test_one_line_errors.py::test_mlp_trains_on_images_by_flattening_them;
        mnist: test_mlp_trains_on_mnist_files below.
@@ -26,6 +28,8 @@ Why
        filters --out: tests/cli/test_filters.py::test_filters_unwritable_out_is_refused_before_loading;
        bench --json: tests/cli/test_bench_output.py::test_unwritable_json_is_refused_before_any_timing;
        matplotlib: tests/cli/test_one_line_errors.py::test_plot_without_matplotlib_is_refused_before_training;
+       filters without matplotlib (one line, exit 1, before any path is read or code loaded):
+         tests/cli/test_filters.py::test_filters_without_matplotlib_is_refused_before_anything_loads;
        threadpoolctl: test_optional_packages_the_flags_need_are_declared below and
        tests/cli/test_train_evaluate.py::test_threads_without_threadpoolctl_is_a_usage_error;
        bench --json -: tests/cli/test_bench_output.py::
