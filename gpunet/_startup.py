@@ -7,12 +7,12 @@ library. :func:`release`, called as the command starts running, hands SIGINT bac
 later Ctrl-C raises ``KeyboardInterrupt`` as usual (and training saves its checkpoint).
 """
 
-from __future__ import annotations
-
+# Only modules every interpreter has loaded before this one runs: no `from __future__` (it imports
+# __future__.py), `_signal` rather than signal.py, no typing. Each file read from disk before the
+# handler is set would widen the window in which a Ctrl-C is still Python's traceback.
+import _signal as signal  # the builtin module signal.py wraps: the same handlers, nothing to read
 import os
-import signal
 import sys
-from types import FrameType
 
 MESSAGE = b"gpunet: aborted (Ctrl-C while starting; nothing was run)\n"
 _CLI_MODULES = ("gpunet.cli", "gpunet.cli.__main__")
@@ -29,7 +29,7 @@ def is_cli_process() -> bool:
     return os.path.basename(sys.argv[0]).lower() in ("gpunet", "gpunet.exe", "gpunet-script.py")
 
 
-def _abort(signum: int, frame: FrameType | None) -> None:
+def _abort(signum: int, frame: object) -> None:
     os.write(2, MESSAGE)  # not sys.stderr: the signal may arrive in the middle of a write to it
     os._exit(130)
 

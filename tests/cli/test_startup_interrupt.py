@@ -71,3 +71,35 @@ def test_a_program_importing_gpunet_keeps_keyboard_interrupt() -> None:
                            "s.is_cli_process())"], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "GPUNET_QUIET": "1"})
     assert done.stdout.split() == ["True", "False"], done.stderr
+
+
+def test_the_guard_is_set_before_any_module_is_read_from_disk() -> None:
+    """``gpunet._startup`` (the first line of gpunet) imports nothing the interpreter has not loaded
+    already (``-X importtime`` lists a module's own imports just before it, indented deeper), so
+    the guard is set as soon as that one small file has run."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "gpunet.cli", "--version"], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "GPUNET_QUIET": "1"})
+    assert done.returncode == 0, done.stderr
+    names = [line.split("|")[-1] for line in done.stderr.splitlines() if line.startswith("import time:")]
+    at = next(i for i, name in enumerate(names) if name.strip() == "gpunet._startup")
+    depth = len(names[at]) - len(names[at].lstrip())
+    assert len(names[at - 1]) - len(names[at - 1].lstrip()) <= depth, names[at - 3:at + 1]
+
+
+@pytest.mark.parametrize("delay", [0.01, 0.03, 0.05, 0.08, 0.12])
+def test_ctrl_c_at_the_very_start_has_no_traceback_from_gpunet(delay: float) -> None:
+    """SIGINT by wall-clock time after the process starts. Before gpunet's first line runs the process is
+    still Python's (its init, site.py and other packages' .pth files, finding gpunet): a traceback
+    there is possible and no gpunet code can prevent it; from gpunet._startup on, there is none."""
+    env = {**os.environ, "GPUNET_QUIET": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "gpunet.cli", "train", "mlp", "--epochs", "50", "--backend",
+                             "numpy"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    gpunet_dir = os.path.dirname(_startup.__file__)
+    if "Traceback" in err:
+        assert gpunet_dir not in err, err  # only frames of Python's startup, none of gpunet
+    else:
+        assert proc.returncode in (130, -signal.SIGINT), err  # one gpunet line, or killed before Python's handler
+        assert len(err.strip().splitlines()) <= 1, err
