@@ -7,7 +7,12 @@ After a plain ``import gpunet`` every subpackage is an attribute: the core (``au
 ``bench``, ...) on first attribute access (PEP 562), so that ``import gpunet`` stays fast.
 """
 
-from gpunet import _startup  # noqa: F401  (first: a Ctrl-C while the `gpunet` command starts is one line)
+try:
+    from gpunet import _startup  # noqa: F401  (first: a Ctrl-C while the `gpunet` command starts is one line)
+except KeyboardInterrupt:  # the Ctrl-C came while Python looked _startup up: in the command, one line too
+    from gpunet import _startup
+
+    _startup.interrupted_while_starting()
 
 # isort: split
 from gpunet import autograd, backend, config, creation, dtypes, functional, io, nn, optim, random, testing

@@ -53,4 +53,15 @@ def release() -> None:
     _state["guarded"] = False
 
 
-guard()
+def interrupted_while_starting() -> None:
+    """A ``KeyboardInterrupt`` raised before :func:`guard` took SIGINT: in the command, end as the guard
+    would (one line, exit 130); in a program importing gpunet, raise it on."""
+    if not is_cli_process():
+        raise KeyboardInterrupt
+    _abort(signal.SIGINT, None)
+
+
+try:
+    guard()
+except KeyboardInterrupt:  # a Ctrl-C that came while this module loaded, raised by Python's next check
+    interrupted_while_starting()
