@@ -5,6 +5,12 @@ with one line and exit code 130 instead of a traceback from the middle of an imp
 command (the console script, or ``python -m gpunet.cli``), never in a program that imports the
 library. :func:`release`, called as the command starts running, hands SIGINT back to Python, so a
 later Ctrl-C raises ``KeyboardInterrupt`` as usual (and training saves its checkpoint).
+
+What no gpunet code can reach: a Ctrl-C after Python set its own SIGINT handler but before
+``gpunet/__init__.py`` starts, i.e. while ``site`` runs the ``.pth`` files of the environment
+(an editable install's finder, other packages' hooks such as numba-cuda's, which import
+importlib.resources, pathlib, re, typing: tens of ms) or while the import system finds gpunet.
+Python then prints its own traceback (``Fatal Python error: init_import_site`` during site).
 """
 
 # Only modules every interpreter has loaded before this one runs: no `from __future__` (it imports

@@ -36,7 +36,9 @@ Why
          test_json_dash_writes_the_record_to_stdout_and_the_table_to_stderr.
   6. Ctrl-C does not say where the checkpoint is; a Ctrl-C in the first 0.2 s prints a traceback
        tests/cli/test_one_line_errors.py::test_interrupt_says_where_the_checkpoint_is;
-       tests/cli/test_startup_interrupt.py (real SIGINT while importing and while setting up).
+       tests/cli/test_startup_interrupt.py (real SIGINT while importing and while setting up; the guard
+       reads no module first; no traceback frame of gpunet at any early delay; what is left before
+       gpunet's first line: gpunet/_startup.py's docstring).
   7. progress without ETA or batch count, a new line per redraw on a narrow terminal, nothing inside an
      epoch in a log; bench columns misaligned
        tests/cli/test_progress.py (the callback), test_progress_in_a_log_file and
