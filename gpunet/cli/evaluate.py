@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from gpunet.cli.errors import library_usage_errors
-from gpunet.cli.model_file import TARGET_METAVAR, load_user_trained, resolve_target
+from gpunet.cli.model_file import TARGET_METAVAR, load_builtin_trained, load_user_trained, resolve_target
 from gpunet.cli.options import apply_backend, backend_options
 
 
@@ -38,12 +38,11 @@ def evaluate(target: str, checkpoint: str | None, data: str | None, data_dir: st
     """
     from gpunet.data import DataLoader
     from gpunet.training import evaluate as run_evaluation
-    from gpunet.training import load_trained
 
     where = resolve_target(target, checkpoint, data, data_dir)
     apply_backend(backend_name, kernels)
     if where.model is None:
-        recipe, split, model, state = load_trained(where.checkpoint, data_dir, "evaluate")
+        recipe, split, model, state = load_builtin_trained(where.checkpoint, data_dir, "evaluate")
     else:
         recipe, split, model, state = load_user_trained(where, "evaluate")
     result = run_evaluation(recipe, model, DataLoader(split.test, 256), int(split.info.get("num_classes", 2)))

@@ -119,3 +119,21 @@ def user_summary_inputs(model: str, dataset: str | None, data: str | None,
         message = str(exc).replace("does not fit x", "does not fit --input-shape")
         raise click.BadParameter(message, param_hint="--input-shape") from exc
     return f"{model} ({type(net).__name__}) on input shape {input_shape}", net, [gpunet.Tensor(sample)]
+
+
+def load_builtin_trained(checkpoint: str, data_dir: str | None, command: str) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """``load_trained``; a checkpoint of a model from a file is refused with the command that takes it."""
+    from gpunet import io
+    from gpunet.training import load_trained
+    from gpunet.training.checkpoint import TrainingCheckpointError
+    from gpunet.training.user_model import is_model_file
+
+    try:
+        return load_trained(checkpoint, data_dir, command)
+    except TrainingCheckpointError as exc:
+        recipe = io.load(checkpoint).get("recipe") if exc.field == "recipe" else None  # only on this error
+        if not isinstance(recipe, str) or not is_model_file(recipe):
+            raise
+        raise click.BadParameter(f"{checkpoint} holds the model {recipe!r} from a file; run `gpunet {command} "
+                                 f"{recipe} --checkpoint {checkpoint} --data FILE.npz`",
+                                 param_hint="'CHECKPOINT'") from exc

@@ -8,7 +8,13 @@ from pathlib import Path
 import click
 
 from gpunet.cli.errors import library_usage_errors
-from gpunet.cli.model_file import TARGET_METAVAR, Target, load_user_trained, resolve_target
+from gpunet.cli.model_file import (
+    TARGET_METAVAR,
+    Target,
+    load_builtin_trained,
+    load_user_trained,
+    resolve_target,
+)
 
 INSTALL_PLOT = "pip install matplotlib (or pip install 'gpunet[plot]')"
 
@@ -59,12 +65,11 @@ def _draw(where: Target, data_dir: str | None, path: Path, sample: int) -> None:
     import numpy
 
     import gpunet
-    from gpunet.training import load_trained
     from gpunet.visualize import first_conv, save_filters
 
     gpunet.use("numpy", quiet=True)
     if where.model is None:
-        _, split, model, state = load_trained(where.checkpoint, data_dir, "filters")
+        _, split, model, state = load_builtin_trained(where.checkpoint, data_dir, "filters")
     else:
         _, split, model, state = load_user_trained(where, "filters")
     first_conv(model)

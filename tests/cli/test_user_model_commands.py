@@ -152,6 +152,10 @@ REFUSALS = [
     (["summary", "models.py:classifier", "--input-shape", "3"], "does not fit --input-shape (samples of shape (3,)"),
     (["summary", "models.py:classifier", "--dataset", "digits"], "not --dataset 'digits'"),
     (["summary", "mlp", "--input-shape", "2"], "is for a model from a file (FILE.py:FUNC), not the built-in 'mlp'"),
+    (["evaluate", "classifier.npz"], "Invalid value for 'CHECKPOINT': classifier.npz holds the model "
+     "'models.py:classifier' from a file; run `gpunet evaluate models.py:classifier --checkpoint classifier.npz "
+     "--data FILE.npz`"),
+    (["filters", "cnn.npz"], "run `gpunet filters models.py:cnn --checkpoint cnn.npz --data FILE.npz`"),
 ]
 
 
