@@ -8,6 +8,8 @@
 // value of the array's dtype (exact: the launcher keeps H * W below 2^24).
 // Backward: one thread per input element gathers the windows that contain it (no atomics, so
 // the result is deterministic). Launch: block (THREADS, 1, 1), any grid.
+// Max and average share the two walks below (window taps forward, containing windows backward);
+// they differ only in what they do at each tap.
 
 #define THREADS 256
 
@@ -28,102 +30,94 @@ __device__ __forceinline__ void window_range(int i, int p, int k, int s, int out
     *hi = last;
 }
 
+// Grid-stride loop over `total` elements; each thread calls body(e) for its elements.
+template <typename Body>
+__device__ __forceinline__ void grid_stride(long long total, Body body) {
+    for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
+         e += (long long)gridDim.x * blockDim.x)
+        body(e);
+}
+
+// Forward walk: for output element e, tap(flat index into x, flat in-plane position) over the
+// window's in-bounds taps, in row-major tap order.
+template <typename Tap>
+__device__ __forceinline__ void window_taps(long long e, const Geo& g, Tap tap) {
+    const int s = (int)(e % g.ow);
+    const int r = (int)((e / g.ow) % g.oh);
+    const long long plane = (e / ((long long)g.ow * g.oh)) * g.h * g.w;
+    for (int p = 0; p < g.kh; ++p) {
+        const int i = r * g.sh - g.ph + p;
+        if (i < 0 || i >= g.h) continue;
+        for (int q = 0; q < g.kw; ++q) {
+            const int j = s * g.sw - g.pw + q;
+            if (j >= 0 && j < g.w) tap(plane + i * g.w + j, i * g.w + j);
+        }
+    }
+}
+
+// Backward walk: for input element e, visit(flat output index o, e's in-plane position) over the
+// output windows that contain it.
+template <typename Visit>
+__device__ __forceinline__ void containing_windows(long long e, const Geo& g, Visit visit) {
+    const int j = (int)(e % g.w);
+    const int i = (int)((e / g.w) % g.h);
+    const long long base = (e / ((long long)g.w * g.h)) * g.oh * g.ow;
+    int r0, r1, s0, s1;
+    window_range(i, g.ph, g.kh, g.sh, g.oh, &r0, &r1);
+    window_range(j, g.pw, g.kw, g.sw, g.ow, &s0, &s1);
+    for (int r = r0; r <= r1; ++r)
+        for (int s = s0; s <= s1; ++s) visit(base + (long long)r * g.ow + s, i * g.w + j);
+}
+
 template <typename T>
 __device__ void max_fwd(const T* x, T* y, T* index, Geo g) {
-    const long long total = (long long)g.planes * g.oh * g.ow;
-    for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
-         e += (long long)gridDim.x * blockDim.x) {
-        const int s = (int)(e % g.ow);
-        const int r = (int)((e / g.ow) % g.oh);
-        const long long plane = e / ((long long)g.ow * g.oh);
-        const T* xp = x + plane * g.h * g.w;
+    grid_stride((long long)g.planes * g.oh * g.ow, [&](long long e) {
         bool found = false;
         T best = T(0);
         int where = 0;
-        for (int p = 0; p < g.kh; ++p) {
-            const int i = r * g.sh - g.ph + p;
-            if (i < 0 || i >= g.h) continue;
-            for (int q = 0; q < g.kw; ++q) {
-                const int j = s * g.sw - g.pw + q;
-                if (j < 0 || j >= g.w) continue;
-                const T v = xp[i * g.w + j];
-                // first maximum; a NaN wins once and is kept (as the reference's tap > y rule)
-                if (!found || v > best || (v != v && best == best)) {
-                    best = v;
-                    where = i * g.w + j;
-                    found = true;
-                }
+        window_taps(e, g, [&](long long at, int pos) {
+            const T v = x[at];
+            // first maximum; a NaN wins once and is kept (as the reference's tap > y rule)
+            if (!found || v > best || (v != v && best == best)) {
+                best = v;
+                where = pos;
+                found = true;
             }
-        }
+        });
         y[e] = best;
         index[e] = T(where);
-    }
+    });
 }
 
 template <typename T>
 __device__ void max_bwd(const T* gy, const T* index, T* gx, Geo g) {
-    const long long total = (long long)g.planes * g.h * g.w;
-    for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
-         e += (long long)gridDim.x * blockDim.x) {
-        const int j = (int)(e % g.w);
-        const int i = (int)((e / g.w) % g.h);
-        const long long plane = e / ((long long)g.w * g.h);
-        const long long base = plane * g.oh * g.ow;
-        int r0, r1, s0, s1;
-        window_range(i, g.ph, g.kh, g.sh, g.oh, &r0, &r1);
-        window_range(j, g.pw, g.kw, g.sw, g.ow, &s0, &s1);
-        const int me = i * g.w + j;
+    grid_stride((long long)g.planes * g.h * g.w, [&](long long e) {
         T acc = T(0);
-        for (int r = r0; r <= r1; ++r)
-            for (int s = s0; s <= s1; ++s) {
-                const long long o = base + (long long)r * g.ow + s;
-                if (index[o] == T(me)) acc += gy[o];
-            }
+        containing_windows(e, g, [&](long long o, int me) {
+            if (index[o] == T(me)) acc += gy[o];
+        });
         gx[e] = acc;
-    }
+    });
 }
 
 template <typename T>
 __device__ void avg_fwd(const T* x, T* y, Geo g) {
-    const long long total = (long long)g.planes * g.oh * g.ow;
     const T scale = T(1) / T(g.kh * g.kw);
-    for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
-         e += (long long)gridDim.x * blockDim.x) {
-        const int s = (int)(e % g.ow);
-        const int r = (int)((e / g.ow) % g.oh);
-        const long long plane = e / ((long long)g.ow * g.oh);
-        const T* xp = x + plane * g.h * g.w;
+    grid_stride((long long)g.planes * g.oh * g.ow, [&](long long e) {
         T acc = T(0);
-        for (int p = 0; p < g.kh; ++p) {
-            const int i = r * g.sh - g.ph + p;
-            if (i < 0 || i >= g.h) continue;
-            for (int q = 0; q < g.kw; ++q) {
-                const int j = s * g.sw - g.pw + q;
-                if (j >= 0 && j < g.w) acc += xp[i * g.w + j];
-            }
-        }
+        window_taps(e, g, [&](long long at, int) { acc += x[at]; });
         y[e] = acc * scale;
-    }
+    });
 }
 
 template <typename T>
 __device__ void avg_bwd(const T* gy, T* gx, Geo g) {
-    const long long total = (long long)g.planes * g.h * g.w;
     const T scale = T(1) / T(g.kh * g.kw);
-    for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
-         e += (long long)gridDim.x * blockDim.x) {
-        const int j = (int)(e % g.w);
-        const int i = (int)((e / g.w) % g.h);
-        const long long plane = e / ((long long)g.w * g.h);
-        const long long base = plane * g.oh * g.ow;
-        int r0, r1, s0, s1;
-        window_range(i, g.ph, g.kh, g.sh, g.oh, &r0, &r1);
-        window_range(j, g.pw, g.kw, g.sw, g.ow, &s0, &s1);
+    grid_stride((long long)g.planes * g.h * g.w, [&](long long e) {
         T acc = T(0);
-        for (int r = r0; r <= r1; ++r)
-            for (int s = s0; s <= s1; ++s) acc += gy[base + (long long)r * g.ow + s];
+        containing_windows(e, g, [&](long long o, int) { acc += gy[o]; });
         gx[e] = acc * scale;
-    }
+    });
 }
 
 }  // namespace pool

@@ -32,6 +32,12 @@ def get_kernels(dtype: str) -> dict[str, Any]:
         first = 0 if first <= 0 else (first + s - 1) // s
         return first, min(ip // s, out - 1)
 
+    @cuda.jit(device=True, inline=True)
+    def tap_range(r, stride, pad, k, size):
+        """Input positions [lo, hi) that output position ``r``'s window covers, clipped to the input."""
+        lo = r * stride - pad
+        return max(lo, 0), min(lo + k, size)
+
     @cuda.jit
     def max_forward(x, y, index, kh, kw, sh, sw, ph, pw):
         planes, h, w = x.shape
@@ -39,16 +45,14 @@ def get_kernels(dtype: str) -> dict[str, Any]:
         for e in range(cuda.grid(1), planes * oh * ow, cuda.gridsize(1)):
             c, rem = divmod(e, oh * ow)
             r, s = divmod(rem, ow)
+            i0, i1 = tap_range(r, sh, ph, kh, h)
+            j0, j1 = tap_range(s, sw, pw, kw, w)
             found, best, where = False, zero, 0
-            for p in range(kh):
-                i = r * sh - ph + p
-                if 0 <= i < h:
-                    for q in range(kw):
-                        j = s * sw - pw + q
-                        if 0 <= j < w:
-                            v = x[c, i, j]
-                            if not found or v > best or (v != v and best == best):
-                                best, where, found = v, i * w + j, True
+            for i in range(i0, i1):
+                for j in range(j0, j1):
+                    v = x[c, i, j]
+                    if not found or v > best or (v != v and best == best):
+                        best, where, found = v, i * w + j, True
             y[c, r, s] = best
             index[c, r, s] = where
 
@@ -76,14 +80,12 @@ def get_kernels(dtype: str) -> dict[str, Any]:
         for e in range(cuda.grid(1), planes * oh * ow, cuda.gridsize(1)):
             c, rem = divmod(e, oh * ow)
             r, s = divmod(rem, ow)
+            i0, i1 = tap_range(r, sh, ph, kh, h)
+            j0, j1 = tap_range(s, sw, pw, kw, w)
             acc = zero
-            for p in range(kh):
-                i = r * sh - ph + p
-                if 0 <= i < h:
-                    for q in range(kw):
-                        j = s * sw - pw + q
-                        if 0 <= j < w:
-                            acc += x[c, i, j]
+            for i in range(i0, i1):
+                for j in range(j0, j1):
+                    acc += x[c, i, j]
             y[c, r, s] = acc * scale
 
     @cuda.jit
