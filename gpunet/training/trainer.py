@@ -1,12 +1,15 @@
-"""The training loop: epochs over a DataLoader, metrics, checkpoints, exact resume.
+"""The one training loop: any Module, epochs over DataLoaders, metrics, callbacks, exact resume.
 
-A run is fully determined by (recipe, seed, hyperparameters): the initial weights come from the
-seeded generator and each epoch's shuffle from ``(seed, epoch)``, so resuming from a checkpoint
-(model, optimizer, position) reproduces the uninterrupted run bit for bit on the CPU.
+The built-in recipes (``runs.recipe_trainer``), user models (``gpunet train FILE.py:FUNC``) and
+``fit()`` all build this Trainer. A run is fully determined by (model, data, seed,
+hyperparameters): the initial weights come from the seeded generator and each epoch's shuffle from
+``(seed, epoch)``, so resuming from a checkpoint (model, optimizer, scheduler, position)
+reproduces the uninterrupted run bit for bit on the CPU.
 
 Host syncs: a step reads nothing back. The loss sum and the correct count stay on the device
-and are read together (one sync) every ``check_every`` steps, after an epoch's first step, at
-its end and before each checkpoint. That read is also the NaN/inf check: it reads the loss sum
+and are read together (one sync) every ``check_every`` steps, after an epoch's first step when a
+``progress`` callback shows the metrics (so it has some early), at its end and before each
+checkpoint. That read is also the NaN/inf check: it reads the loss sum
 and ``0 * (sum of the weights)`` together, so a NaN/inf loss in any step since the last check,
 or a weight made NaN/inf by a NaN/inf gradient (every optimizer's update propagates it), makes
 the read non-finite. Those steps have been applied by then, so the Trainer rolls back to its
@@ -212,7 +215,7 @@ class Trainer:
         # overflow is reported once, as a TrainingError naming the step, not as NumPy warnings
         with numpy.errstate(over="ignore", invalid="ignore", divide="ignore"):
             self._train_step(batch, checked=self.check_every == 1)
-            if self.step % self.check_every == 0 or self.batch == 1:
+            if self.step % self.check_every == 0 or (self.batch == 1 and self.progress is not None):
                 self.check()
 
     def _train_step(self, batch: tuple[Tensor, ...], checked: bool) -> None:
