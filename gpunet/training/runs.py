@@ -125,7 +125,8 @@ def check_resume_model(recipe: Recipe, info: dict[str, Any], checkpoint: str) ->
 
 
 def reported_history(recipe: Recipe, epochs: list[dict[str, float]]) -> list[dict[str, float]]:
-    """The per-epoch records as reported: regression has no accuracy, so those entries are left out."""
+    """The per-epoch records as reported: regression has no accuracy (the Trainer counts none; a
+    checkpoint of an older gpunet may still hold a constant one), so those entries are left out."""
     if recipe.task != "regression":
         return list(epochs)
     return [{k: v for k, v in e.items() if not k.endswith("accuracy")} for e in epochs]
