@@ -84,7 +84,7 @@ def test_trainer_memory_is_flat(no_cycle_collector: None, tmp_path: Any) -> None
             memory[event["epoch"]] = tracemalloc.get_traced_memory()[0]
 
     trainer = recipe_trainer(recipe, model, split, Settings(epochs=40, batch_size=32, lr=0.01, optimizer="adam"),
-                      checkpoint=tmp_path / "run.npz", checkpoint_every=10, progress=progress)
+                             checkpoint=tmp_path / "run.npz", checkpoint_every=10, progress=progress)
     start_tracing()
     try:
         trainer.fit()

@@ -34,7 +34,7 @@ def make(check_every: int, poison_batch: int | None = None, checkpoint: Path | N
     split = Split(ArrayDataset(x, y), split.test, split.info)
     gpunet.manual_seed(0)
     return recipe_trainer(recipe, recipe.build(split.info), split, settings, checkpoint=checkpoint,
-                   checkpoint_every=checkpoint_every, check_every=check_every)
+                          checkpoint_every=checkpoint_every, check_every=check_every)
 
 
 def weights(trainer: Trainer) -> dict[str, numpy.ndarray]:

@@ -44,7 +44,7 @@ def make_trainer(recipe: Recipe, optimizer: str, checkpoint: Path | None = None,
     settings = Settings(epochs=epochs, batch_size=32, lr=0.05 if optimizer == "sgd" else 0.01,
                         optimizer=optimizer, seed=3, momentum=0.9)
     return recipe_trainer(recipe, model, split, settings, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                   progress=progress)
+                          progress=progress)
 
 
 def interrupt_at(step: int, error: type[BaseException] = KeyboardInterrupt) -> Any:
@@ -240,7 +240,7 @@ def test_every_recipe_resumes_bit_identical(tmp_path: Path, name: str) -> None:
     def run(progress: Any = None, restore: Path | None = None) -> Trainer:
         gpunet.manual_seed(5 if restore is None else 77)
         trainer = recipe_trainer(recipe, recipe.build(full.info), split, settings, checkpoint=tmp_path / "run.npz",
-                          progress=progress)
+                                 progress=progress)
         if restore is not None:
             trainer.restore(restore)
         with contextlib.suppress(KeyboardInterrupt):
