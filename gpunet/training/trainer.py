@@ -80,7 +80,8 @@ class Trainer:
     between reads of the metrics and NaN/inf checks (see the module docstring). ``progress`` is
     called after every step; its ``loss`` and ``accuracy`` are those of the steps up to the last
     check. ``identity`` (recipe, dataset, model_config) names the run in its checkpoints (default:
-    the model's class and parameter shapes); ``settings`` overrides the ones read off the arguments.
+    the model's class and parameter shapes); ``settings`` overrides the ones read off the arguments
+    (``batch_size`` is a train DataLoader's own).
     ``num_classes``: the confusion-checked evaluation of the built-in recipes (labels in range).
     """
 
@@ -98,6 +99,8 @@ class Trainer:
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"Trainer: epochs expected an int >= 1, got {epochs!r}")
         self.model, self.optimizer, self.task = model, optimizer, make_task(task)
+        if isinstance(train, DataLoader):  # its batches are the ones a resume counts (checkpoint schema)
+            batch_size = train.batch_size
         self.settings = settings or settings_of(optimizer, epochs, batch_size, seed, clip)
         self.train_loader = as_loader("train", train, self.settings.batch_size, True, self.settings.seed)
         self.test_loader = as_loader("validation", validation, max(self.settings.batch_size, 256), False,

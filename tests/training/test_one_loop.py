@@ -228,6 +228,22 @@ def test_exact_resume_of_a_fit_trainer_equals_the_uninterrupted_run(tmp_path):
     assert resumed.optimizer.lr == reference.optimizer.lr == 0.2 * 0.5 ** 3
 
 
+def test_a_train_dataloader_gives_the_batch_size_a_resume_counts(tmp_path):
+    from gpunet.data import DataLoader, TensorDataset
+
+    x, y = _classes()
+    model = nn.Linear(4, 2)
+    loader = DataLoader(TensorDataset(x, y), 48, shuffle=True, seed=3)  # more than fit's default 32
+    path = tmp_path / "run.npz"
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, optim.SGD(model.parameters(), lr=0.1), "cross_entropy", loader, epochs=2, checkpoint=path,
+            callbacks=[StopAt(3)])
+    again = fit_trainer(model, optim.SGD(model.parameters(), lr=0.1), "cross_entropy", loader, epochs=2)
+    assert again.settings.batch_size == 48
+    again.restore(path)  # epoch 2, 1 batch of 48 seen: within the schema's batch * batch_size
+    assert (again.epoch, again.batch, again.step, again.totals["seen"]) == (1, 1, 3, 48)
+
+
 def test_a_fit_checkpoint_refuses_another_run(tmp_path):
     path = tmp_path / "run.npz"
     with pytest.raises(KeyboardInterrupt):
