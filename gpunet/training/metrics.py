@@ -42,7 +42,7 @@ def evaluate(task: Any, model: Module, loader: DataLoader, num_classes: int | No
              reduce: Callable[[numpy.ndarray], numpy.ndarray] | None = None) -> dict[str, Any]:
     """Mean loss, accuracy and the confusion matrix (rows: true class, columns: predicted).
 
-    ``task``: a Task or a recipe. Without ``num_classes`` (a task's own counter) or for a task
+    ``task``: a Task or a recipe. Without ``num_classes``, for a counter of one's own or a task
     without accuracy it gives the loss and, when counted, the accuracy (no confusion matrix).
 
     The loss sum and the confusion counts are summed on the device and read once, at the end.
@@ -50,7 +50,7 @@ def evaluate(task: Any, model: Module, loader: DataLoader, num_classes: int | No
     the ranks; the loss sum, the count and the confusion matrix are reduced together, so every rank
     gets the metrics of the whole split."""
     task = task_of(task)
-    if num_classes is None or not task.accuracy or task.name not in ("cross_entropy", "bce", "perceptron"):
+    if num_classes is None or not task.classes:
         return _loss_and_count(task, model, loader, reduce)
     model.eval()
     cells = num_classes * num_classes

@@ -52,6 +52,11 @@ class Task:
         """Whether accuracy is counted (and reported)."""
         return self.correct is not None
 
+    @property
+    def classes(self) -> bool:
+        """Whether accuracy is the built-in class count of its loss (so a confusion matrix applies)."""
+        return self.correct is not None and _DEFAULT_COUNTERS.get(self.name) is self.correct
+
 
 _DEFAULT_COUNTERS: dict[str, Counter | None] = {"cross_entropy": argmax_correct, "bce": binary_correct,
                                                 "perceptron": binary_correct, "mse": None}
