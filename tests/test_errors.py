@@ -20,7 +20,7 @@ from gpunet import backend, io, nn
 from gpunet import functional as F
 from gpunet.autograd import OpError, Tensor
 from gpunet.data import load_dataset
-from gpunet.training import Recipe, Settings, Trainer, TrainingError, get_recipe
+from gpunet.training import Recipe, Settings, Trainer, TrainingError, get_recipe, recipe_trainer
 
 
 def t(*shape: int, dtype: str = "float32") -> Tensor:
@@ -114,7 +114,7 @@ def trainer(recipe: Recipe | str, lr: float = 0.01, optimizer: str = "adam", dat
     split = load_dataset(dataset or recipe.dataset, seed=0)
     gpunet.manual_seed(0)
     settings = Settings(epochs=2, batch_size=batch_size, lr=lr, optimizer=optimizer, **extra)
-    return Trainer(recipe, recipe.build(split.info), split, settings, checkpoint=checkpoint)
+    return recipe_trainer(recipe, recipe.build(split.info), split, settings, checkpoint=checkpoint)
 
 
 def test_infinite_loss_names_the_loss_and_step() -> None:

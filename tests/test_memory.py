@@ -15,7 +15,7 @@ from gpunet import functional as F
 from gpunet import nn, optim
 from gpunet.autograd import Tensor
 from gpunet.data import load_dataset
-from gpunet.training import Settings, Trainer, get_recipe
+from gpunet.training import Settings, get_recipe, recipe_trainer
 
 GROWTH_LIMIT = 4 * 1024  # bytes; a leak of 10 bytes a step over 450 steps exceeds it
 
@@ -83,8 +83,8 @@ def test_trainer_memory_is_flat(no_cycle_collector: None, tmp_path: Any) -> None
         if event.get("end_of_epoch") and event["epoch"] in (10, 40):  # steps 240 and 960
             memory[event["epoch"]] = tracemalloc.get_traced_memory()[0]
 
-    trainer = Trainer(recipe, model, split, Settings(epochs=40, batch_size=32, lr=0.01, optimizer="adam"),
-                      checkpoint=tmp_path / "run.npz", checkpoint_every=10, progress=progress)
+    trainer = recipe_trainer(recipe, model, split, Settings(epochs=40, batch_size=32, lr=0.01, optimizer="adam"),
+                             checkpoint=tmp_path / "run.npz", checkpoint_every=10, progress=progress)
     start_tracing()
     try:
         trainer.fit()

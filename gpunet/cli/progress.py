@@ -60,7 +60,7 @@ class EpochProgress:
             self.quarter = quarter
             click.echo(f"epoch {event['epoch']}/{event['epochs']}  {25 * quarter}% "
                        f"({event['batch']}/{event['batches']} batches)  loss {event['loss']:.4f}  "
-                       f"{self._acc(event['accuracy'])}{event['samples_per_s']:.0f} samples/s", file=self.stream)
+                       f"{self._acc(event.get('accuracy'))}{event['samples_per_s']:.0f} samples/s", file=self.stream)
 
     def _end_epoch(self, event: dict[str, Any]) -> None:
         """Clear the bar and write the epoch's summary line."""
@@ -71,8 +71,9 @@ class EpochProgress:
         click.echo(f"epoch {event['epoch']}/{event['epochs']}  loss {event['train_loss']:.4f}  {scores}  "
                    f"({event['seconds']:.1f}s)", file=self.stream)
 
-    def _acc(self, value: float) -> str:
-        return f"acc {value:.3f}  " if self.accuracy else ""
+    def _acc(self, value: float | None) -> str:
+        """The accuracy field (none for regression: the Trainer's events then carry no accuracy)."""
+        return f"acc {value:.3f}  " if self.accuracy and value is not None else ""
 
     def _close(self) -> None:
         if self.bar is not None:

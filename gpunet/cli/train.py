@@ -158,12 +158,12 @@ def _train(model: str, dataset: str | None, data: str | None, data_dir: str | No
            distributed: bool) -> None:
     from gpunet import backend
     from gpunet.training import (
-        Trainer,
         blas_threads,
         check_resume_model,
         make_settings,
         prepare_run,
         prepare_user_run,
+        recipe_trainer,
         reported_history,
         sigterm_as_interrupt,
     )
@@ -187,8 +187,9 @@ def _train(model: str, dataset: str | None, data: str | None, data_dir: str | No
                                    f"{'train on' if part == 'train' else 'evaluate on'}")
     settings = make_settings(recipe, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                              weight_decay=weight_decay, schedule=schedule, clip=clip)
-    trainer = Trainer(recipe, net, split, settings, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                      progress=EpochProgress(quiet=quiet or not main, accuracy=classify), distributed=distributed)
+    progress = EpochProgress(quiet=quiet or not main, accuracy=classify)
+    trainer = recipe_trainer(recipe, net, split, settings, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                             progress=progress, distributed=distributed)
     if resume and Path(checkpoint).exists():
         trainer.restore(checkpoint)
         if main:

@@ -1,9 +1,11 @@
-"""Training: the recipe table, the Trainer with exact resume, evaluation, and run builders.
+"""Training: the one Trainer (any Module, exact resume, callbacks), recipes, evaluation, run builders.
 
-``get_recipe(name)`` gives a model's defaults; ``prepare_run`` builds the recipe's model for a
-dataset; ``Trainer(recipe, model, split, make_settings(recipe)).fit()`` trains it, checkpointing
-for an exact resume; ``fit(model, optimizer, loss, train, validation, callbacks=...)`` trains any
-Module; ``load_trained`` rebuilds a trained model from its checkpoint; ``prepare_user_run`` makes a
+``Trainer(model, optimizer, task, train, validation, epochs=..., callbacks=...).fit()`` trains any
+Module with deferred device-side metrics, NaN/inf roll-back, checkpoints and exact resume;
+``fit(...)`` is its one-call form. ``get_recipe(name)`` gives a built-in model's defaults,
+``prepare_run`` builds it for a dataset and ``recipe_trainer(recipe, model, split,
+make_settings(recipe))`` hands it to the same Trainer; ``load_trained`` rebuilds a trained model
+from its checkpoint; ``prepare_user_run`` makes a
 recipe of a user's ``FILE.py:FUNC`` and ``.npz`` (``gpunet train FILE.py:FUNC --data FILE.npz``).
 """
 
@@ -16,7 +18,7 @@ from gpunet.training.callbacks import (
     TensorBoardLogger,
 )
 from gpunet.training.errors import TrainingError, UsageError
-from gpunet.training.fit import fit
+from gpunet.training.fit import fit, fit_trainer
 from gpunet.training.metrics import compute_loss, evaluate, labels_of, predictions
 from gpunet.training.recipes import RECIPES, Recipe, get_recipe
 from gpunet.training.runs import (
@@ -24,20 +26,25 @@ from gpunet.training.runs import (
     check_resume_model,
     dry_run,
     load_trained,
+    make_optimizer,
     make_settings,
     prepare_run,
+    recipe_trainer,
     reported_history,
 )
 from gpunet.training.settings import History, Settings
 from gpunet.training.signals import deferred_interrupts, sigterm_as_interrupt
+from gpunet.training.tasks import Task, make_task
 from gpunet.training.threads import blas_threads
-from gpunet.training.trainer import Progress, Trainer, make_optimizer
+from gpunet.training.trainer import Progress, Trainer
 from gpunet.training.user_model import prepare_user_run
 
 __all__ = [
     "CSVLogger", "Callback", "EarlyStopping", "JSONLinesLogger", "ModelCheckpoint", "TensorBoardLogger", "fit",
+    "fit_trainer",
     "RECIPES", "History", "Progress", "Recipe", "Settings", "Trainer", "TrainingError", "UsageError",
     "blas_threads", "check_model", "check_resume_model", "compute_loss", "deferred_interrupts", "dry_run",
     "evaluate", "get_recipe", "labels_of", "load_trained", "make_optimizer", "make_settings", "predictions",
-    "prepare_run", "prepare_user_run", "reported_history", "sigterm_as_interrupt",
+    "prepare_run", "prepare_user_run", "recipe_trainer", "reported_history", "sigterm_as_interrupt", "Task",
+    "make_task",
 ]

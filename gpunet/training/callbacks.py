@@ -1,6 +1,8 @@
-"""Callbacks for a fit loop: a small protocol with a ``logs`` dict of host floats per epoch.
+"""Callbacks of the Trainer (and ``fit``): a small protocol with a ``logs`` dict of host floats.
 
-Hooks: ``on_train_begin(trainer)``, ``on_epoch_end(epoch, logs)``, ``on_train_end(logs)``.
+Hooks: ``on_train_begin(trainer)``, ``on_batch_end(batch, logs)`` (after every step; ``logs`` holds
+the metrics up to the last deferred check, so it costs no host sync), ``on_epoch_end(epoch, logs)``
+(the epoch's history record without ``epoch``), ``on_train_end(logs)``.
 A callback stops training by setting ``trainer.stop_training = True`` (``EarlyStopping`` does).
 """
 
@@ -20,6 +22,9 @@ class Callback:
 
     def on_train_begin(self, trainer: Any) -> None:
         self.trainer = trainer
+
+    def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None:
+        pass
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         pass

@@ -4,7 +4,8 @@
 
 =============  ==============================================================================
 ``kind``       ``"training"``
-``recipe``     the recipe's name (str); ``dataset``: the dataset's name (str or None)
+``recipe``     the recipe's name (str; ``"CLASS (fit)"`` for a Trainer built by ``fit`` or
+               without an identity); ``dataset``: the dataset's name (str or None)
 ``settings``   ``Settings.as_dict()``: ``epochs``/``batch_size`` ints >= 1, ``lr`` finite > 0,
                ``optimizer`` str, ``seed`` int >= 0, ``momentum``/``weight_decay`` finite >= 0,
                ``clip`` None or finite > 0, ``schedule`` ``"constant"`` or ``"cosine"``
@@ -15,7 +16,8 @@
 ``rng``        a PCG64 state; ``epoch``/``batch``/``step``: ints with ``0 <= batch <= batches
                per epoch``, ``step == epoch * batches + batch``, ``epoch == len(history)``
 ``totals``     ``seen`` int >= 0, ``correct`` int in ``0..seen``, ``loss_sum`` finite
-``history``    one dict per finished epoch of names -> numbers
+``history``    one dict per finished epoch of names -> numbers (no ``*_accuracy`` for regression)
+``scheduler``  optional: the LR scheduler's ``state_dict()`` when the run has a scheduler object
 =============  ==============================================================================
 
 A violation is a :class:`TrainingCheckpointError` (both a ``TrainingError`` and an

@@ -1,4 +1,4 @@
-"""Loss, predictions and test-split evaluation of a recipe's model."""
+"""Loss, predictions and test-split evaluation of a task's (or recipe's) model."""
 
 from __future__ import annotations
 
@@ -8,60 +8,50 @@ from typing import Any
 import numpy
 
 from gpunet import backend
-from gpunet import functional as F
 from gpunet.autograd import Tensor, no_grad
 from gpunet.data import DataLoader
 from gpunet.nn.module import Module
-from gpunet.training.recipes import Recipe
+from gpunet.training.tasks import Task, task_of
 
 
-def compute_loss(recipe: Recipe, logits: Tensor, target: Tensor) -> Tensor:
-    """The recipe's loss on the model's logits."""
-    if recipe.loss == "cross_entropy":
-        return F.cross_entropy(logits, target)
-    if recipe.loss == "bce":
-        return F.binary_cross_entropy_with_logits(logits, target)
-    if recipe.loss == "perceptron":
-        return F.perceptron_loss(logits, target)
-    if recipe.loss == "mse":
-        return F.mse_loss(logits, target)
-    raise ValueError(f"compute_loss: unknown loss {recipe.loss!r}")
+def compute_loss(task: Any, logits: Tensor, target: Tensor) -> Tensor:
+    """The task's (or recipe's) loss on the model's output."""
+    return task_of(task).loss(logits, target)
 
 
-def predictions(recipe: Recipe, logits: Any) -> Any:
-    """Class predictions (raw array) from logits: argmax, or ``logit > 0`` for binary models.
-
-    Regression (``mse``) has no classes: every sample is class 0, so the counts stay integers and
-    the accuracy is a constant 1 that the reports leave out (see ``Recipe.task``).
-    """
-    if recipe.loss == "mse":
-        return _no_class(logits)
-    if recipe.loss == "cross_entropy":
-        return logits.argmax(axis=1)
-    return (logits[:, 0] > 0).astype("int64")
+def predictions(task: Any, logits: Any) -> Any:
+    """Class predictions (raw array) from logits: argmax, or ``logit > 0`` for binary models."""
+    name = _classifying(task, "predictions")
+    return logits.argmax(axis=1) if name == "cross_entropy" else (logits[:, 0] > 0).astype("int64")
 
 
-def labels_of(recipe: Recipe, target: Any) -> Any:
+def labels_of(task: Any, target: Any) -> Any:
     """Class labels (raw array) of a target batch: as is, or ``target > 0.5`` for binary models."""
-    if recipe.loss == "mse":
-        return _no_class(target)
-    if recipe.loss == "cross_entropy":
-        return target
-    return (target[:, 0] > 0.5).astype("int64")
+    name = _classifying(task, "labels_of")
+    return target if name == "cross_entropy" else (target[:, 0] > 0.5).astype("int64")
 
 
-def _no_class(array: Any) -> Any:
-    return backend.get_array_module(array).zeros(len(array), dtype="int64")
+def _classifying(task: Any, op: str) -> str:
+    name = task_of(task).name
+    if name not in ("cross_entropy", "bce", "perceptron"):
+        raise ValueError(f"{op}: expected a classification loss (cross_entropy, bce, perceptron), got {name!r}")
+    return name
 
 
-def evaluate(recipe: Recipe, model: Module, loader: DataLoader, num_classes: int,
+def evaluate(task: Any, model: Module, loader: DataLoader, num_classes: int | None,
              reduce: Callable[[numpy.ndarray], numpy.ndarray] | None = None) -> dict[str, Any]:
     """Mean loss, accuracy and the confusion matrix (rows: true class, columns: predicted).
+
+    ``task``: a Task or a recipe. Without ``num_classes``, for a counter of one's own or a task
+    without accuracy it gives the loss and, when counted, the accuracy (no confusion matrix).
 
     The loss sum and the confusion counts are summed on the device and read once, at the end.
     ``reduce`` (data parallel: each rank's loader holds its shard) sums a float64 host array over
     the ranks; the loss sum, the count and the confusion matrix are reduced together, so every rank
     gets the metrics of the whole split."""
+    task = task_of(task)
+    if num_classes is None or not task.classes:
+        return _loss_and_count(task, model, loader, reduce)
     model.eval()
     cells = num_classes * num_classes
     sums: list[Any] | None = None  # [loss sum (float64), confusion counts (int64), labels out of range]
@@ -71,10 +61,10 @@ def evaluate(recipe: Recipe, model: Module, loader: DataLoader, num_classes: int
             *inputs, target = batch
             if len(target) == 0:  # this rank's part of a short last batch
                 continue
-            logits = recipe.forward(model, *inputs)
-            term = compute_loss(recipe, logits, target).data.astype("float64") * len(target)
-            true = labels_of(recipe, target.data).astype("int64")
-            pred = predictions(recipe, logits.data).astype("int64")
+            logits = task.forward(model, *inputs)
+            term = compute_loss(task, logits, target).data.astype("float64") * len(target)
+            true = labels_of(task, target.data).astype("int64")
+            pred = predictions(task, logits.data).astype("int64")
             xp = backend.get_array_module(true)
             valid = (true >= 0) & (true < num_classes) & (pred >= 0) & (pred < num_classes)
             if sums is None:
@@ -99,3 +89,31 @@ def evaluate(recipe: Recipe, model: Module, loader: DataLoader, num_classes: int
                          f"0..{num_classes - 1}")
     accuracy = float(numpy.trace(confusion) / max(confusion.sum(), 1))
     return {"loss": float(read[cells]) / max(count, 1), "accuracy": accuracy, "confusion": confusion}
+
+
+def _loss_and_count(task: Task, model: Module, loader: DataLoader,
+                    reduce: Callable[[numpy.ndarray], numpy.ndarray] | None) -> dict[str, Any]:
+    """Mean loss and (when the task counts it) accuracy, summed on the device and read once."""
+    model.eval()
+    sums: Any = None  # [loss sum, correct count] as one float64 device vector
+    count = 0
+    with no_grad():
+        for *inputs, target in loader.iterate(0):
+            if len(target) == 0:  # this rank's part of a short last batch
+                continue
+            out = task.forward(model, *inputs)
+            term = task.loss(out, target).data.astype("float64") * len(target)
+            xp = backend.get_array_module(term)
+            correct = task.correct(out.data, target.data) if task.correct else xp.zeros((), dtype="int64")
+            pair = xp.stack([term.reshape(()), xp.asarray(correct).astype("float64").reshape(())])
+            sums = pair if sums is None else sums + pair
+            count += len(target)
+    model.train()
+    read = numpy.zeros(2) if sums is None else backend.to_numpy(sums).astype(numpy.float64)  # the one host sync
+    if reduce is not None:
+        summed = reduce(numpy.concatenate([read, [float(count)]]))
+        read, count = summed[:2], int(round(summed[2]))
+    result: dict[str, Any] = {"loss": float(read[0]) / max(count, 1)}
+    if task.accuracy:
+        result["accuracy"] = float(read[1]) / max(count, 1)
+    return result

@@ -7,15 +7,21 @@ CLI shows them as usage errors. Nothing here depends on click.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from gpunet.autograd import no_grad, tensor
-from gpunet.data import Split
+from gpunet.data import DataLoader, Split
 from gpunet.nn.module import Module
+from gpunet.optim import OPTIMIZERS, Optimizer
 from gpunet.random import manual_seed
+from gpunet.training.callbacks import Callback
 from gpunet.training.errors import TrainingError, UsageError
 from gpunet.training.recipes import RECIPES, Recipe, get_recipe
 from gpunet.training.settings import Settings
+from gpunet.training.tasks import task_of
+from gpunet.training.trainer import Progress, Trainer
 from gpunet.training.user_model import is_model_file
 
 
@@ -119,7 +125,8 @@ def check_resume_model(recipe: Recipe, info: dict[str, Any], checkpoint: str) ->
 
 
 def reported_history(recipe: Recipe, epochs: list[dict[str, float]]) -> list[dict[str, float]]:
-    """The per-epoch records as reported: regression has no accuracy, so those entries are left out."""
+    """The per-epoch records as reported: regression has no accuracy (the Trainer counts none; a
+    checkpoint of an older gpunet may still hold a constant one), so those entries are left out."""
     if recipe.task != "regression":
         return list(epochs)
     return [{k: v for k, v in e.items() if not k.endswith("accuracy")} for e in epochs]
@@ -148,6 +155,34 @@ def make_settings(recipe: Recipe, seed: int = 0, epochs: int | None = None, batc
                     lr=lr or recipe.lr, optimizer=optimizer or recipe.optimizer, seed=seed,
                     momentum=recipe.momentum, clip=clip or recipe.clip, schedule=schedule or recipe.schedule,
                     weight_decay=recipe.weight_decay if weight_decay is None else weight_decay)
+
+
+def make_optimizer(model: Module, settings: Settings) -> Optimizer:
+    """The optimizer named by ``settings`` over the model's parameters."""
+    name = settings.optimizer.lower()
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {settings.optimizer!r}")
+    if name == "sgd":
+        return OPTIMIZERS[name](model.parameters(), lr=settings.lr, momentum=settings.momentum,
+                                weight_decay=settings.weight_decay)
+    return OPTIMIZERS[name](model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+
+
+def recipe_trainer(recipe: Recipe, model: Module, split: Split, settings: Settings,
+                   checkpoint: str | Path | None = None, checkpoint_every: int = 0, progress: Progress | None = None,
+                   distributed: bool = False, check_every: int = 25, callbacks: Sequence[Callback] = ()) -> Trainer:
+    """The Trainer of a recipe's run: its optimizer, task, shuffled train and test loaders, LR
+    schedule and checkpoint identity (recipe, dataset, model config) handed to the one loop."""
+    train = DataLoader(split.train, settings.batch_size, shuffle=True, seed=settings.seed)
+    test = DataLoader(split.test, max(settings.batch_size, 256))
+    identity = {"recipe": recipe.name, "dataset": split.info.get("name"), "model_config": recipe.config(split.info)}
+    trainer = Trainer(model, make_optimizer(model, settings), task_of(recipe), train, test, settings=settings,
+                      epochs=settings.epochs, scheduler=settings.lr_at, callbacks=callbacks, clip=settings.clip,
+                      checkpoint=checkpoint, checkpoint_every=checkpoint_every, progress=progress,
+                      distributed=distributed, check_every=check_every, identity=identity,
+                      num_classes=int(split.info.get("num_classes", 2)))
+    trainer.recipe, trainer.split = recipe, split
+    return trainer
 
 
 def load_trained(checkpoint: str, data_dir: str | None, command: str) -> tuple[Recipe, Split, Module, dict[str, Any]]:

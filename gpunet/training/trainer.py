@@ -1,12 +1,15 @@
-"""The training loop: epochs over a DataLoader, metrics, checkpoints, exact resume.
+"""The one training loop: any Module, epochs over DataLoaders, metrics, callbacks, exact resume.
 
-A run is fully determined by (recipe, seed, hyperparameters): the initial weights come from the
-seeded generator and each epoch's shuffle from ``(seed, epoch)``, so resuming from a checkpoint
-(model, optimizer, position) reproduces the uninterrupted run bit for bit on the CPU.
+The built-in recipes (``runs.recipe_trainer``), user models (``gpunet train FILE.py:FUNC``) and
+``fit()`` all build this Trainer. A run is fully determined by (model, data, seed,
+hyperparameters): the initial weights come from the seeded generator and each epoch's shuffle from
+``(seed, epoch)``, so resuming from a checkpoint (model, optimizer, scheduler, position)
+reproduces the uninterrupted run bit for bit on the CPU.
 
 Host syncs: a step reads nothing back. The loss sum and the correct count stay on the device
-and are read together (one sync) every ``check_every`` steps, after an epoch's first step, at
-its end and before each checkpoint. That read is also the NaN/inf check: it reads the loss sum
+and are read together (one sync) every ``check_every`` steps, after an epoch's first step when a
+``progress`` callback shows the metrics (so it has some early), at its end and before each
+checkpoint. That read is also the NaN/inf check: it reads the loss sum
 and ``0 * (sum of the weights)`` together, so a NaN/inf loss in any step since the last check,
 or a weight made NaN/inf by a NaN/inf gradient (every optimizer's update propagates it), makes
 the read non-finite. Those steps have been applied by then, so the Trainer rolls back to its
@@ -23,7 +26,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,52 +34,86 @@ import numpy
 
 from gpunet import backend, io, random
 from gpunet.autograd import Tensor
-from gpunet.data import DataLoader, Split
+from gpunet.data import DataLoader, TensorDataset
 from gpunet.nn.module import Module
-from gpunet.optim import OPTIMIZERS, Optimizer, clip_grad_norm_on_device
+from gpunet.optim import Optimizer, clip_grad_norm_on_device
+from gpunet.training.callbacks import Callback
 from gpunet.training.checkpoint import check_header, check_resumable
 from gpunet.training.errors import TrainingError
-from gpunet.training.metrics import compute_loss, evaluate, labels_of, predictions
-from gpunet.training.recipes import Recipe
+from gpunet.training.metrics import evaluate
 from gpunet.training.settings import History, Settings
 from gpunet.training.signals import deferred_interrupts
-
-
-def make_optimizer(model: Module, settings: Settings) -> Optimizer:
-    """The optimizer named by ``settings`` over the model's parameters."""
-    name = settings.optimizer.lower()
-    if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {settings.optimizer!r}")
-    if name == "sgd":
-        return OPTIMIZERS[name](model.parameters(), lr=settings.lr, momentum=settings.momentum,
-                                weight_decay=settings.weight_decay)
-    return OPTIMIZERS[name](model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-
+from gpunet.training.tasks import LossFn, Task, make_task
 
 Progress = Callable[[dict[str, Any]], None]
+#: An LR schedule: a scheduler object (``step()`` at each epoch's end; ``step(metric)`` for
+#: ReduceLROnPlateau, with the validation loss, else the train loss) or ``epoch -> lr`` (set at
+#: each epoch's start).
+Schedule = Any
+
+
+def as_loader(op: str, data: Any, batch_size: int, shuffle: bool, seed: int) -> DataLoader | None:
+    """``data`` as a DataLoader: one as is, an ``(x, y)`` pair of arrays batched (None stays None)."""
+    if data is None or isinstance(data, DataLoader):
+        return data
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return DataLoader(TensorDataset(*data), batch_size, shuffle=shuffle, seed=seed)
+    raise TypeError(f"Trainer: {op} expected a DataLoader or an (x, y) pair, got {type(data).__name__}")
+
+
+def settings_of(optimizer: Optimizer, epochs: int, batch_size: int, seed: int, clip: float | None) -> Settings:
+    """The settings a run with ``optimizer`` is checkpointed and resumed under."""
+    return Settings(epochs=epochs, batch_size=batch_size, lr=float(optimizer.lr),
+                    optimizer=type(optimizer).__name__.lower(), seed=seed,
+                    momentum=float(optimizer.defaults.get("momentum", 0.0)),
+                    weight_decay=float(optimizer.defaults.get("weight_decay", 0.0)), clip=clip)
 
 
 class Trainer:
-    """Runs a recipe's model on a split; checkpoints to ``checkpoint`` every ``checkpoint_every``
-    steps, at each epoch's end and on Ctrl-C.
+    """The one training loop: any Module, optimizer and task on DataLoaders or ``(x, y)`` arrays.
 
-    ``check_every``: steps between reads of the metrics and NaN/inf checks (see the module
-    docstring). ``progress`` is called after every step; its ``loss`` and ``accuracy`` are those
-    of the steps up to the last check.
+    ``task``: a loss name (``cross_entropy``, ``bce``, ``perceptron``, ``mse``), a loss callable or
+    a :class:`~gpunet.training.tasks.Task` (loss and how accuracy is counted; none for regression).
+    ``scheduler``: see :data:`Schedule`. ``callbacks``: :class:`Callback` objects (a callback may set
+    ``trainer.stop_training``). Checkpoints go to ``checkpoint`` every ``checkpoint_every`` steps, at
+    each epoch's end and on Ctrl-C; :meth:`restore` continues one exactly. ``check_every``: steps
+    between reads of the metrics and NaN/inf checks (see the module docstring). ``progress`` is
+    called after every step; its ``loss`` and ``accuracy`` are those of the steps up to the last
+    check. ``identity`` (recipe, dataset, model_config) names the run in its checkpoints (default:
+    the model's class and parameter shapes); ``settings`` overrides the ones read off the arguments
+    (``batch_size`` is a train DataLoader's own).
+    ``num_classes``: the confusion-checked evaluation of the built-in recipes (labels in range).
     """
 
-    def __init__(self, recipe: Recipe, model: Module, split: Split, settings: Settings,
-                 checkpoint: str | Path | None = None, checkpoint_every: int = 0,
-                 progress: Progress | None = None, distributed: bool = False, check_every: int = 25) -> None:
+    recipe: Any = None  # the built-in recipe and its split, when built by ``runs.recipe_trainer``
+    split: Any = None
+
+    def __init__(self, model: Module, optimizer: Optimizer, task: str | LossFn | Task, train: Any,
+                 validation: Any = None, *, epochs: int = 1, batch_size: int = 32, seed: int = 0,
+                 scheduler: Schedule = None, callbacks: Sequence[Callback] = (), clip: float | None = None,
+                 checkpoint: str | Path | None = None, checkpoint_every: int = 0, progress: Progress | None = None,
+                 distributed: bool = False, check_every: int = 25, identity: Mapping[str, Any] | None = None,
+                 settings: Settings | None = None, num_classes: int | None = None) -> None:
         if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
             raise ValueError(f"Trainer: check_every expected an int >= 1, got {check_every!r}")
-        self.recipe, self.model, self.split, self.settings = recipe, model, split, settings
-        self.optimizer = make_optimizer(model, settings)
-        self.train_loader = DataLoader(split.train, settings.batch_size, shuffle=True, seed=settings.seed)
-        self.test_loader = DataLoader(split.test, max(settings.batch_size, 256))
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"Trainer: epochs expected an int >= 1, got {epochs!r}")
+        self.model, self.optimizer, self.task = model, optimizer, make_task(task)
+        if isinstance(train, DataLoader):  # its batches are the ones a resume counts (checkpoint schema)
+            batch_size = train.batch_size
+        self.settings = settings or settings_of(optimizer, epochs, batch_size, seed, clip)
+        self.train_loader = as_loader("train", train, self.settings.batch_size, True, self.settings.seed)
+        self.test_loader = as_loader("validation", validation, max(self.settings.batch_size, 256), False,
+                                     self.settings.seed)
+        self.scheduler, self.callbacks = scheduler, list(callbacks)
+        self.identity = dict(identity) if identity is not None else {
+            "recipe": f"{type(model).__name__} (fit)", "dataset": None,
+            "model_config": {"parameters": {n: [int(d) for d in p.shape] for n, p in model.named_parameters()}}}
+        self.num_classes = num_classes
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.checkpoint_every = checkpoint_every
         self.progress = progress
+        self.stop_training = False
         self.epoch = self.batch = self.step = 0
         self.totals = _empty_totals()  # running sums of the current epoch up to the last check (checkpointed)
         self.check_every = check_every
@@ -85,7 +122,6 @@ class Trainer:
         self._sums: list[Any] | None = None  # [loss sum (+ 0 * gradient sums), correct count], device arrays
         self._snapshot: dict[str, Any] | None = None  # the state at the last check (for a roll-back)
         self.history = History()
-        self.num_classes = int(split.info.get("num_classes", 2))
         self.ddp: Any = None  # DistributedDataParallel when ``distributed`` (gpunet.distributed.init() first)
         if distributed:
             self._setup_distributed()
@@ -93,15 +129,16 @@ class Trainer:
     # ----- data parallel (gpunet.distributed) -------------------------------------------------
     def _setup_distributed(self) -> None:
         """Each rank trains on its part of every global batch (``batch_size`` stays global) with
-        gradients averaged by DistributedDataParallel, and evaluates its shard of the test split
-        (the sums are reduced: the metrics are those of the whole split)."""
+        gradients averaged by DistributedDataParallel, and evaluates its shard of the validation
+        data (the sums are reduced: the metrics are those of the whole set)."""
         from gpunet import distributed as dist
 
-        sampler = dist.DistributedSampler(len(self.split.train), self.settings.batch_size,
+        sampler = dist.DistributedSampler(len(self.train_loader.dataset), self.settings.batch_size,
                                           seed=self.settings.seed, order=self.train_loader.order)
         self.train_loader.batch_sampler = sampler
-        self.test_loader.batch_sampler = dist.DistributedSampler(len(self.split.test), self.test_loader.batch_size,
-                                                                 shuffle=False)
+        if self.test_loader is not None:
+            self.test_loader.batch_sampler = dist.DistributedSampler(len(self.test_loader.dataset),
+                                                                     self.test_loader.batch_size, shuffle=False)
         self.ddp = dist.DistributedDataParallel(self.model)
 
     def _global_totals(self) -> dict[str, float]:
@@ -119,11 +156,14 @@ class Trainer:
         """Everything an exact resume needs: weights, optimizer buffers, RNG, position, totals
         (after a check, so never an unchecked update; a collective when distributed)."""
         self.check()
-        return {"kind": "training", "recipe": self.recipe.name, "dataset": self.split.info.get("name"),
-                "settings": self.settings.as_dict(), "model_config": self.recipe.config(self.split.info),
-                "model": dict(self.model.state_dict()), "optimizer": self.optimizer.state_dict(),
-                "rng": random.get_state(), "epoch": self.epoch, "batch": self.batch, "step": self.step,
-                "totals": self._global_totals(), "history": self.history.epochs}
+        state = {"kind": "training", "recipe": self.identity["recipe"], "dataset": self.identity.get("dataset"),
+                 "settings": self.settings.as_dict(), "model_config": self.identity.get("model_config", {}),
+                 "model": dict(self.model.state_dict()), "optimizer": self.optimizer.state_dict(),
+                 "rng": random.get_state(), "epoch": self.epoch, "batch": self.batch, "step": self.step,
+                 "totals": self._global_totals(), "history": self.history.epochs}
+        if hasattr(self.scheduler, "state_dict"):
+            state["scheduler"] = self.scheduler.state_dict()
+        return state
 
     def save(self) -> None:
         if self.checkpoint is not None:
@@ -132,7 +172,7 @@ class Trainer:
                 io.save(state, self.checkpoint)
 
     def restore(self, path: str | Path) -> None:
-        """Continue from a checkpoint of the same recipe, model and settings (``epochs`` may differ)."""
+        """Continue from a checkpoint of the same run: model, settings (``epochs`` may differ), data."""
         state = io.load(path)
         check_header(state, path, "resume")  # the schema (types and ranges), before anything is compared
         self._check_compatible(state, path)
@@ -140,6 +180,8 @@ class Trainer:
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
+            if hasattr(self.scheduler, "load_state_dict") and "scheduler" in state:
+                self.scheduler.load_state_dict(state["scheduler"])
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
             raise TrainingError(f"resume: {path} does not fit this model: {exc}") from exc
         random.set_state(state["rng"])
@@ -153,16 +195,16 @@ class Trainer:
         self._sums = self._snapshot = None
 
     def _check_compatible(self, state: dict[str, Any], path: str | Path) -> None:
-        if state.get("recipe") != self.recipe.name:
-            raise TrainingError(f"resume: {path} is a checkpoint of {state.get('recipe')!r}, "
-                                f"not of {self.recipe.name!r}")
-        expected = json.loads(json.dumps(self.recipe.config(self.split.info)))  # tuples as saved: lists
+        name = self.identity["recipe"]
+        if state.get("recipe") != name:
+            raise TrainingError(f"resume: {path} is a checkpoint of {state.get('recipe')!r}, not of {name!r}")
+        expected = json.loads(json.dumps(self.identity.get("model_config", {})))  # tuples as saved: lists
         if state.get("model_config") != expected:
             raise TrainingError(f"resume: {path} holds a model with config {state.get('model_config')}, "
                                 f"expected {expected}")
-        if state.get("dataset") != self.split.info.get("name"):
+        if state.get("dataset") != self.identity.get("dataset"):
             raise TrainingError(f"resume: {path} was trained on {state.get('dataset')!r}, "
-                                f"not on {self.split.info.get('name')!r}")
+                                f"not on {self.identity.get('dataset')!r}")
         saved, now = state.get("settings") or {}, self.settings.as_dict()
         differ = [f"{k} {saved.get(k)!r} (checkpoint) vs {v!r} (now)" for k, v in now.items()
                   if k != "epochs" and saved.get(k) != v]
@@ -176,7 +218,7 @@ class Trainer:
         # overflow is reported once, as a TrainingError naming the step, not as NumPy warnings
         with numpy.errstate(over="ignore", invalid="ignore", divide="ignore"):
             self._train_step(batch, checked=self.check_every == 1)
-            if self.step % self.check_every == 0 or self.batch == 1:
+            if self.step % self.check_every == 0 or (self.batch == 1 and self.progress is not None):
                 self.check()
 
     def _train_step(self, batch: tuple[Tensor, ...], checked: bool) -> None:
@@ -186,12 +228,12 @@ class Trainer:
             self._take_snapshot()
         if self.ddp is not None and len(target) == 0:
             return self._idle_step(checked)
-        logits = self.recipe.forward(self.model, *inputs)
-        loss = compute_loss(self.recipe, logits, target)
+        logits = self.task.forward(self.model, *inputs)
+        loss = self.task.loss(logits, target)
         if checked:
             value = float(loss.item())
             if not math.isfinite(value):
-                raise TrainingError(f"{self.recipe.loss} loss is {value} at step {self.step + 1} "
+                raise TrainingError(f"{self.task.name} loss is {value} at step {self.step + 1} "
                                     f"(epoch {self.epoch + 1}, batch {self.batch + 1}); {self._nan_cause(batch)}")
         self.optimizer.zero_grad()
         if self.ddp is not None:
@@ -203,13 +245,13 @@ class Trainer:
             self._check_grads(batch)
         if self.settings.clip:
             clip_grad_norm_on_device(self.model.parameters(), self.settings.clip)
-        correct = (predictions(self.recipe, logits.data) == labels_of(self.recipe, target.data)).sum()
+        correct = self.task.correct(logits.data, target.data) if self.task.correct else 0
         n = len(target)
         with deferred_interrupts():  # parameters and position change together, or not at all
             self.optimizer.step()
             if checked:
                 self.totals = {"seen": self.totals["seen"] + n, "loss_sum": self.totals["loss_sum"] + value * n,
-                               "correct": self.totals["correct"] + int(correct)}
+                               "correct": self.totals["correct"] + int(correct)}  # 0 without accuracy
             else:
                 self._add(loss.data, correct, n)
             self.batch += 1
@@ -219,9 +261,10 @@ class Trainer:
         """Sum an unchecked step's loss and correct count on the device (in the order a host sum takes)."""
         term = loss.astype("float64") * n
         if self._sums is None:
-            self._sums = [term + self.totals["loss_sum"], correct + self.totals["correct"]]
+            self._sums = [term + self.totals["loss_sum"], None if self.task.correct is None
+                          else correct + self.totals["correct"]]
         else:
-            self._sums = [self._sums[0] + term, self._sums[1] + correct]
+            self._sums = [self._sums[0] + term, None if self._sums[1] is None else self._sums[1] + correct]
         self._unchecked += 1
         self._unchecked_seen += n
 
@@ -246,7 +289,9 @@ class Trainer:
         A collective when distributed (every rank calls it at the same step)."""
         if self._unchecked == 0:
             return
-        values = [] if self._sums is None else [self._sums[0], self._sums[1].astype("float64")]
+        values = [] if self._sums is None else [self._sums[0]]
+        if self._sums is not None and self._sums[1] is not None:
+            values.append(self._sums[1].astype("float64"))
         weights = [p.data for p in self.model.parameters() if p.data.dtype.kind in "fc"]
         if weights:
             values.append(sum(w.sum(dtype="float64") for w in weights) * 0.0)  # NaN/inf when a weight is
@@ -258,8 +303,9 @@ class Trainer:
             finite = not allreduce_sum([0 if finite else 1], "NaN/inf check")[0]
         if finite:
             if self._sums is not None:
+                correct = int(read[1]) if self._sums[1] is not None else self.totals["correct"]
                 self.totals = {"seen": self.totals["seen"] + self._unchecked_seen, "loss_sum": read[0],
-                               "correct": int(read[1])}
+                               "correct": correct}
             self._unchecked = self._unchecked_seen = 0
             self._sums = self._snapshot = None
             return
@@ -318,9 +364,13 @@ class Trainer:
         return "lower --lr or use --clip (the batch is finite: the optimisation diverged, not the data)"
 
     def fit(self) -> History:
-        """Train until ``settings.epochs``; returns the history (also kept on the trainer)."""
+        """Train until ``epochs`` (or a callback's ``stop_training``); returns the history (also kept
+        on the trainer)."""
+        self.stop_training = False
+        for callback in self.callbacks:
+            callback.on_train_begin(self)
         try:
-            while self.epoch < self.settings.epochs:
+            while self.epoch < self.settings.epochs and not self.stop_training:
                 self._run_epoch()
         except KeyboardInterrupt as exc:
             # distributed: saving is a collective, safe only when every rank stopped after the same
@@ -328,37 +378,77 @@ class Trainer:
             if self.ddp is None or getattr(exc, "all_ranks", False):
                 self.save()
             raise
+        for callback in self.callbacks:
+            callback.on_train_end(_logs(self.history.last))
         return self.history
 
     def _run_epoch(self) -> None:
-        self.optimizer.lr = self.settings.lr_at(self.epoch)
+        if callable(self.scheduler) and not hasattr(self.scheduler, "step"):
+            self.optimizer.lr = self.scheduler(self.epoch)  # an ``epoch -> lr`` schedule
         start = time.perf_counter()
         total = len(self.train_loader)
         for batch in self.train_loader.iterate(self.epoch, self.batch):
             self.train_step(batch)
             if self.checkpoint_every and self.step % self.checkpoint_every == 0:
                 self.save()
-            if self.progress:
-                seen = max(self.totals["seen"], 1)  # the metrics are those up to the last check
-                self.progress({"epoch": self.epoch + 1, "epochs": self.settings.epochs, "batch": self.batch,
-                               "batches": total, "step": self.step, "loss": self.totals["loss_sum"] / seen,
-                               "accuracy": self.totals["correct"] / seen,
-                               "samples_per_s": (self.totals["seen"] + self._unchecked_seen)
-                               / max(time.perf_counter() - start, 1e-9)})
+            if self.progress or self.callbacks:
+                event = self._batch_event(total, start)  # host numbers up to the last check: no sync
+                if self.progress:
+                    self.progress(event)
+                for callback in self.callbacks:
+                    callback.on_batch_end(self.batch, event)
         self.check()
-        test = evaluate(self.recipe, self.model, self.test_loader, self.num_classes,
-                        reduce=_sum_over_ranks if self.ddp is not None else None)
-        totals = self._global_totals()
-        seen = max(totals["seen"], 1)
-        record = {"epoch": self.epoch + 1, "train_loss": totals["loss_sum"] / seen,
-                  "train_accuracy": totals["correct"] / seen, "test_loss": test["loss"],
-                  "test_accuracy": test["accuracy"], "seconds": time.perf_counter() - start}
+        record = self._epoch_record(start)
         with deferred_interrupts():
             self.history.epochs.append(record)
             self.epoch, self.batch, self.totals = self.epoch + 1, 0, _empty_totals()
+            self._step_scheduler(record)
         self.save()
         if self.progress:
             self.progress({"end_of_epoch": True, **record, "epochs": self.settings.epochs})
+        for callback in self.callbacks:
+            callback.on_epoch_end(record["epoch"], _logs(record))
+
+    def _batch_event(self, total: int, start: float) -> dict[str, Any]:
+        seen = max(self.totals["seen"], 1)  # the metrics are those up to the last check
+        event = {"epoch": self.epoch + 1, "epochs": self.settings.epochs, "batch": self.batch, "batches": total,
+                 "step": self.step, "loss": self.totals["loss_sum"] / seen,
+                 "samples_per_s": (self.totals["seen"] + self._unchecked_seen) / max(time.perf_counter() - start, 1e-9)}
+        if self.task.accuracy:
+            event["accuracy"] = self.totals["correct"] / seen
+        return event
+
+    def _epoch_record(self, start: float) -> dict[str, float]:
+        """The epoch's metrics: train (and, with validation data, test) loss, and accuracy when counted."""
+        test = None
+        if self.test_loader is not None:
+            test = evaluate(self.task, self.model, self.test_loader, self.num_classes,
+                            reduce=_sum_over_ranks if self.ddp is not None else None)
+        totals = self._global_totals()
+        seen = max(totals["seen"], 1)
+        record: dict[str, float] = {"epoch": self.epoch + 1, "train_loss": totals["loss_sum"] / seen}
+        if self.task.accuracy:
+            record["train_accuracy"] = totals["correct"] / seen
+        if test is not None:
+            record["test_loss"] = test["loss"]
+            if self.task.accuracy:
+                record["test_accuracy"] = test["accuracy"]
+        record["seconds"] = time.perf_counter() - start
+        return record
+
+    def _step_scheduler(self, record: dict[str, float]) -> None:
+        """A scheduler object steps once per epoch (ReduceLROnPlateau on the test, else train, loss)."""
+        if self.scheduler is None or not hasattr(self.scheduler, "step"):
+            return
+        if type(self.scheduler).__name__ == "ReduceLROnPlateau":
+            self.scheduler.step(record.get("test_loss", record["train_loss"]))
+        else:
+            self.scheduler.step()
+
+
+def _logs(record: dict[str, float]) -> dict[str, float]:
+    """What callbacks get: an epoch's record without its ``epoch`` number."""
+    return {k: v for k, v in record.items() if k != "epoch"}
 
 
 def _rank() -> int:

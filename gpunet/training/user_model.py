@@ -3,8 +3,8 @@
 ``FUNC()`` (imported from FILE.py by its path) returns a :class:`~gpunet.nn.Module`; the ``.npz``
 holds ``x`` and ``y`` and optionally ``x_test`` and ``y_test`` (else a seeded 20% test split).
 Integer ``y`` means classification (cross-entropy, accuracy), floating ``y`` regression (MSE).
-:func:`prepare_user_run` gives the same (recipe, split, model) triple as the built-in recipes, so
-the :class:`~gpunet.training.Trainer`, checkpoints and resume work unchanged. Every problem is a
+:func:`prepare_user_run` gives the same (recipe, split, model) triple as the built-in recipes, and
+``runs.recipe_trainer`` hands it to the one :class:`~gpunet.training.Trainer` (checkpoints, resume). Every problem is a
 :class:`UsageError` raised before any training.
 """
 

@@ -59,10 +59,10 @@ def lenet_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (training an epoch would only slow the tests; the filters do not need to be good)."""
     pytest.importorskip("sklearn", reason="the digits dataset needs scikit-learn")
     from gpunet import io
-    from gpunet.training import Settings, Trainer, prepare_run
+    from gpunet.training import Settings, prepare_run, recipe_trainer
 
     recipe, split, model = prepare_run("lenet", None, 0, None)
     settings = Settings(epochs=1, batch_size=32, lr=recipe.lr, optimizer=recipe.optimizer)
     path = tmp_path_factory.mktemp("lenet") / "lenet.npz"
-    io.save(Trainer(recipe, model, split, settings).state(), path)
+    io.save(recipe_trainer(recipe, model, split, settings).state(), path)
     return path

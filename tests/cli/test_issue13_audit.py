@@ -7,7 +7,10 @@ the issue asks for that.
 Why
   1. CLI and Trainer run only the built-in recipes
        fit API for any Module: tests/training/test_fit.py (classification, regression, early stopping,
-       README example), callbacks: tests/training/test_callbacks.py; ``gpunet train FILE.py:FUNC --data
+       README examples), callbacks: tests/training/test_callbacks.py; one Trainer for fit, recipes
+       and the CLI, with callbacks, NaN check and exact resume: tests/training/test_one_loop.py::
+         test_recipe_cli_and_fit_runs_go_through_the_same_trainer and
+         ::test_exact_resume_of_a_fit_trainer_equals_the_uninterrupted_run; ``gpunet train FILE.py:FUNC --data
        FILE.npz``: tests/cli/test_user_model.py (classifier, regressor, split, resume, refusals);
        ``summary``/``evaluate``/``filters FILE.py:FUNC`` (train's split, regression loss only, a checkpoint of
        another model refused, README commands as shown): tests/cli/test_user_model_commands.py.

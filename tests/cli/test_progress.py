@@ -69,3 +69,12 @@ def test_quiet_prints_nothing() -> None:
     for stream in (io.StringIO(), FakeTTY()):
         _feed(EpochProgress(stream=stream, quiet=True), _events())
         assert stream.getvalue() == ""
+
+
+def test_regression_events_carry_no_accuracy_and_show_none() -> None:
+    """The Trainer sends no accuracy for regression (mse); the lines show the loss only."""
+    events = [{k: v for k, v in e.items() if "accuracy" not in k} for e in _events(epochs=1)]
+    stream = io.StringIO()
+    _feed(EpochProgress(stream=stream, accuracy=False), events)
+    assert "acc" not in stream.getvalue()
+    assert stream.getvalue().splitlines()[-1] == "epoch 1/1  loss 0.5000  test loss 0.6000  (1.2s)"

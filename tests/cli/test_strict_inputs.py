@@ -15,7 +15,7 @@ import pytest
 
 import gpunet
 from gpunet.data import ArrayDataset, Split, load_dataset, mnist
-from gpunet.training import Settings, Trainer, TrainingError, get_recipe
+from gpunet.training import Settings, Trainer, TrainingError, get_recipe, recipe_trainer
 
 
 def write_idx(path: Path, array: numpy.ndarray, magic: int, gz: bool = False) -> None:
@@ -145,7 +145,7 @@ def credit_trainer(poison: bool, lr: float, model: str = "mlp", batch_size: int 
     split = Split(ArrayDataset(x, y), split.test, split.info)
     gpunet.manual_seed(0)
     settings = Settings(epochs=1, batch_size=batch_size or len(x), lr=lr, optimizer="sgd", momentum=0.0)
-    return Trainer(recipe, recipe.build(split.info), split, settings)
+    return recipe_trainer(recipe, recipe.build(split.info), split, settings)
 
 
 def test_nan_in_the_data_is_named_as_the_cause() -> None:

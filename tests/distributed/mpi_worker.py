@@ -136,11 +136,11 @@ def fail(how: str, backend_name: str = "numpy") -> None:
 
 
 def _trainer(checkpoint: str, epochs: int):
-    from gpunet.training import Trainer, make_settings, prepare_run
+    from gpunet.training import make_settings, prepare_run, recipe_trainer
 
     recipe, split, net = prepare_run("mlp", None, 0, None)
     settings = make_settings(recipe, seed=0, epochs=epochs)
-    return Trainer(recipe, net, split, settings, checkpoint=checkpoint, distributed=dist.get_world_size() > 1)
+    return recipe_trainer(recipe, net, split, settings, checkpoint=checkpoint, distributed=dist.get_world_size() > 1)
 
 
 def partial(checkpoint: str) -> None:

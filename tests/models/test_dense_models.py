@@ -10,7 +10,7 @@ from gpunet import functional as F
 from gpunet.data import load_dataset
 from gpunet.models import LinearModel
 from gpunet.nn import MLP, Perceptron
-from gpunet.training import Settings, Trainer, get_recipe
+from gpunet.training import Settings, get_recipe, recipe_trainer
 
 
 def fit_binary(model, x, t, steps, lr, forward=None):
@@ -58,7 +58,7 @@ def train_recipe(name, **overrides):
     model = recipe.build(split.info)
     settings = Settings(epochs=overrides.get("epochs", recipe.epochs), batch_size=recipe.batch_size,
                         lr=recipe.lr, optimizer=recipe.optimizer, momentum=recipe.momentum)
-    return Trainer(recipe, model, split, settings).fit().last
+    return recipe_trainer(recipe, model, split, settings).fit().last
 
 
 def test_credit_linear_model_learns():

@@ -90,13 +90,13 @@ def test_plain_step(name, kernels):
 def test_trainer_step(recipe):
     if recipe == "lenet":
         pytest.importorskip("sklearn")
-    from gpunet.training import Settings, Trainer, prepare_run
+    from gpunet.training import Settings, prepare_run, recipe_trainer
 
     with gpunet.use("cupy"):
         rec, split, model = prepare_run(recipe, None, 0, None)
         model.to("cupy")
-        trainer = Trainer(rec, model, split, Settings(epochs=1, batch_size=32, lr=rec.lr, optimizer=rec.optimizer,
-                                                      clip=rec.clip))
+        settings = Settings(epochs=1, batch_size=32, lr=rec.lr, optimizer=rec.optimizer, clip=rec.clip)
+        trainer = recipe_trainer(rec, model, split, settings)
         batches = trainer.train_loader.iterate(0)
         trainer.train_step(next(batches))  # warm-up (and a check: the epoch's first step)
         trainer.train_step(next(batches))  # the copy of the state a roll-back needs, once per check
@@ -110,14 +110,14 @@ def test_trainer_syncs_once_per_check(recipe):
     """Over whole check intervals a Trainer step costs at most one sync (issue 11: <= 1 per step)."""
     if recipe == "lenet":
         pytest.importorskip("sklearn")
-    from gpunet.training import Settings, Trainer, prepare_run
+    from gpunet.training import Settings, prepare_run, recipe_trainer
 
     every = 3
     with gpunet.use("cupy"):
         rec, split, model = prepare_run(recipe, None, 0, None)
         model.to("cupy")
-        trainer = Trainer(rec, model, split, Settings(epochs=1, batch_size=32, lr=rec.lr, optimizer=rec.optimizer,
-                                                      clip=rec.clip), check_every=every)
+        settings = Settings(epochs=1, batch_size=32, lr=rec.lr, optimizer=rec.optimizer, clip=rec.clip)
+        trainer = recipe_trainer(rec, model, split, settings, check_every=every)
         batches = trainer.train_loader.iterate(0)
         trainer.train_step(next(batches))
         trainer.train_step(next(batches))

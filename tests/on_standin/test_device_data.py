@@ -86,7 +86,7 @@ def test_python_scalar_operands_are_copied_once():
 
 
 def test_fit_reads_once_per_epoch_and_copies_the_data_once():
-    from gpunet.training import fit
+    from gpunet.training import Callback, fit
 
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((64, 4)).astype(np.float32), rng.integers(0, 3, 64)
@@ -97,8 +97,14 @@ def test_fit_reads_once_per_epoch_and_copies_the_data_once():
             batch_size=16)
         model = gpunet.nn.Linear(4, 3).to("cupy")
         opt = gpunet.optim.SGD(model.parameters(), lr=0.1)
+        batches: list[int] = []
+
+        class Batches(Callback):
+            def on_batch_end(self, batch: int, logs: dict) -> None:
+                batches.append(logs["step"])  # host numbers up to the last check: no sync
+
         with _standin.count() as counted:
-            history = fit(model, opt, "cross_entropy", (x, y), epochs=2, batch_size=16)
-    assert len(history) == 2 and history[-1]["train_accuracy"] >= 0
-    assert counted.syncs == 2, counted.report(20)  # one read per epoch, 4 steps each
+            history = fit(model, opt, "cross_entropy", (x, y), epochs=2, batch_size=16, callbacks=[Batches()])
+    assert len(history) == 2 and history[-1]["train_accuracy"] >= 0 and batches == list(range(1, 9))
+    assert counted.syncs == 2, counted.report(20)  # one read per epoch, 4 steps each, callbacks included
     assert counted.h2d == 2 + 2, counted.report(20)  # the two arrays once, each epoch's order once

@@ -21,7 +21,7 @@ from gpunet.cli import cli
 from gpunet.cli.errors import run_cleanly
 from gpunet.data import load_dataset
 from gpunet.io import CheckpointError
-from gpunet.training import Settings, Trainer, TrainingError, get_recipe, load_trained
+from gpunet.training import Settings, Trainer, TrainingError, get_recipe, load_trained, recipe_trainer
 from gpunet.training.checkpoint import TrainingCheckpointError
 
 
@@ -30,7 +30,7 @@ def make_trainer(checkpoint: Path | None = None) -> Trainer:
     split = load_dataset(recipe.dataset, seed=0)
     gpunet.manual_seed(0)
     settings = Settings(epochs=2, batch_size=32, lr=0.01, optimizer="adam", seed=0)
-    return Trainer(recipe, recipe.build(split.info), split, settings, checkpoint=checkpoint)
+    return recipe_trainer(recipe, recipe.build(split.info), split, settings, checkpoint=checkpoint)
 
 
 class Stop(Exception):

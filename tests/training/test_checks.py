@@ -15,7 +15,7 @@ import pytest
 import gpunet
 from gpunet import io
 from gpunet.data import ArrayDataset, Split, load_dataset
-from gpunet.training import Settings, Trainer, TrainingError, get_recipe
+from gpunet.training import Settings, Trainer, TrainingError, get_recipe, recipe_trainer
 
 BATCH = 32
 
@@ -33,8 +33,8 @@ def make(check_every: int, poison_batch: int | None = None, checkpoint: Path | N
         x[row, 0] = numpy.nan
     split = Split(ArrayDataset(x, y), split.test, split.info)
     gpunet.manual_seed(0)
-    return Trainer(recipe, recipe.build(split.info), split, settings, checkpoint=checkpoint,
-                   checkpoint_every=checkpoint_every, check_every=check_every)
+    return recipe_trainer(recipe, recipe.build(split.info), split, settings, checkpoint=checkpoint,
+                          checkpoint_every=checkpoint_every, check_every=check_every)
 
 
 def weights(trainer: Trainer) -> dict[str, numpy.ndarray]:

@@ -31,13 +31,22 @@ def test_fit_early_stopping_ends_run():
     assert len(hist) == 2 and stop.stopped_epoch == 2
 
 
-def test_readme_fit_example_runs(capsys):
+def test_readme_fit_examples_run(capsys, monkeypatch, tmp_path):
+    """Both examples of README's fit section, as shown (the second continues the first)."""
     from pathlib import Path
 
     text = (Path(__file__).parents[2] / "README.md").read_text()
-    code = text.split("### Training any model: `fit` and callbacks")[1].split("```python")[1].split("```")[0]
-    exec(compile(code, "README-fit", "exec"), {})
+    section = text.split("### Training any model: `fit` and callbacks")[1].split("\n## ")[0]
+    blocks = [part.split("```")[0] for part in section.split("```python")[1:]]
+    assert len(blocks) == 2
+    monkeypatch.chdir(tmp_path)  # the examples write best.npz, log.csv and run.npz
+    scope: dict = {}
+    exec(compile(blocks[0], "README-fit", "exec"), scope)
     assert float(capsys.readouterr().out.strip().splitlines()[-1]) > 0.8
+    assert (tmp_path / "best.npz").exists() and (tmp_path / "log.csv").exists()
+    exec(compile(blocks[1], "README-trainer", "exec"), scope)
+    assert capsys.readouterr().out.strip() == "['epoch', 'seconds', 'test_loss', 'train_loss']"
+    assert (tmp_path / "run.npz").exists()
 
 
 def test_fit_regression_with_checkpoint_and_plateau(tmp_path):

@@ -20,7 +20,7 @@ import gpunet
 from gpunet import io
 from gpunet.backend import to_numpy
 from gpunet.data import ArrayDataset, Split, load_dataset
-from gpunet.training import RECIPES, Recipe, Settings, Trainer, get_recipe
+from gpunet.training import RECIPES, Recipe, Settings, Trainer, get_recipe, recipe_trainer
 
 
 class Stop(Exception):
@@ -43,8 +43,8 @@ def make_trainer(recipe: Recipe, optimizer: str, checkpoint: Path | None = None,
     model = recipe.build(split.info)
     settings = Settings(epochs=epochs, batch_size=32, lr=0.05 if optimizer == "sgd" else 0.01,
                         optimizer=optimizer, seed=3, momentum=0.9)
-    return Trainer(recipe, model, split, settings, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                   progress=progress)
+    return recipe_trainer(recipe, model, split, settings, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                          progress=progress)
 
 
 def interrupt_at(step: int, error: type[BaseException] = KeyboardInterrupt) -> Any:
@@ -239,8 +239,8 @@ def test_every_recipe_resumes_bit_identical(tmp_path: Path, name: str) -> None:
 
     def run(progress: Any = None, restore: Path | None = None) -> Trainer:
         gpunet.manual_seed(5 if restore is None else 77)
-        trainer = Trainer(recipe, recipe.build(full.info), split, settings, checkpoint=tmp_path / "run.npz",
-                          progress=progress)
+        trainer = recipe_trainer(recipe, recipe.build(full.info), split, settings, checkpoint=tmp_path / "run.npz",
+                                 progress=progress)
         if restore is not None:
             trainer.restore(restore)
         with contextlib.suppress(KeyboardInterrupt):

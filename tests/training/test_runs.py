@@ -13,13 +13,13 @@ from gpunet import io
 from gpunet import random as gpunet_random
 from gpunet.training import (
     Settings,
-    Trainer,
     TrainingError,
     UsageError,
     get_recipe,
     load_trained,
     make_settings,
     prepare_run,
+    recipe_trainer,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,7 +82,7 @@ def test_make_settings_takes_the_recipes_defaults_and_overrides() -> None:
 def test_load_trained_restores_the_weights(tmp_path: Path) -> None:
     recipe, split, model = prepare_run("mlp", None, 2, None)
     path = tmp_path / "mlp.npz"
-    trainer = Trainer(recipe, model, split, make_settings(recipe, seed=2, epochs=1), checkpoint=path)
+    trainer = recipe_trainer(recipe, model, split, make_settings(recipe, seed=2, epochs=1), checkpoint=path)
     trainer.fit()
     again, _, loaded, state = load_trained(str(path), None, "evaluate")
     assert again.name == "mlp" and state["epoch"] == 1
