@@ -4,6 +4,11 @@ Hooks: ``on_train_begin(trainer)``, ``on_batch_end(batch, logs)`` (after every s
 the metrics up to the last deferred check, so it costs no host sync), ``on_epoch_end(epoch, logs)``
 (the epoch's history record without ``epoch``), ``on_train_end(logs)``.
 A callback stops training by setting ``trainer.stop_training = True`` (``EarlyStopping`` does).
+
+State (as PyTorch Lightning's callbacks): ``state_dict()`` is saved in the Trainer's checkpoints
+under ``state_key`` (the class name, plus the options that tell two instances apart) and handed
+back by ``load_state_dict`` on resume, so EarlyStopping keeps its best and wait count,
+ModelCheckpoint its best, and the loggers append to their files instead of starting them again.
 """
 
 from __future__ import annotations
@@ -14,11 +19,25 @@ import math
 from pathlib import Path
 from typing import Any
 
+from gpunet.training.log_files import csv_epoch, jsonl_epoch, keep_rows_up_to
+
 
 class Callback:
     """Base class: every hook does nothing."""
 
     trainer: Any = None
+
+    @property
+    def state_key(self) -> str:
+        """The key of this callback's state in a checkpoint: stable across runs, unique in one."""
+        return type(self).__name__
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs of this callback (plain numbers, strings, lists; empty: nothing)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take back a ``state_dict()`` on resume (raise ValueError/TypeError on a malformed one)."""
 
     def on_train_begin(self, trainer: Any) -> None:
         self.trainer = trainer
@@ -37,6 +56,28 @@ def _check_mode(op: str, mode: str) -> str:
     if mode not in ("min", "max"):
         raise ValueError(f"{op}: mode expected 'min' or 'max', got {mode!r}")
     return mode
+
+
+def _keyed(name: str, **options: Any) -> str:
+    """Lightning's key layout: ``EarlyStopping{'monitor': 'test_loss', 'mode': 'min'}``."""
+    return f"{name}{options!r}"
+
+
+def _saved(op: str, state: dict[str, Any], field: str, kind: str) -> Any:
+    """``state[field]`` checked against ``kind``: ``number``/``epoch``/``count``, ``?`` for None too."""
+    if not isinstance(state, dict) or field not in state:
+        raise ValueError(f"{op}.load_state_dict: expected a {field!r} entry, got {state!r:.80}")
+    value = state[field]
+    if value is None and kind.endswith("?"):
+        return None
+    base = kind.rstrip("?")
+    if base == "number" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if base in ("epoch", "count") and type(value) is int and value >= (1 if base == "epoch" else 0):
+        return value
+    wanted = {"number": "a number", "epoch": "an int >= 1", "count": "an int >= 0"}[base]
+    raise ValueError(f"{op}.load_state_dict: {field!r} expected {wanted}{' or None' if kind.endswith('?') else ''}, "
+                     f"got {value!r:.80}")
 
 
 def _monitored(op: str, monitor: str, logs: dict[str, float]) -> float:
@@ -59,6 +100,27 @@ class EarlyStopping(Callback):
         self.best: float | None = None
         self.wait = 0
         self.stopped_epoch: int | None = None
+        self._restored = False
+
+    @property
+    def state_key(self) -> str:
+        return _keyed("EarlyStopping", monitor=self.monitor, mode=self.mode)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "wait": self.wait, "stopped_epoch": self.stopped_epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        values = [_saved("EarlyStopping", state, f, k)
+                  for f, k in (("best", "number?"), ("wait", "count"), ("stopped_epoch", "epoch?"))]
+        self.best, self.wait, self.stopped_epoch = values
+        self._restored = True
+
+    def on_train_begin(self, trainer: Any) -> None:
+        """A resumed run that had stopped early stays stopped (as the uninterrupted run did)."""
+        super().on_train_begin(trainer)
+        if self._restored and self.stopped_epoch is not None and trainer is not None:
+            trainer.stop_training = True
+        self._restored = False
 
     def _improved(self, value: float) -> bool:
         if self.best is None:
@@ -90,6 +152,17 @@ class ModelCheckpoint(Callback):
         self.best: float | None = None
         self.best_epoch: int | None = None
 
+    @property
+    def state_key(self) -> str:
+        return _keyed("ModelCheckpoint", monitor=self.monitor, mode=self.mode, path=str(self.path))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        best = _saved("ModelCheckpoint", state, "best", "number?")
+        self.best, self.best_epoch = best, _saved("ModelCheckpoint", state, "best_epoch", "epoch?")
+
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         from gpunet import io
 
@@ -103,35 +176,83 @@ class ModelCheckpoint(Callback):
 
 
 class CSVLogger(Callback):
-    """One CSV row per epoch (header from the first epoch's keys)."""
+    """One CSV row per epoch (header from the first epoch's keys). Resumed, it appends under the
+    same header, after dropping any rows past the checkpoint's epoch."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._keys: list[str] | None = None
+        self.last_epoch = 0  # the last epoch written
+        self._restored = False
+
+    @property
+    def state_key(self) -> str:
+        return _keyed("CSVLogger", path=str(self.path))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last_epoch": self.last_epoch, "keys": None if self._keys is None else list(self._keys)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        last = _saved("CSVLogger", state, "last_epoch", "count")
+        keys = state.get("keys")
+        if keys is not None and not (isinstance(keys, list) and all(isinstance(k, str) for k in keys)):
+            raise ValueError(f"CSVLogger.load_state_dict: 'keys' expected a list of names or None, got {keys!r:.80}")
+        self.last_epoch, self._keys, self._restored = last, None if keys is None else list(keys), True
+
+    def on_train_begin(self, trainer: Any) -> None:
+        super().on_train_begin(trainer)
+        if self._restored:
+            keep_rows_up_to(self.path, self.last_epoch, csv_epoch, header=True)
+        self._restored = False
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         row = {"epoch": epoch, **logs}
-        new = self._keys is None
-        if new:
+        new = self._keys is None or not self.path.exists()
+        if self._keys is None:
             self._keys = list(row)
         with self.path.open("w" if new else "a", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=self._keys, extrasaction="ignore")
             if new:
                 writer.writeheader()
             writer.writerow(row)
+        self.last_epoch = epoch
 
 
 class JSONLinesLogger(Callback):
-    """One JSON object per epoch and line."""
+    """One JSON object per epoch and line. Resumed, it appends after dropping any lines past the
+    checkpoint's epoch."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._started = False
+        self.last_epoch = 0  # the last epoch written
+        self._restored = False
+
+    @property
+    def state_key(self) -> str:
+        return _keyed("JSONLinesLogger", path=str(self.path))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last_epoch": self.last_epoch, "started": self._started}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        last = _saved("JSONLinesLogger", state, "last_epoch", "count")
+        started = state.get("started")
+        if not isinstance(started, bool):
+            raise ValueError(f"JSONLinesLogger.load_state_dict: 'started' expected a bool, got {started!r:.80}")
+        self.last_epoch, self._started, self._restored = last, started, True
+
+    def on_train_begin(self, trainer: Any) -> None:
+        super().on_train_begin(trainer)
+        if self._restored:
+            keep_rows_up_to(self.path, self.last_epoch, jsonl_epoch, header=False)
+        self._restored = False
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         with self.path.open("a" if self._started else "w") as f:
             f.write(json.dumps({"epoch": epoch, **logs}) + "\n")
         self._started = True
+        self.last_epoch = epoch
 
 
 class TensorBoardLogger(Callback):
@@ -144,6 +265,11 @@ class TensorBoardLogger(Callback):
             raise ImportError("TensorBoardLogger: needs the optional 'tensorboard' package "
                               "(pip install tensorboard), which is not importable") from exc
         self.writer = Writer(str(log_dir))
+        self.log_dir = str(log_dir)
+
+    @property
+    def state_key(self) -> str:
+        return _keyed("TensorBoardLogger", log_dir=self.log_dir)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         for key, value in logs.items():
