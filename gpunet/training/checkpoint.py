@@ -18,6 +18,9 @@
 ``totals``     ``seen`` int >= 0, ``correct`` int in ``0..seen``, ``loss_sum`` finite
 ``history``    one dict per finished epoch of names -> numbers (no ``*_accuracy`` for regression)
 ``scheduler``  optional: the LR scheduler's ``state_dict()`` when the run has a scheduler object
+``callbacks``  optional: ``state_key`` -> that callback's ``state_dict()`` (an object of names to
+               null, booleans, numbers, strings, arrays, or lists/objects of them), for the
+               callbacks with a state; each callback checks its own on resume
 =============  ==============================================================================
 
 A violation is a :class:`TrainingCheckpointError` (both a ``TrainingError`` and an
@@ -187,6 +190,7 @@ def check_resumable(state: dict[str, Any], path: Any, model: Any, optimizer: Any
                     f" (at most {batch} batches of {state['settings']['batch_size']})")
         _int(state, "totals.correct", 0, seen, " (at most totals.seen)")
         _number(state, "totals.loss_sum")
+        _check_callbacks(state)
     except _Violation as exc:
         raise _fail(command, path, exc) from None
 
@@ -249,6 +253,34 @@ def _check_legacy_optimizer(state: dict[str, Any], saved: dict[str, Any], optimi
             elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise _Violation(f"optimizer.state[{i}].{name}", f"must be an array of shape {tuple(param.shape)} "
                                                                  f"or a finite number, got {_show(value)}")
+
+
+def _check_callbacks(state: dict[str, Any]) -> None:
+    """The optional ``callbacks`` field: ``state_key`` -> an object of plain values."""
+    if "callbacks" not in state:
+        return
+    saved = _typed(state, "callbacks", dict, "an object of callback states keyed by state_key")
+    for key, entry in saved.items():
+        if not isinstance(entry, dict):
+            raise _Violation(f"callbacks.{key}", f"must be an object of the callback's state, got {_show(entry)}")
+        for name, value in entry.items():
+            _plain(value, f"callbacks.{key}.{name}")
+
+
+def _plain(value: Any, field: str) -> None:
+    """None, a bool, number, string or array, or a list/object of them."""
+    if value is None or isinstance(value, (bool, int, float, str, numpy.ndarray)):
+        return
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _plain(item, f"{field}[{i}]")
+        return
+    if isinstance(value, dict):
+        for name, item in value.items():
+            _plain(item, f"{field}.{name}")
+        return
+    raise _Violation(field, f"must be null, a boolean, number, string, array or a list/object of them, "
+                            f"got {_show(value)}")
 
 
 def _check_rng(state: dict[str, Any]) -> None:

@@ -37,6 +37,7 @@ from gpunet.autograd import Tensor
 from gpunet.data import DataLoader, TensorDataset
 from gpunet.nn.module import Module
 from gpunet.optim import Optimizer, clip_grad_norm_on_device
+from gpunet.training.callback_state import check_state_keys, restore_callbacks
 from gpunet.training.callbacks import Callback
 from gpunet.training.checkpoint import check_header, check_resumable
 from gpunet.training.errors import TrainingError
@@ -106,6 +107,7 @@ class Trainer:
         self.test_loader = as_loader("validation", validation, max(self.settings.batch_size, 256), False,
                                      self.settings.seed)
         self.scheduler, self.callbacks = scheduler, list(callbacks)
+        check_state_keys(self.callbacks)
         self.identity = dict(identity) if identity is not None else {
             "recipe": f"{type(model).__name__} (fit)", "dataset": None,
             "model_config": {"parameters": {n: [int(d) for d in p.shape] for n, p in model.named_parameters()}}}
@@ -163,6 +165,10 @@ class Trainer:
                  "totals": self._global_totals(), "history": self.history.epochs}
         if hasattr(self.scheduler, "state_dict"):
             state["scheduler"] = self.scheduler.state_dict()
+        callbacks = {cb.state_key: cb.state_dict() for cb in self.callbacks}
+        callbacks = {key: saved for key, saved in callbacks.items() if saved}
+        if callbacks:
+            state["callbacks"] = callbacks
         return state
 
     def save(self) -> None:
@@ -177,6 +183,7 @@ class Trainer:
         check_header(state, path, "resume")  # the schema (types and ranges), before anything is compared
         self._check_compatible(state, path)
         check_resumable(state, path, self.model, self.optimizer, len(self.train_loader))
+        restore_callbacks(self.callbacks, state.get("callbacks", {}), path)  # may refuse: first
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -403,11 +410,19 @@ class Trainer:
             self.history.epochs.append(record)
             self.epoch, self.batch, self.totals = self.epoch + 1, 0, _empty_totals()
             self._step_scheduler(record)
+        # the callbacks see the epoch before its checkpoint, which holds their state after it;
+        # an interrupt in one still lets the others see the epoch, then the checkpoint is written
+        interrupt = None
+        for callback in self.callbacks:
+            try:
+                callback.on_epoch_end(record["epoch"], _logs(record))
+            except KeyboardInterrupt as exc:
+                interrupt = interrupt or exc
         self.save()
+        if interrupt is not None:
+            raise interrupt
         if self.progress:
             self.progress({"end_of_epoch": True, **record, "epochs": self.settings.epochs})
-        for callback in self.callbacks:
-            callback.on_epoch_end(record["epoch"], _logs(record))
 
     def _batch_event(self, total: int, start: float) -> dict[str, Any]:
         seen = max(self.totals["seen"], 1)  # the metrics are those up to the last check
