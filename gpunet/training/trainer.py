@@ -76,8 +76,9 @@ class Trainer:
     ``task``: a loss name (``cross_entropy``, ``bce``, ``perceptron``, ``mse``), a loss callable or
     a :class:`~gpunet.training.tasks.Task` (loss and how accuracy is counted; none for regression).
     ``scheduler``: see :data:`Schedule`. ``callbacks``: :class:`Callback` objects (a callback may set
-    ``trainer.stop_training``). Checkpoints go to ``checkpoint`` every ``checkpoint_every`` steps, at
-    each epoch's end and on Ctrl-C; :meth:`restore` continues one exactly. ``check_every``: steps
+    ``trainer.stop_training``; their ``state_dict()`` is checkpointed by ``state_key``). Checkpoints
+    go to ``checkpoint`` every ``checkpoint_every`` steps, at each epoch's end and on Ctrl-C;
+    :meth:`restore` continues one exactly. ``check_every``: steps
     between reads of the metrics and NaN/inf checks (see the module docstring). ``progress`` is
     called after every step; its ``loss`` and ``accuracy`` are those of the steps up to the last
     check. ``identity`` (recipe, dataset, model_config) names the run in its checkpoints (default:
