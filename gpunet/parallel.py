@@ -79,3 +79,44 @@ def blas_threads() -> int | None:
     """The thread count BLAS reports now (``None`` without a BLAS threadpoolctl can see)."""
     libs = _blas_controllers()
     return int(libs[0].get_num_threads()) if libs else None
+
+
+_pool: dict[int, Any] = {}
+
+
+def _executor(workers: int) -> Any:
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = _pool.get(workers)
+    if pool is None:
+        pool = _pool[workers] = ThreadPoolExecutor(workers, thread_name_prefix="gpunet-batch")
+    return pool
+
+
+def split(count: int, parts: int) -> list[tuple[int, int]]:
+    """``range(count)`` cut into at most ``parts`` contiguous, near-equal, non-empty ``(lo, hi)``."""
+    parts = max(1, min(parts, count))
+    return [(count * k // parts, count * (k + 1) // parts) for k in range(parts)]
+
+
+def over_batch(count: int, threads: int, work: Any) -> None:
+    """``work(lo, hi)`` over ``range(count)`` split in ``threads`` parts, one per thread.
+
+    The parts run in Python threads (the caller does the first): ``work`` must release the GIL
+    (nogil numba kernels, BLAS calls, NumPy ufuncs). While they run BLAS is limited to one
+    thread, so that ``threads`` callers never start ``threads`` BLAS threads each."""
+    ranges = split(count, threads)
+    if len(ranges) == 1:
+        work(0, count)
+        return
+    libs = _blas_controllers() if (_state["applied"] or 1) > 1 else []
+    for lib in libs:
+        lib.set_num_threads(1)
+    try:
+        futures = [_executor(len(ranges) - 1).submit(work, lo, hi) for lo, hi in ranges[1:]]
+        work(*ranges[0])
+        for future in futures:
+            future.result()
+    finally:
+        for lib in libs:
+            lib.set_num_threads(_state["applied"])

@@ -12,10 +12,10 @@ from gpunet.ops import conv2d_cpu as fast
 GEOMETRIES = [((1, 1), (0, 0), (1, 1)), ((2, 1), (1, 2), (1, 1)), ((1, 2), (2, 1), (2, 1))]
 
 
-@pytest.mark.parametrize("band_bytes", [1, 3 * 5 * 9 * 3 * 4 * 2])
+@pytest.mark.parametrize("chunk_bytes", [1, 3 * 5 * 9 * 3 * 4 * 2])
 @pytest.mark.parametrize(("stride", "padding", "dilation"), GEOMETRIES)
-def test_banded_equals_reference(monkeypatch, band_bytes, stride, padding, dilation):
-    monkeypatch.setattr(fast, "BAND_BYTES", band_bytes)
+def test_banded_equals_reference(monkeypatch, chunk_bytes, stride, padding, dilation):
+    monkeypatch.setattr(fast, "CHUNK_BYTES", chunk_bytes)
     rng = numpy.random.default_rng(0)
     x = rng.standard_normal((3, 3, 11, 10))
     w = rng.standard_normal((4, 3, 3, 3))
