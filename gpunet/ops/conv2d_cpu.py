@@ -239,7 +239,8 @@ class _Geometry:
 
 
 #: Each thread forms and consumes the columns a chunk of samples at a time, about this many bytes
-#: (one core's L2 here), so that the GEMM reads columns im2col has just written from cache.
+#: (half of one core's 1 MiB L2 here), so that the GEMM reads columns im2col has just written from cache
+#: (measured: 512 KiB, 2 MiB and unchunked were within the noise on LeNet's conv2, 1.9-2.2 ms).
 CHUNK_BYTES = 1 << 19
 
 #: Below this many multiply-adds a step runs on the calling thread alone (a thread hand-off
