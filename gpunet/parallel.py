@@ -81,16 +81,47 @@ def blas_threads() -> int | None:
     return int(libs[0].get_num_threads()) if libs else None
 
 
-_pool: dict[int, Any] = {}
+class _Worker:
+    """One persistent thread that runs one job at a time, handed over through two locks (the
+    cheapest handoff CPython has: a ThreadPoolExecutor's futures and queue cost about 3x)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._start, self._done = threading.Lock(), threading.Lock()
+        self._start.acquire()
+        self._done.acquire()
+        self._job: Any = None
+        self._error: BaseException | None = None
+        threading.Thread(target=self._loop, name="gpunet-batch", daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            self._start.acquire()
+            try:
+                self._job()
+            except BaseException as error:  # handed to the caller in wait()
+                self._error = error
+            self._done.release()
+
+    def submit(self, job: Any) -> None:
+        self._job, self._error = job, None
+        self._start.release()
+
+    def wait(self) -> None:
+        self._done.acquire()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
 
-def _executor(workers: int) -> Any:
-    from concurrent.futures import ThreadPoolExecutor
+_workers: list[_Worker] = []
 
-    pool = _pool.get(workers)
-    if pool is None:
-        pool = _pool[workers] = ThreadPoolExecutor(workers, thread_name_prefix="gpunet-batch")
-    return pool
+
+def _worker(k: int) -> _Worker:
+    while len(_workers) <= k:
+        _workers.append(_Worker())
+    return _workers[k]
 
 
 def split(count: int, parts: int) -> list[tuple[int, int]]:
@@ -113,10 +144,14 @@ def over_batch(count: int, threads: int, work: Any) -> None:
     for lib in libs:
         lib.set_num_threads(1)
     try:
-        futures = [_executor(len(ranges) - 1).submit(work, lo, hi) for lo, hi in ranges[1:]]
-        work(*ranges[0])
-        for future in futures:
-            future.result()
+        workers = [_worker(k) for k in range(len(ranges) - 1)]
+        for worker, (lo, hi) in zip(workers, ranges[1:]):
+            worker.submit(lambda lo=lo, hi=hi: work(lo, hi))
+        try:
+            work(*ranges[0])
+        finally:
+            for worker in workers:
+                worker.wait()
     finally:
         for lib in libs:
             lib.set_num_threads(_state["applied"])

@@ -90,3 +90,15 @@ def test_conv2d_fast_path_split_over_threads_equals_reference(monkeypatch, dtype
         for got in (gw, gw2):
             numpy.testing.assert_allclose(got, ref.conv2d_backward_weight(x, gy, w.shape, *args), **tol)
         numpy.testing.assert_allclose(gb, gy.sum(axis=(0, 2, 3)), **tol)
+
+
+def test_over_batch_raises_a_part_s_error_and_keeps_working() -> None:
+    def bad(lo: int, hi: int) -> None:
+        if lo > 0:
+            raise ValueError(f"part {lo}")
+
+    with pytest.raises(ValueError, match="part 5"):
+        parallel.over_batch(10, 2, bad)
+    seen: list[tuple[int, int]] = []
+    parallel.over_batch(10, 2, lambda lo, hi: seen.append((lo, hi)))
+    assert sorted(seen) == [(0, 5), (5, 10)]
