@@ -237,10 +237,11 @@ class _Geometry:
             yield a, min(a + step, hi)
 
 
-#: Each thread forms and consumes the columns a chunk of samples at a time, about this many bytes
-#: (half of one core's 1 MiB L2 here), so that the GEMM reads columns im2col has just written from cache
-#: (measured: 512 KiB, 2 MiB and unchunked were within the noise on LeNet's conv2, 1.9-2.2 ms).
-CHUNK_BYTES = 1 << 19
+#: Each thread forms and consumes the columns a chunk of samples at a time, about this many bytes.
+#: Measured on LeNet's conv2 (the three ops, interleaved, medians of 5): 512 KiB and 2 MiB are
+#: alike on one thread (2.99 vs 2.93 ms), and 2 MiB is faster on two (1.96 vs 1.77 ms: fewer
+#: Python iterations contending for the GIL), so each thread's half is one chunk there.
+CHUNK_BYTES = 1 << 21
 
 #: Below this many multiply-adds a step runs on the calling thread alone (a thread hand-off
 #: costs tens of microseconds).
