@@ -79,3 +79,79 @@ def blas_threads() -> int | None:
     """The thread count BLAS reports now (``None`` without a BLAS threadpoolctl can see)."""
     libs = _blas_controllers()
     return int(libs[0].get_num_threads()) if libs else None
+
+
+class _Worker:
+    """One persistent thread that runs one job at a time, handed over through two locks (the
+    cheapest handoff CPython has: a ThreadPoolExecutor's futures and queue cost about 3x)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._start, self._done = threading.Lock(), threading.Lock()
+        self._start.acquire()
+        self._done.acquire()
+        self._job: Any = None
+        self._error: BaseException | None = None
+        threading.Thread(target=self._loop, name="gpunet-batch", daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            self._start.acquire()
+            try:
+                self._job()
+            except BaseException as error:  # handed to the caller in wait()
+                self._error = error
+            self._done.release()
+
+    def submit(self, job: Any) -> None:
+        self._job, self._error = job, None
+        self._start.release()
+
+    def wait(self) -> None:
+        self._done.acquire()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+
+_workers: list[_Worker] = []
+
+
+def _worker(k: int) -> _Worker:
+    while len(_workers) <= k:
+        _workers.append(_Worker())
+    return _workers[k]
+
+
+def split(count: int, parts: int) -> list[tuple[int, int]]:
+    """``range(count)`` cut into at most ``parts`` contiguous, near-equal, non-empty ``(lo, hi)``."""
+    parts = max(1, min(parts, count))
+    return [(count * k // parts, count * (k + 1) // parts) for k in range(parts)]
+
+
+def over_batch(count: int, threads: int, work: Any) -> None:
+    """``work(lo, hi)`` over ``range(count)`` split in ``threads`` parts, one per thread.
+
+    The parts run in Python threads (the caller does the first): ``work`` must release the GIL
+    (nogil numba kernels, BLAS calls, NumPy ufuncs). While they run BLAS is limited to one
+    thread, so that ``threads`` callers never start ``threads`` BLAS threads each."""
+    ranges = split(count, threads)
+    if len(ranges) == 1:
+        work(0, count)
+        return
+    libs = _blas_controllers() if (_state["applied"] or 1) > 1 else []
+    for lib in libs:
+        lib.set_num_threads(1)
+    try:
+        workers = [_worker(k) for k in range(len(ranges) - 1)]
+        for worker, (lo, hi) in zip(workers, ranges[1:]):
+            worker.submit(lambda lo=lo, hi=hi: work(lo, hi))
+        try:
+            work(*ranges[0])
+        finally:
+            for worker in workers:
+                worker.wait()
+    finally:
+        for lib in libs:
+            lib.set_num_threads(_state["applied"])

@@ -1,33 +1,32 @@
-"""The NumPy fast path (``numpy-fast``) of conv2d: numba packing kernels around one BLAS GEMM.
+"""The NumPy fast path (``numpy-fast``) of conv2d: numba packing kernels around batched BLAS GEMMs.
 
 Method (chosen by measurement, LeNet's conv2 ``x (64, 6, 14, 14)``, ``w (16, 6, 5, 5)``, one
-core): a direct numba convolution (16 output channels vectorised, 150 taps) ran the forward in
-3.3 ms; im2col + one GEMM over the whole batch runs it in about 0.8 ms, because OpenBLAS's
-SGEMM (about 56 GFLOP/s on these shapes) beats anything numba's auto-vectoriser makes of a
-short, load-bound loop nest. So the batch becomes one large GEMM, and numba does the packing:
+core, CPU time): a direct numba convolution ran the forward in 3.3 ms and a direct numba input
+gradient in 4.4 ms; im2col + GEMM runs them in about 0.6 ms each, because OpenBLAS's SGEMM beats
+what numba's auto-vectoriser makes of a short, load-bound loop nest. The columns are laid out
+**per sample**, ``(N, C*kh*kw, OH, OW)``, and every GEMM is a batched ``np.matmul`` whose
+operand order makes BLAS read and write the arrays in place, so there is no layout copy:
 
-- the columns are laid out ``(C*kh*kw, out_h, out_w, N)`` ("batch innermost"), so with stride 1
-  every kernel tap of one output row is a single contiguous run of ``out_w * N`` values of the
-  input transposed to ``(C, H, W, N)``: im2col is a few long copies instead of ``N*out_h`` runs
-  of ``out_w`` (10 values in LeNet, which made a row-by-row im2col as slow as the GEMM);
-- the layout changes (NCHW <-> batch innermost) are fused into the kernels around the GEMMs:
-  the forward's output copy adds the bias;
-- columns that are not kept (the hot ops' forward and weight gradient, inference) and the
-  columns' gradient are formed and consumed a band of output rows at a time (``BAND_BYTES``,
-  512 KiB: one core's L2 here), so the 3.8 MiB matrices of LeNet's conv2 never round-trip
-  through memory: measured interleaved in one process (forward + both gradients, 1 thread),
-  banding the forward and weight gradient gave 0.90x the time of the whole-matrix version and
-  banding the input gradient (a scatter-add col2im per band, one task per channel, into a
-  batch-innermost buffer transposed to NCHW at the end) kept that;
-- every kernel is ``parallel=True`` over independent output blocks (with a serial compilation
-  of the same code for small arrays and one thread, :func:`_run`); the GEMMs are BLAS calls
-  made between numba regions (never inside one), so the two thread pools never nest.
+- forward: ``w (C_out, K) @ cols_n (K, OH*OW)`` lands in ``y[n]``, i.e. NCHW, directly (the 64
+  GEMMs of 16x150x100 ran at 102 GFLOP/s against 52-70 for one skinny 16x150x6400 GEMM over a
+  batch-innermost layout, which also needed transposes of x, gy and y: 2.43 -> 1.8 ms for the
+  three ops together);
+- weight gradient: ``cols_n (K, P) @ gy_n.T (P, C_out)`` per sample with ``gy_n.T`` made
+  contiguous (0.03 ms; 105 GFLOP/s against 60 for BLAS's transposed operand), summed over the
+  batch;
+- input gradient: ``w.T (K, C_out) @ gy_n (C_out, P)`` per sample, then col2im straight into NCHW;
+- stride 1 and dilation 1 take kernels whose indices are sums of loop counters (LLVM vectorises
+  them: im2col 0.22-0.30 ms against 1.3 ms for the general kernel); padding goes through a
+  zero-bordered scratch copy;
+- the batch is split in ``threads`` contiguous parts run by Python threads
+  (:func:`gpunet.parallel.over_batch`: the kernels are ``nogil``, BLAS is limited to one thread
+  meanwhile, so the pools never nest), each part in chunks of :data:`CHUNK_BYTES` of columns.
 
-Transient buffers (the transposed input, the output gradient rows, the column gradient) are
-reused across calls of the same shape (:func:`_scratch`); the columns kept for the weight
-gradient are fresh each forward (a graph may be kept alive with ``retain_graph``).
-No fastmath: the kernels only move and add numbers, and NaN/inf must propagate as in the
-reference.
+Transient buffers (unkept columns, the columns' gradient, ``gy_n.T``, the per-sample weight
+gradients, the padded copies) are reused across calls of the same shape (:func:`_scratch`, per
+thread); the columns kept for the weight gradient are fresh each forward (a graph may be kept
+alive with ``retain_graph``). No fastmath: the kernels only move and add numbers, and NaN/inf
+must propagate as in the reference.
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from gpunet import settings
+from gpunet import parallel, settings
 from gpunet.ops.conv2d import Pair, output_size
 
 Array = Any
@@ -47,8 +46,9 @@ _local = threading.local()
 settings.apply_threads()  # before numba's pool starts: see gpunet.parallel
 
 
-def _scratch(name: str, shape: tuple[int, ...], dtype: Any) -> Array:
-    """A per-thread reusable buffer for a transient (never returned, never saved) array."""
+def _scratch(name: str, shape: tuple[int, ...], dtype: Any, zero: bool = False) -> Array:
+    """A per-thread reusable buffer for a transient (never returned, never saved) array
+    (``zero``: zero-filled when first made)."""
     pool = getattr(_local, "pool", None)
     if pool is None:
         pool = _local.pool = {}
@@ -57,7 +57,7 @@ def _scratch(name: str, shape: tuple[int, ...], dtype: Any) -> Array:
     if buf is None:
         if len(pool) > 64:  # many shapes (a sweep): do not hoard memory
             pool.clear()
-        buf = pool[key] = np.empty(shape, dtype=dtype)
+        buf = pool[key] = (np.zeros if zero else np.empty)(shape, dtype=dtype)
     return buf
 
 
@@ -73,34 +73,6 @@ def _valid(off, step, size, count):  # pragma: no cover - compiled
     j0 = min(j0, count)
     j1 = min(max(j1, j0), count)
     return j0, j1
-
-
-@numba.njit(parallel=True, cache=True)
-def to_batch_inner(x, out):  # pragma: no cover - compiled
-    """``out[c, h, w, n] = x[n, c, h, w]`` (NCHW to batch innermost)."""
-    n, c, h, w = x.shape
-    for task in numba.prange(c * h):
-        a = task // h
-        r = task - a * h
-        for s in range(w):
-            for b in range(n):
-                out[a, r, s, b] = x[b, a, r, s]
-
-
-@numba.njit(parallel=True, cache=True)
-def to_batch_inner_blocked(x, out):  # pragma: no cover - compiled
-    """:func:`to_batch_inner` 8 images at a time, for image strides that are a multiple of 4 KiB
-    (LeNet's 1x32x32): the rows read then stay in L1 instead of evicting each other (about 4x
-    faster there, 3x slower elsewhere)."""
-    n, c, h, w = x.shape
-    for task in numba.prange(c * h):
-        a = task // h
-        r = task - a * h
-        for b0 in range(0, n, 8):
-            b1 = min(b0 + 8, n)
-            for s in range(w):
-                for b in range(b0, b1):
-                    out[a, r, s, b] = x[b, a, r, s]
 
 
 #: Below this many elements a kernel runs its serial compilation: waking the pool costs more
@@ -123,80 +95,98 @@ def _run(kernel: Any, work: int, *args: Any) -> None:
     kernel(*args)
 
 
-def _transpose(x: Array, out: Array) -> None:
-    blocked = x.shape[0] >= 16 and (x[0].nbytes % 4096) == 0
-    _run(to_batch_inner_blocked if blocked else to_batch_inner, x.size, x, out)
+@numba.njit(cache=True, nogil=True)
+def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, cols):  # pragma: no cover - compiled
+    """``cols[n, (c, p, q), i, j] = x_pad[n, c, i*sh + p*dh, j*sw + q*dw]``: each sample's
+    columns ``(C*kh*kw, OH, OW)`` from ``x`` (n, C, H, W)."""
+    n, c, h, w = x.shape
+    oh, ow = cols.shape[2], cols.shape[3]
+    for b in range(n):
+        for a in range(c):
+            for p in range(kh):
+                for q in range(kw):
+                    r = (a * kh + p) * kw + q
+                    off = q * dw - pw
+                    j0, j1 = _valid(off, sw, w, ow)
+                    for i in range(oh):
+                        row = i * sh - ph + p * dh
+                        if row < 0 or row >= h:
+                            for j in range(ow):
+                                cols[b, r, i, j] = 0
+                            continue
+                        for j in range(j0):
+                            cols[b, r, i, j] = 0
+                        for j in range(j0, j1):
+                            cols[b, r, i, j] = x[b, a, row, j * sw + off]
+                        for j in range(j1, ow):
+                            cols[b, r, i, j] = 0
 
 
-@numba.njit(parallel=True, cache=True)
-def im2col(xt, kh, kw, sh, sw, ph, pw, dh, dw, i0, cols):  # pragma: no cover - compiled
-    """``cols[(c, p, q), i, j, n] = x_pad[n, c, (i0 + i)*sh + p*dh, j*sw + q*dw]`` from ``xt``
-    (C, H, W, N): the columns of output rows ``i0 .. i0 + cols.shape[1] - 1``."""
-    c, h, w, n = xt.shape
-    oh, ow = cols.shape[1], cols.shape[2]
-    kk = kh * kw
-    for task in numba.prange(c * kk * oh):
-        r = task // oh
-        i = task - r * oh
-        a = r // kk
-        p = (r - a * kk) // kw
-        q = r - a * kk - p * kw
-        row = (i0 + i) * sh - ph + p * dh
-        if row < 0 or row >= h:
-            for j in range(ow):
-                for b in range(n):
-                    cols[r, i, j, b] = 0
-            continue
-        off = q * dw - pw
-        j0, j1 = _valid(off, sw, w, ow)
-        for j in range(j0):
-            for b in range(n):
-                cols[r, i, j, b] = 0
-        for j in range(j0, j1):
-            s = j * sw + off
-            for b in range(n):
-                cols[r, i, j, b] = xt[a, row, s, b]
-        for j in range(j1, ow):
-            for b in range(n):
-                cols[r, i, j, b] = 0
+@numba.njit(cache=True, nogil=True)
+def col2im(dcols, kh, kw, sh, sw, ph, pw, dh, dw, gx):  # pragma: no cover - compiled
+    """``gx`` (n, C, H, W) = the sum of the columns' gradient ``dcols`` (n, C*kh*kw, OH, OW)
+    over the taps that read each input element (``gx`` is overwritten)."""
+    n, c, h, w = gx.shape
+    oh, ow = dcols.shape[2], dcols.shape[3]
+    for b in range(n):
+        for a in range(c):
+            for u in range(h):
+                for v in range(w):
+                    gx[b, a, u, v] = 0
+            for p in range(kh):
+                for q in range(kw):
+                    r = (a * kh + p) * kw + q
+                    off = q * dw - pw
+                    j0, j1 = _valid(off, sw, w, ow)
+                    for i in range(oh):
+                        row = i * sh - ph + p * dh
+                        if row < 0 or row >= h:
+                            continue
+                        for j in range(j0, j1):
+                            gx[b, a, row, j * sw + off] += dcols[b, r, i, j]
 
 
-@numba.njit(parallel=True, cache=True)
-def from_batch_inner(yc, bias, use_bias, y):  # pragma: no cover - compiled
-    """``y[n, o, i, j] = yc[o, i, j, n] (+ bias[o])``: the GEMM's output to NCHW, one output
-    row ``(o, i)`` per task (contiguous reads), 8 images at a time."""
-    o_count, oh, ow, n = yc.shape
-    for task in numba.prange(o_count * oh):
-        o = task // oh
-        i = task - o * oh
-        add = bias[o] if use_bias else yc.dtype.type(0)
-        for b0 in range(0, n, 8):
-            b1 = min(b0 + 8, n)
-            for j in range(ow):
-                for b in range(b0, b1):
-                    y[b, o, i, j] = yc[o, i, j, b] + add
+@numba.njit(cache=True, nogil=True)
+def im2col_dense(x, kh, kw, cols):  # pragma: no cover - compiled
+    """:func:`im2col` for stride 1, dilation 1 and no padding (``x`` padded beforehand): index
+    sums of loop counters only, which LLVM vectorises (4x faster than the general kernel)."""
+    n, c = x.shape[0], x.shape[1]
+    oh, ow = cols.shape[2], cols.shape[3]
+    for b in range(n):
+        for a in range(c):
+            for p in range(kh):
+                for q in range(kw):
+                    r = (a * kh + p) * kw + q
+                    for i in range(oh):
+                        for j in range(ow):
+                            cols[b, r, i, j] = x[b, a, i + p, j + q]
 
 
-@numba.njit(parallel=True, cache=True)
-def col2im_add(dcols, kh, kw, sh, sw, ph, pw, dh, dw, i0, gxt):  # pragma: no cover - compiled
-    """``gxt`` (C, H, W, N) ``+=`` the columns' gradient ``dcols`` ``(C*kh*kw, R, OW, N)`` of
-    output rows ``i0 .. i0 + R - 1`` (one task per channel: no two tasks write one element)."""
-    c, h, w, n = gxt.shape
-    band, ow = dcols.shape[1], dcols.shape[2]
-    for a in numba.prange(c):
-        for p in range(kh):
-            for q in range(kw):
-                r = (a * kh + p) * kw + q
-                off = q * dw - pw
-                j0, j1 = _valid(off, sw, w, ow)
-                for ii in range(band):
-                    u = (i0 + ii) * sh - ph + p * dh
-                    if u < 0 or u >= h:
-                        continue
-                    for j in range(j0, j1):
-                        s = j * sw + off
-                        for b in range(n):
-                            gxt[a, u, s, b] += dcols[r, ii, j, b]
+@numba.njit(cache=True, nogil=True)
+def col2im_dense(dcols, kh, kw, gx):  # pragma: no cover - compiled
+    """:func:`col2im` for stride 1, dilation 1 and no padding (``gx`` overwritten)."""
+    n, c, h, w = gx.shape
+    oh, ow = dcols.shape[2], dcols.shape[3]
+    for b in range(n):
+        for a in range(c):
+            for u in range(h):
+                for v in range(w):
+                    gx[b, a, u, v] = 0
+            for p in range(kh):
+                for q in range(kw):
+                    r = (a * kh + p) * kw + q
+                    for i in range(oh):
+                        for j in range(ow):
+                            gx[b, a, i + p, j + q] += dcols[b, r, i, j]
+
+
+@numba.njit(cache=True, nogil=True)
+def transpose_rows(gy, out):  # pragma: no cover - compiled
+    """``out[n, k, o] = gy[n, o, k]`` (each sample's output gradient, pixels by channels)."""
+    for b in range(gy.shape[0]):
+        for o in range(gy.shape[1]):
+            for k in range(gy.shape[2]):
+                out[b, k, o] = gy[b, o, k]
 
 
 # ------------------------------------------------------------------------------ the steps
@@ -210,97 +200,114 @@ class _Geometry:
         self.oh = output_size(self.h, self.kh, stride[0], padding[0], dilation[0])
         self.ow = output_size(self.w, self.kw, stride[1], padding[1], dilation[1])
         self.k = self.c * self.kh * self.kw
-        self.columns = self.oh * self.ow * self.n
+        self.pixels = self.oh * self.ow
+        self.padding = tuple(padding)
+        self.dense = tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
+
+    def im2col(self, x: Array, cols: Array) -> None:
+        """The columns of the samples ``x`` into ``cols``: stride 1 and dilation 1 (padded into a
+        scratch copy whose border stays zero) take the vectorised kernel."""
+        if not self.dense:
+            im2col(x, *self.args, cols)
+            return
+        ph, pw = self.padding
+        if ph or pw:
+            xp = _scratch("xpad", (x.shape[0], self.c, self.h + 2 * ph, self.w + 2 * pw), x.dtype, zero=True)
+            xp[:, :, ph:ph + self.h, pw:pw + self.w] = x
+            x = xp
+        im2col_dense(x, self.kh, self.kw, cols)
+
+    def col2im(self, dcols: Array, gx: Array) -> None:
+        """``gx`` = the columns' gradient ``dcols`` summed back onto the samples' pixels."""
+        if not self.dense:
+            col2im(dcols, *self.args, gx)
+            return
+        ph, pw = self.padding
+        if not (ph or pw):
+            col2im_dense(dcols, self.kh, self.kw, gx)
+            return
+        gp = _scratch("gpad", (gx.shape[0], self.c, self.h + 2 * ph, self.w + 2 * pw), gx.dtype)
+        col2im_dense(dcols, self.kh, self.kw, gp)
+        gx[...] = gp[:, :, ph:ph + self.h, pw:pw + self.w]
+
+    def chunks(self, lo: int, hi: int, itemsize: int) -> Any:
+        """``(lo, hi)`` in chunks of samples whose columns fill about :data:`CHUNK_BYTES`."""
+        step = max(1, CHUNK_BYTES // max(1, self.k * self.pixels * itemsize))
+        for a in range(lo, hi, step):
+            yield a, min(a + step, hi)
 
 
-def _columns(x: Array, g: _Geometry) -> Array:
-    """All the columns, fresh (kept for the weight gradient)."""
-    xt = _scratch("xt", (g.c, g.h, g.w, g.n), x.dtype)
-    _transpose(x, xt)
-    cols = np.empty((g.k, g.oh, g.ow, g.n), dtype=x.dtype)
-    _run(im2col, cols.size, xt, *g.args, 0, cols)
-    return cols
+#: Each thread forms and consumes the columns a chunk of samples at a time, about this many bytes.
+#: Measured on LeNet's conv2 (the three ops, interleaved, medians of 5): 512 KiB and 2 MiB are
+#: alike on one thread (2.99 vs 2.93 ms), and 2 MiB is faster on two (1.96 vs 1.77 ms: fewer
+#: Python iterations contending for the GIL), so each thread's half is one chunk there.
+CHUNK_BYTES = 1 << 21
+
+#: Below this many multiply-adds a step runs on the calling thread alone (a thread hand-off
+#: costs tens of microseconds).
+SPLIT_MIN = 1 << 21
 
 
-def _forward(cols: Array, w: Array, b: Array | None, g: _Geometry) -> Array:
-    yc = _scratch("yc", (g.c_out, g.oh, g.ow, g.n), w.dtype)
-    np.matmul(w.reshape(g.c_out, g.k), cols.reshape(g.k, g.columns), out=yc.reshape(g.c_out, g.columns))
+def _threads(g: _Geometry) -> int:
+    if g.n * g.c_out * g.k * g.pixels < SPLIT_MIN:
+        return 1
+    return settings.current().threads
+
+
+def _forward(x: Array, w: Array, b: Array | None, g: _Geometry, cols: Array | None) -> Array:
+    """``y`` (N, C_out, OH, OW): per sample, ``w (C_out, K) @ columns (K, OH*OW)`` written
+    straight into NCHW (a batched GEMM, no layout copy); ``cols`` (if given) keeps the columns."""
     y = np.empty((g.n, g.c_out, g.oh, g.ow), dtype=w.dtype)
-    _run(from_batch_inner, y.size, yc, b if b is not None else yc[0, 0, 0], b is not None, y)
+    w2, y3 = w.reshape(g.c_out, g.k), y.reshape(g.n, g.c_out, g.pixels)
+
+    def work(lo: int, hi: int) -> None:
+        for a, z in g.chunks(lo, hi, x.itemsize):
+            part = cols[a:z] if cols is not None else _scratch("cols", (z - a, g.k, g.oh, g.ow), x.dtype)
+            g.im2col(x[a:z], part)
+            np.matmul(w2, part.reshape(z - a, g.k, g.pixels), out=y3[a:z])
+            if b is not None:
+                y3[a:z] += b[:, None]
+
+    parallel.over_batch(g.n, _threads(g), work)
     return y
 
 
-#: Columns not kept (the hot ops' forward and weight gradient) are formed and consumed a band of
-#: output rows at a time, this many bytes of columns per band: the band stays in L2 between
-#: im2col and its GEMM instead of a round trip of the whole matrix through memory.
-BAND_BYTES = 1 << 19
+def _grad_weight(x: Array, gy: Array, g: _Geometry, cols: Array | None) -> Array:
+    """``gw = sum_n gy_n (C_out, P) @ columns_n.T``, computed transposed per sample,
+    ``columns_n (K, P) @ gy_n.T (P, C_out)`` (a contiguous ``gy_n.T``: 105 GFLOP/s against 60
+    for the transposed operand), then summed over the batch."""
+    gy3 = gy.reshape(g.n, g.c_out, g.pixels)
+    parts = _scratch("gw_parts", (g.n, g.k, g.c_out), gy.dtype)
+
+    def work(lo: int, hi: int) -> None:
+        for a, z in g.chunks(lo, hi, gy.itemsize):
+            rows = _scratch("rows", (z - a, g.pixels, g.c_out), gy.dtype)
+            transpose_rows(gy3[a:z], rows)
+            if cols is None:
+                part = _scratch("cols", (z - a, g.k, g.oh, g.ow), x.dtype)
+                g.im2col(x[a:z], part)
+            else:
+                part = cols[a:z]
+            np.matmul(part.reshape(z - a, g.k, g.pixels), rows, out=parts[a:z])
+
+    parallel.over_batch(g.n, _threads(g), work)
+    return np.ascontiguousarray(parts.sum(axis=0).T).reshape(g.w_shape)
 
 
-def _band_rows(g: _Geometry, itemsize: int) -> int:
-    """Output rows per band: :data:`BAND_BYTES` of columns, at least one row."""
-    return max(1, min(g.oh, BAND_BYTES // max(1, g.k * g.ow * g.n * itemsize)))
-
-
-def _bands(x: Array, g: _Geometry) -> Any:
-    """``(i0, i1, cols)`` per band of output rows, ``cols`` ``(K, i1 - i0, OW, N)``, from one transposed input."""
-    xt = _scratch("xt", (g.c, g.h, g.w, g.n), x.dtype)
-    _transpose(x, xt)
-    rows = _band_rows(g, x.itemsize)
-    for i0 in range(0, g.oh, rows):
-        i1 = min(i0 + rows, g.oh)
-        cols = _scratch("band", (g.k, i1 - i0, g.ow, g.n), x.dtype)
-        _run(im2col, cols.size, xt, *g.args, i0, cols)
-        yield i0, i1, cols
-
-
-def _forward_banded(x: Array, w: Array, b: Array | None, g: _Geometry) -> Array:
-    yc = _scratch("yc", (g.c_out, g.oh, g.ow, g.n), w.dtype)
-    w2 = w.reshape(g.c_out, g.k)
-    for i0, i1, cols in _bands(x, g):
-        np.matmul(w2, cols.reshape(g.k, -1), out=yc[:, i0:i1].reshape(g.c_out, -1))
-    y = np.empty((g.n, g.c_out, g.oh, g.ow), dtype=w.dtype)
-    _run(from_batch_inner, y.size, yc, b if b is not None else yc[0, 0, 0], b is not None, y)
-    return y
-
-
-def _grad_weight_banded(x: Array, gy: Array, g: _Geometry) -> Array:
-    rows = _rows(gy, g).reshape(g.c_out, g.oh, g.ow, g.n)
-    gw_t = np.zeros((g.k, g.c_out), dtype=x.dtype)
-    part = np.empty_like(gw_t)
-    for i0, i1, cols in _bands(x, g):
-        np.matmul(cols.reshape(g.k, -1), rows[:, i0:i1].reshape(g.c_out, -1).T, out=part)
-        gw_t += part
-    return np.ascontiguousarray(gw_t.T).reshape(g.w_shape)
-
-
-def _rows(gy: Array, g: _Geometry) -> Array:
-    rows = _scratch("rows", (g.c_out, g.oh, g.ow, g.n), gy.dtype)
-    _transpose(np.ascontiguousarray(gy), rows)
-    return rows.reshape(g.c_out, g.columns)
-
-
-def _grad_weight(cols: Array, rows: Array, g: _Geometry) -> Array:
-    # (K, NP) @ (NP, C_out), then transposed: OpenBLAS ran this order at 38 GFLOP/s on LeNet's
-    # conv2 against 31 for rows @ cols.T (the result is tiny, the transpose free)
-    gw_t = np.matmul(cols.reshape(g.k, g.columns), rows.T)
-    return np.ascontiguousarray(gw_t.T).reshape(g.w_shape)
-
-
-def _grad_input(rows: Array, w: Array, g: _Geometry) -> Array:
-    """col2im of ``w.T @ rows`` a band of output rows at a time (the band's columns' gradient
-    stays in L2), accumulated batch innermost, then transposed to NCHW."""
-    rows4 = rows.reshape(g.c_out, g.oh, g.ow, g.n)
+def _grad_input(gy: Array, w: Array, g: _Geometry) -> Array:
+    """Per sample, the columns' gradient ``w.T (K, C_out) @ gy_n (C_out, P)`` (a batched GEMM
+    over a chunk), then col2im straight into NCHW."""
+    gy3 = gy.reshape(g.n, g.c_out, g.pixels)
     w_t = w.reshape(g.c_out, g.k).T
-    gxt = _scratch("gxt", (g.c, g.h, g.w, g.n), w.dtype)
-    gxt.fill(0)
-    band = _band_rows(g, w.itemsize)
-    for i0 in range(0, g.oh, band):
-        i1 = min(i0 + band, g.oh)
-        dcols = _scratch("band", (g.k, i1 - i0, g.ow, g.n), w.dtype)
-        np.matmul(w_t, rows4[:, i0:i1].reshape(g.c_out, -1), out=dcols.reshape(g.k, -1))
-        _run(col2im_add, dcols.size, dcols, *g.args, i0, gxt)
     gx = np.empty(g.x_shape, dtype=w.dtype)
-    _run(from_batch_inner, gx.size, gxt, gxt[0, 0, 0], False, gx)
+
+    def work(lo: int, hi: int) -> None:
+        for a, z in g.chunks(lo, hi, w.itemsize):
+            dcols = _scratch("cols", (z - a, g.k, g.oh, g.ow), w.dtype)
+            np.matmul(w_t, gy3[a:z], out=dcols.reshape(z - a, g.k, g.pixels))
+            g.col2im(dcols, gx[a:z])
+
+    parallel.over_batch(g.n, _threads(g), work)
     return gx
 
 
@@ -311,24 +318,21 @@ def _c(a: Array) -> Array:
 def conv2d_forward(x: Array, w: Array, stride: Pair, padding: Pair, dilation: Pair) -> Array:
     """:func:`gpunet.ops.conv2d.conv2d_forward` on NumPy arrays."""
     x, w = _c(x), _c(w)
-    g = _Geometry(x.shape, w.shape, stride, padding, dilation)
-    return _forward_banded(x, w, None, g)
+    return _forward(x, w, None, _Geometry(x.shape, w.shape, stride, padding, dilation), None)
 
 
 def conv2d_backward_weight(x: Array, gy: Array, w_shape: tuple[int, ...], stride: Pair, padding: Pair,
                            dilation: Pair) -> Array:
     """:func:`gpunet.ops.conv2d.conv2d_backward_weight` on NumPy arrays."""
     x = _c(x)
-    g = _Geometry(x.shape, tuple(w_shape), stride, padding, dilation)
-    return _grad_weight_banded(x, gy, g)
+    return _grad_weight(x, _c(gy), _Geometry(x.shape, tuple(w_shape), stride, padding, dilation), None)
 
 
 def conv2d_backward_input(gy: Array, w: Array, x_shape: tuple[int, ...], stride: Pair, padding: Pair,
                           dilation: Pair) -> Array:
     """:func:`gpunet.ops.conv2d.conv2d_backward_input` on NumPy arrays."""
     w = _c(w)
-    g = _Geometry(tuple(x_shape), w.shape, stride, padding, dilation)
-    return _grad_input(_rows(gy, g), w, g)
+    return _grad_input(_c(gy), w, _Geometry(tuple(x_shape), w.shape, stride, padding, dilation))
 
 
 Needs = tuple[bool, bool, bool]
@@ -343,15 +347,15 @@ class CompiledConv2d:
         x, w = _c(x), _c(w)
         g = _Geometry(x.shape, w.shape, stride, padding, dilation)
         if not save:
-            return _forward_banded(x, w, b, g), None
-        cols = _columns(x, g)
-        return _forward(cols, w, b, g), (cols, w, g)
+            return _forward(x, w, b, g, None), None
+        cols = np.empty((g.n, g.k, g.oh, g.ow), dtype=x.dtype)
+        return _forward(x, w, b, g, cols), (cols, w, g)
 
     def backward(self, gy: Array, state: Any, needs: Needs) -> tuple[Array | None, Array | None, Array | None]:
         cols, w, g = state
-        rows = _rows(gy, g)
-        gx = _grad_input(rows, w, g) if needs[0] else None
-        gw = _grad_weight(cols, rows, g) if needs[1] else None
+        gy = _c(gy)
+        gx = _grad_input(gy, w, g) if needs[0] else None
+        gw = _grad_weight(None, gy, g, cols) if needs[1] else None
         gb = gy.sum(axis=(0, 2, 3)) if needs[2] else None
         return gx, gw, gb
 

@@ -1,5 +1,5 @@
-"""The NumPy fast conv2d (gpunet.ops.conv2d_cpu) split into many bands of output rows equals the
-reference: bands of one row, and bands that do not divide the output height."""
+"""The NumPy fast conv2d (gpunet.ops.conv2d_cpu) split into chunks of samples equals the
+reference: chunks of one sample, and chunks that do not divide the batch."""
 
 from __future__ import annotations
 
@@ -9,16 +9,18 @@ import pytest
 from gpunet.ops import conv2d as ref
 from gpunet.ops import conv2d_cpu as fast
 
-GEOMETRIES = [((1, 1), (0, 0), (1, 1)), ((2, 1), (1, 2), (1, 1)), ((1, 2), (2, 1), (2, 1))]
+GEOMETRIES = [((1, 1), (0, 0), (1, 1)), ((1, 1), (2, 1), (1, 1)), ((2, 1), (1, 2), (1, 1)), ((1, 2), (2, 1), (2, 1))]
 
 
-@pytest.mark.parametrize("band_bytes", [1, 3 * 5 * 9 * 3 * 4 * 2])
+@pytest.mark.parametrize("samples", [1, 2])
 @pytest.mark.parametrize(("stride", "padding", "dilation"), GEOMETRIES)
-def test_banded_equals_reference(monkeypatch, band_bytes, stride, padding, dilation):
-    monkeypatch.setattr(fast, "BAND_BYTES", band_bytes)
+def test_chunked_equals_reference(monkeypatch, samples, stride, padding, dilation):
+    x_shape, w_shape = (3, 3, 11, 10), (4, 3, 3, 3)
+    g = fast._Geometry(x_shape, w_shape, stride, padding, dilation)
+    monkeypatch.setattr(fast, "CHUNK_BYTES", samples * g.k * g.pixels * 8)  # float64 columns
     rng = numpy.random.default_rng(0)
-    x = rng.standard_normal((3, 3, 11, 10))
-    w = rng.standard_normal((4, 3, 3, 3))
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal(w_shape)
     y = ref.conv2d_forward(x, w, stride, padding, dilation)
     gy = rng.standard_normal(y.shape)
     tol = {"rtol": 1e-12, "atol": 1e-12}

@@ -9,6 +9,7 @@ import cases
 import numpy
 import pytest
 
+import gpunet
 from gpunet.ops import fused
 
 SGD_CASES = {
@@ -80,6 +81,29 @@ def test_relu(impl, dtype):
     gy = rng.standard_normal(x.shape).astype(dtype)
     gx = impl.get(relu.backward(state, impl.put(gy)))
     cases.assert_close("relu backward", gx, numpy.where(x > 0, gy, 0).astype(dtype), dtype)
+
+
+@pytest.mark.ops("relu")
+@pytest.mark.parametrize("threads", [1, 2])
+def test_relu_large(impl, dtype, threads):
+    """The NumPy paths on arrays above the compiled path's size threshold (serial and parallel
+    compilations), NaN, infinities and signed zeros included: the reference's ``x * (x > 0)``
+    exactly (the CUDA kernels, emulated, compute ``max(x, 0)`` and are covered by test_relu)."""
+    if impl.id not in ("numpy-ref", "numpy-fast"):
+        pytest.skip("special values: the NumPy paths' arithmetic")
+    rng = numpy.random.default_rng(7)
+    x = rng.standard_normal((64, 6, 10, 10)).astype(dtype)
+    x.flat[:6] = [numpy.nan, numpy.inf, -numpy.inf, 0.0, -0.0, -1.0]
+    gy = rng.standard_normal(x.shape).astype(dtype)
+    gy.flat[6] = numpy.nan
+    relu = impl.op("relu")
+    with gpunet.using(threads=threads):
+        y, state = relu.forward(impl.put(x))
+        gx = impl.get(relu.backward(state, impl.put(gy)))
+    want = x * (x > 0)
+    numpy.testing.assert_array_equal(impl.get(y), want)
+    numpy.testing.assert_array_equal(numpy.signbit(impl.get(y)), numpy.signbit(want))
+    numpy.testing.assert_array_equal(gx, gy * (x > 0))
 
 
 @pytest.mark.ops("relu")
