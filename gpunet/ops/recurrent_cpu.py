@@ -114,11 +114,8 @@ def _gru_forward(xg: Array, w_hh: Array, b_hh: Array | None, h_buf: Array,
     with np.errstate(over="ignore"):
         for t, src, dst in order:
             np.matmul(h_buf[src], w_t, out=hg)
-            s = saved[t]
-            rz = s[:, :two]
-            np.add(xg[t, :, :two], hg[:, :two], out=rz)
             carry, masked = _carry(finished[t])
-            cells_cpu.gru_forward_step(s, xg[t, :, two:], hg[:, two:], b_hn, h_buf[src], h_buf[dst], carry, masked)
+            cells_cpu.gru_forward_step(saved[t], xg[t], hg, b_hn, h_buf[src], h_buf[dst], carry, masked)
     return h_buf, None, saved
 
 
