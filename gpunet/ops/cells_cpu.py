@@ -22,18 +22,18 @@ from gpunet.ops.exp_cpu import exp
 settings.apply_threads()  # before numba's pool starts: see gpunet.parallel
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def lstm_forward_step(e, c_prev, h_prev, c, h, carry, masked):  # pragma: no cover - compiled
-    """``e`` (B, 4H) holds the scaled pre-activations; in place it becomes the activated gates
-    ``i, f, g, o`` (the saved layout). Writes ``c``, ``h`` (B, H); rows with
-    ``masked and carry[b]`` keep ``c_prev``, ``h_prev``."""
+def lstm_forward_step(e, xg, c_prev, h_prev, c, h, carry, masked):  # pragma: no cover - compiled
+    """``e + xg`` (B, 4H each: the recurrent and the input projection) are the scaled
+    pre-activations; in place ``e`` becomes the activated gates ``i, f, g, o`` (the saved layout).
+    Writes ``c``, ``h`` (B, H); rows with ``masked and carry[b]`` keep ``c_prev``, ``h_prev``."""
     batch, gates = e.shape
     hidden = gates // 4
     one = e.dtype.type(1.0)
     two = e.dtype.type(2.0)
     for b in range(batch):  # short loops over rows, few arrays each: LLVM vectorises them
-        row = e[b]
+        row, xb = e[b], xg[b]
         for k in range(gates):
-            row[k] = one / (one + exp(row[k]))  # sigmoid of every gate's scaled input ...
+            row[k] = one / (one + exp(row[k] + xb[k]))  # sigmoid of every gate's scaled input ...
         for k in range(2 * hidden, 3 * hidden):
             row[k] = one - two * row[k]  # ... and 1 - 2 sigmoid(2x) = tanh(x) for g
         cb, hb, cp, hp = c[b], h[b], c_prev[b], h_prev[b]

@@ -92,9 +92,8 @@ def _lstm_forward(xg: Array, w_hh: Array, b_hh: Array | None, h_buf: Array, c0: 
         for t, src, dst in order:
             a = acts[t]
             np.matmul(h_buf[src], w_t, out=a)
-            a += xg[t]
             carry, masked = _carry(finished[t])
-            cells_cpu.lstm_forward_step(a, c_buf[src], h_buf[src], c_buf[dst], h_buf[dst], carry, masked)
+            cells_cpu.lstm_forward_step(a, xg[t], c_buf[src], h_buf[src], c_buf[dst], h_buf[dst], carry, masked)
     return h_buf, c_buf, acts
 
 
