@@ -19,12 +19,30 @@ import numpy
 
 from gpunet import backend
 from gpunet.autograd import Function, OpError, Tensor
-from gpunet.ops import registry
+from gpunet.ops import registry, scratch_cpu
 from gpunet.ops.recurrent import GATES, check_recurrent_inputs, split
 
 __all__ = ["GATES", "Recurrent", "gru", "length_mask", "lstm", "rnn"]
 
 Array = Any
+
+
+def _matmul(xp: Any, a: Array, b: Array) -> Array:
+    """``a @ b``; on NumPy into a :mod:`gpunet.ops.scratch_cpu` block (recycled memory: a fresh
+    multi-MiB result page-faults on every first touch)."""
+    if xp is not numpy:
+        return a @ b
+    out = scratch_cpu.empty((a.shape[0], b.shape[1]), numpy.result_type(a, b))
+    return numpy.matmul(a, b, out=out)
+
+
+def _copy(xp: Any, a: Array) -> Array:
+    """``a.copy()`` (C order); on NumPy into a :mod:`gpunet.ops.scratch_cpu` block."""
+    if xp is not numpy:
+        return a.copy()
+    out = scratch_cpu.empty(a.shape, a.dtype)
+    numpy.copyto(out, a)
+    return out
 
 
 def length_mask(lengths: Any, steps: int, batch: int, xp: Any, dtype: Any) -> Array:
@@ -72,7 +90,7 @@ class Recurrent(Function):
         check_recurrent_inputs(self.mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, self.mask)
         steps, batch, _ = x.shape
         gates = w_hh.shape[0]
-        xg = (x.reshape(steps * batch, -1) @ w_ih.T).reshape(steps, batch, gates)
+        xg = _matmul(self.xp, x.reshape(steps * batch, -1), w_ih.T).reshape(steps, batch, gates)
         if b_ih is not None:
             xg += b_ih
         mask = self.mask = self.mask.astype(x.dtype, copy=False)
@@ -88,7 +106,7 @@ class Recurrent(Function):
             last = 0 if self.reverse else steps
             h_out, h_n = split(h_buf, self.reverse)[1], h_buf[last].copy()
             c_n = c_buf[last].copy() if c_buf is not None else None
-        y = h_out.copy() if all_running else h_out * mask[:, :, None]
+        y = _copy(self.xp, h_out) if all_running else h_out * mask[:, :, None]
         return (y, h_n, c_n) if self.mode == "lstm" else (y, h_n)
 
     # ----- backward --------------------------------------------------------------------------
@@ -112,9 +130,9 @@ class Recurrent(Function):
         rows = steps * batch
         dxg2, dhg2 = dxg.reshape(rows, gates), dhg.reshape(rows, gates)
         h_in = split(h_buf, self.reverse)[0]
-        gx = (dxg2 @ w_ih).reshape(x.shape) if self.needs_input_grad[0] else None
-        gw_ih = dxg2.T @ x.reshape(rows, -1)
-        gw_hh = dhg2.T @ h_in.reshape(rows, hidden)
+        gx = _matmul(xp, dxg2, w_ih).reshape(x.shape) if self.needs_input_grad[0] else None
+        gw_ih = _matmul(xp, dxg2.T, x.reshape(rows, -1))
+        gw_hh = _matmul(xp, dhg2.T, h_in.reshape(rows, hidden))
         out = [gx, dh] + ([dc] if mode == "lstm" else []) + [gw_ih, gw_hh]
         if self.bias:
             db_ih = dxg2.sum(axis=0)

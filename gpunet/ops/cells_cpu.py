@@ -22,18 +22,18 @@ from gpunet.ops.exp_cpu import exp
 settings.apply_threads()  # before numba's pool starts: see gpunet.parallel
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def lstm_forward_step(e, c_prev, h_prev, c, h, carry, masked):  # pragma: no cover - compiled
-    """``e`` (B, 4H) holds the scaled pre-activations; in place it becomes the activated gates
-    ``i, f, g, o`` (the saved layout). Writes ``c``, ``h`` (B, H); rows with
-    ``masked and carry[b]`` keep ``c_prev``, ``h_prev``."""
+def lstm_forward_step(e, xg, c_prev, h_prev, c, h, carry, masked):  # pragma: no cover - compiled
+    """``e + xg`` (B, 4H each: the recurrent and the input projection) are the scaled
+    pre-activations; in place ``e`` becomes the activated gates ``i, f, g, o`` (the saved layout).
+    Writes ``c``, ``h`` (B, H); rows with ``masked and carry[b]`` keep ``c_prev``, ``h_prev``."""
     batch, gates = e.shape
     hidden = gates // 4
     one = e.dtype.type(1.0)
     two = e.dtype.type(2.0)
     for b in range(batch):  # short loops over rows, few arrays each: LLVM vectorises them
-        row = e[b]
+        row, xb = e[b], xg[b]
         for k in range(gates):
-            row[k] = one / (one + exp(row[k]))  # sigmoid of every gate's scaled input ...
+            row[k] = one / (one + exp(row[k] + xb[k]))  # sigmoid of every gate's scaled input ...
         for k in range(2 * hidden, 3 * hidden):
             row[k] = one - two * row[k]  # ... and 1 - 2 sigmoid(2x) = tanh(x) for g
         cb, hb, cp, hp = c[b], h[b], c_prev[b], h_prev[b]
@@ -98,51 +98,55 @@ def gru_backward_step(saved, h_in, dh, gym, has_gym, dn, d, dh_out, carry, maske
     batch, hidden = dh.shape
     one = saved.dtype.type(1.0)
     zero = saved.dtype.type(0.0)
-    for b in range(batch):
-        keep = masked and carry[b]
+    for b in range(batch):  # one slice per gate, few arrays per loop: LLVM vectorises them
+        sb, db, dhb, dnb, dho = saved[b], d[b], dh[b], dn[b], dh_out[b]
+        if has_gym:
+            gb = gym[b]
+            for j in range(hidden):
+                dhb[j] += gb[j]
+        if masked and carry[b]:
+            for k in range(3 * hidden):
+                db[k] = zero
+            for j in range(hidden):
+                dnb[j] = zero
+                dho[j] = dhb[j]
+            continue
+        r, z, n, hn = sb[:hidden], sb[hidden:2 * hidden], sb[2 * hidden:3 * hidden], sb[3 * hidden:]
+        dr, dz, dnr, hib = db[:hidden], db[hidden:2 * hidden], db[2 * hidden:], h_in[b]
         for j in range(hidden):
-            g_h = dh[b, j]
-            if has_gym:
-                g_h += gym[b, j]
-                dh[b, j] = g_h
-            if keep:
-                dn[b, j] = zero
-                d[b, j] = zero
-                d[b, hidden + j] = zero
-                d[b, 2 * hidden + j] = zero
-                dh_out[b, j] = g_h
-                continue
-            r = saved[b, j]
-            z = saved[b, hidden + j]
-            n = saved[b, 2 * hidden + j]
-            hn = saved[b, 3 * hidden + j]
-            dnv = g_h * ((one - z) * (one - n * n))
-            dn[b, j] = dnv
-            d[b, hidden + j] = g_h * ((h_in[b, j] - n) * z * (one - z))
-            d[b, j] = dnv * (hn * r * (one - r))
-            d[b, 2 * hidden + j] = dnv * r
-            dh_out[b, j] = g_h * z
+            dnb[j] = dhb[j] * ((one - z[j]) * (one - n[j] * n[j]))
+        for j in range(hidden):
+            dz[j] = dhb[j] * ((hib[j] - n[j]) * z[j] * (one - z[j]))
+        for j in range(hidden):
+            dr[j] = dnb[j] * (hn[j] * r[j] * (one - r[j]))
+            dnr[j] = dnb[j] * r[j]
+        for j in range(hidden):
+            dho[j] = dhb[j] * z[j]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def gru_forward_step(s, xn, hg_n, b_hn, h_prev, h, carry, masked):  # pragma: no cover - compiled
-    """``s`` (B, 4H) holds ``-(r, z pre-activations)`` in its first 2H columns; in place it
-    becomes the saved ``r, z, n, hn + b_hn``; writes ``h``; finished rows keep ``h_prev``."""
+def gru_forward_step(s, xg, hg, b_hn, h_prev, h, carry, masked):  # pragma: no cover - compiled
+    """``xg`` and ``hg`` (B, 3H) hold the step's input and recurrent projections, the r and z
+    columns negated (``-(r, z)`` pre-activations split in two); writes the saved
+    ``r, z, n, hn + b_hn`` into ``s`` (B, 4H) and ``h``; finished rows keep ``h_prev``."""
     batch, hidden = h.shape
     one = s.dtype.type(1.0)
     two = s.dtype.type(2.0)
     for b in range(batch):
+        # one slice per gate: with offsets into one row (row[2H + j] written, row[j] read) LLVM
+        # cannot rule out overlap and leaves the loop scalar (27 us a step instead of 4)
+        row, xb, hgb, hp, hb = s[b], xg[b], hg[b], h_prev[b], h[b]
+        r, z, n, hn = row[:hidden], row[hidden:2 * hidden], row[2 * hidden:3 * hidden], row[3 * hidden:]
+        xn, hgn = xb[2 * hidden:], hgb[2 * hidden:]
         for j in range(2 * hidden):
-            s[b, j] = one / (one + exp(s[b, j]))
-        keep = masked and carry[b]
+            row[j] = one / (one + exp(xb[j] + hgb[j]))
         for j in range(hidden):
-            hn = hg_n[b, j] + b_hn[j]
-            s[b, 3 * hidden + j] = hn
-            pre = xn[b, j] + s[b, j] * hn
-            n = one - two / (one + exp(two * pre))
-            s[b, 2 * hidden + j] = n
-            if keep:
-                h[b, j] = h_prev[b, j]
-            else:
-                z = s[b, hidden + j]
-                h[b, j] = (h_prev[b, j] - n) * z + n
+            hn[j] = hgn[j] + b_hn[j]
+        for j in range(hidden):
+            n[j] = one - two / (one + exp(two * (xn[j] + r[j] * hn[j])))
+        if masked and carry[b]:
+            for j in range(hidden):
+                hb[j] = hp[j]
+            continue
+        for j in range(hidden):
+            hb[j] = (hp[j] - n[j]) * z[j] + n[j]

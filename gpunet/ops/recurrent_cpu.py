@@ -12,7 +12,8 @@ from the saved ``c``). Length masks are the kernels' ``carry`` rows, plus a
 
 ``finished[t]`` is ``None`` when every sequence runs at step ``t``, else a ``(B, 1)`` bool array.
 State buffers are ``(T+1, B, H)`` in time order and ``saved`` has the layout of
-:mod:`gpunet.ops.cells` (see :mod:`gpunet.ops.recurrent`).
+:mod:`gpunet.ops.cells` (see :mod:`gpunet.ops.recurrent`). Every per-sequence buffer comes from
+:mod:`gpunet.ops.scratch_cpu` (recycled memory: fresh ones cost more in page faults than the GEMMs).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from gpunet.ops import cells_cpu
+from gpunet.ops import cells_cpu, scratch_cpu
 
 Array = Any
 _NO_CARRY = np.zeros(1, dtype=bool)
@@ -51,7 +52,7 @@ def forward(mode: str, xg: Array, w_hh: Array, b_hh: Array | None, h0: Array, c0
     """Run the loop; ``xg`` (T, B, G) already holds ``b_ih`` and is modified. Returns ``h_buf, c_buf, saved``."""
     steps, batch, _ = xg.shape
     hidden = w_hh.shape[1]
-    h_buf = np.empty((steps + 1, batch, hidden), dtype=xg.dtype)
+    h_buf = scratch_cpu.empty((steps + 1, batch, hidden), xg.dtype)
     h_buf[steps if reverse else 0] = h0
     order = _steps(steps, reverse)
     if mode == "rnn":
@@ -84,16 +85,15 @@ def _lstm_forward(xg: Array, w_hh: Array, b_hh: Array | None, h_buf: Array, c0: 
         xg += b_hh
     xg *= scale
     w_t = np.ascontiguousarray((w_hh * scale[:, None]).T)
-    c_buf = np.empty_like(h_buf)
+    c_buf = scratch_cpu.empty(h_buf.shape, h_buf.dtype)
     c_buf[order[0][1]] = c0
-    acts = np.empty((steps, batch, gates), dtype=xg.dtype)  # i, f, g, o: the spec's saved layout
+    acts = scratch_cpu.empty((steps, batch, gates), xg.dtype)  # i, f, g, o: the spec's saved layout
     with np.errstate(over="ignore"):
         for t, src, dst in order:
             a = acts[t]
             np.matmul(h_buf[src], w_t, out=a)
-            a += xg[t]
             carry, masked = _carry(finished[t])
-            cells_cpu.lstm_forward_step(a, c_buf[src], h_buf[src], c_buf[dst], h_buf[dst], carry, masked)
+            cells_cpu.lstm_forward_step(a, xg[t], c_buf[src], h_buf[src], c_buf[dst], h_buf[dst], carry, masked)
     return h_buf, c_buf, acts
 
 
@@ -108,16 +108,13 @@ def _gru_forward(xg: Array, w_hh: Array, b_hh: Array | None, h_buf: Array,
         xg[:, :, :two] += b_hh[:two]
     xg[:, :, :two] *= -1
     w_t = np.ascontiguousarray((w_hh * scale[:, None]).T)
-    saved = np.empty((steps, batch, 4 * hidden), dtype=xg.dtype)  # r, z, n, hn + b_hn (as cells.py)
+    saved = scratch_cpu.empty((steps, batch, 4 * hidden), xg.dtype)  # r, z, n, hn + b_hn (as cells.py)
     hg = np.empty((batch, gates), dtype=xg.dtype)
     with np.errstate(over="ignore"):
         for t, src, dst in order:
             np.matmul(h_buf[src], w_t, out=hg)
-            s = saved[t]
-            rz = s[:, :two]
-            np.add(xg[t, :, :two], hg[:, :two], out=rz)
             carry, masked = _carry(finished[t])
-            cells_cpu.gru_forward_step(s, xg[t, :, two:], hg[:, two:], b_hn, h_buf[src], h_buf[dst], carry, masked)
+            cells_cpu.gru_forward_step(saved[t], xg[t], hg, b_hn, h_buf[src], h_buf[dst], carry, masked)
     return h_buf, None, saved
 
 
@@ -141,7 +138,7 @@ def backward(mode: str, w_hh: Array, h_buf: Array, c_buf: Array | None, saved: A
 
 def _simple_backward(deriv: Array, w_hh: Array, gym: Array | None, dh: Array, finished: list[Array | None],
                      order: list[tuple[int, int, int]]) -> tuple[Array, Array, Array]:
-    dxg = np.empty_like(deriv)
+    dxg = scratch_cpu.empty(deriv.shape, deriv.dtype)
     spare = np.empty_like(dh)
     for t, _, _ in order:
         if gym is not None:
@@ -162,7 +159,7 @@ def _lstm_backward(w_hh: Array, c_buf: Array, saved: Array, gym: Array | None, d
                    ) -> tuple[Array, Array, Array, Array]:
     acts = saved
     c_in, c_out = (c_buf[1:], c_buf[:-1]) if reverse else (c_buf[:-1], c_buf[1:])
-    dxg = np.empty_like(acts)
+    dxg = scratch_cpu.empty(acts.shape, acts.dtype)
     spare_h, spare_c = np.empty_like(dh), np.empty_like(dh)
     for t, _, _ in order:
         carry, masked = _carry(finished[t])
@@ -182,8 +179,8 @@ def _gru_backward(w_hh: Array, h_in: Array, saved: Array, gym: Array | None, dh:
                   ) -> tuple[Array, Array, Array, None]:
     hidden = h_in.shape[2]
     two = 2 * hidden
-    dn_all = np.empty_like(h_in)
-    dhg = np.empty(saved.shape[:2] + (3 * hidden,), dtype=saved.dtype)
+    dn_all = scratch_cpu.empty(h_in.shape, h_in.dtype)
+    dhg = scratch_cpu.empty(saved.shape[:2] + (3 * hidden,), saved.dtype)
     spare, carry_h = np.empty_like(dh), np.empty_like(dh)
     for t, _, _ in order:
         carry, masked = _carry(finished[t])
@@ -195,6 +192,7 @@ def _gru_backward(w_hh: Array, h_in: Array, saved: Array, gym: Array | None, dh:
         if finished[t] is not None:
             np.copyto(spare, dh, where=finished[t])
         dh, spare = spare, dh
-    dxg = dhg.copy()
+    dxg = scratch_cpu.empty(dhg.shape, dhg.dtype)
+    dxg[:, :, :two] = dhg[:, :, :two]
     dxg[:, :, two:] = dn_all
     return dxg, dhg, dh, None
