@@ -81,6 +81,19 @@ def _set_blas(threads: int) -> None:
     _state["blas"] = threads
 
 
+#: A GEMM of at least this many multiply-adds puts BLAS back to the ``threads`` setting after a
+#: batch split left it at one thread (:func:`over_batch`); smaller ones (LeNet's linear layers,
+#: 3.1M) stay single-threaded, so OpenBLAS's worker is never woken to spin against ours.
+BLAS_THREADED_MIN = 1 << 23
+
+
+def blas_for(multiply_adds: int) -> None:
+    """Before a GEMM: BLAS at the ``threads`` setting again if this GEMM is large enough to gain."""
+    applied = _state["applied"]
+    if applied and applied > 1 and _state.get("blas") == 1 and multiply_adds >= BLAS_THREADED_MIN:
+        _set_blas(applied)
+
+
 def blas_threads() -> int | None:
     """The thread count BLAS reports now (``None`` without a BLAS threadpoolctl can see)."""
     libs = _blas_controllers()
@@ -142,10 +155,10 @@ def over_batch(count: int, threads: int, work: Any) -> None:
     The parts run in Python threads (the caller does the first): ``work`` must release the GIL
     (nogil numba kernels, BLAS calls, NumPy ufuncs). BLAS is set to one thread first, so that
     ``threads`` callers never start ``threads`` BLAS threads each, and it *stays* at one until
-    the ``threads`` setting next changes (:func:`apply`): restoring it after each split made
-    the next 2-thread GEMM (LeNet's small linear layers) wake OpenBLAS's worker, which then
-    spins ~0.1 s against these threads (LeNet, 2 threads, machine shared with one busy
-    process: 79 ms/step, 78 ms of it CPU, against 8.6 ms with BLAS left at one thread)."""
+    the ``threads`` setting next changes (:func:`apply`) or a large GEMM asks (:func:`blas_for`):
+    restoring it after each split made the next 2-thread GEMM (LeNet's small linear layers)
+    wake OpenBLAS's worker, which then spins ~0.1 s against these threads (LeNet, 2 threads,
+    machine shared with one busy process: 79 ms/step, 78 ms of it CPU, against 8.6 ms with BLAS left at one thread)."""
     ranges = split(count, threads)
     if len(ranges) == 1:
         work(0, count)

@@ -59,6 +59,11 @@ def test_over_batch_runs_every_part_and_leaves_blas_single_threaded() -> None:
         with gpunet.using(threads=1):
             pass
         assert parallel.blas_threads() in (top, None)  # a change of the setting applies it again
+        parallel.over_batch(9, top, lambda lo, hi: None)
+        parallel.blas_for(parallel.BLAS_THREADED_MIN - 1)
+        assert parallel.blas_threads() in (1, None)  # a small GEMM leaves it at one
+        parallel.blas_for(parallel.BLAS_THREADED_MIN)
+        assert parallel.blas_threads() in (top, None)  # a large one takes the setting's threads back
     assert sorted(s[:2] for s in seen) == parallel.split(9, top)
     assert all(s[2] in (1, None) for s in seen)  # BLAS single-threaded while the parts run
 
