@@ -62,17 +62,36 @@ def _blas_controllers() -> list[Any]:
 def refresh() -> None:
     """Forget the BLAS libraries found so far (call after another one may have been loaded)
     and apply the count again on the next :func:`apply`."""
-    _state["controller"], _state["applied"] = None, None
+    _state["controller"], _state["applied"], _state["blas"] = None, None, None
 
 
 def apply(threads: int) -> None:
     """Set BLAS's and numba's thread counts to ``threads`` (cheap when unchanged)."""
     numba = _start_numba_pool()
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-    if _state["applied"] != threads:
-        for lib in _blas_controllers():
-            lib.set_num_threads(threads)
+    if _state["applied"] != threads or _state.get("blas") != threads:
+        _set_blas(threads)
         _state["applied"] = threads
+
+
+def _set_blas(threads: int) -> None:
+    """Set the BLAS libraries' thread count (remembered, so that an unchanged count costs nothing)."""
+    for lib in _blas_controllers():
+        lib.set_num_threads(threads)
+    _state["blas"] = threads
+
+
+#: A GEMM of at least this many multiply-adds puts BLAS back to the ``threads`` setting after a
+#: batch split left it at one thread (:func:`over_batch`); smaller ones (LeNet's linear layers,
+#: 3.1M) stay single-threaded, so OpenBLAS's worker is never woken to spin against ours.
+BLAS_THREADED_MIN = 1 << 23
+
+
+def blas_for(multiply_adds: int) -> None:
+    """Before a GEMM: BLAS at the ``threads`` setting again if this GEMM is large enough to gain."""
+    applied = _state["applied"]
+    if applied and applied > 1 and _state.get("blas") == 1 and multiply_adds >= BLAS_THREADED_MIN:
+        _set_blas(applied)
 
 
 def blas_threads() -> int | None:
@@ -134,24 +153,23 @@ def over_batch(count: int, threads: int, work: Any) -> None:
     """``work(lo, hi)`` over ``range(count)`` split in ``threads`` parts, one per thread.
 
     The parts run in Python threads (the caller does the first): ``work`` must release the GIL
-    (nogil numba kernels, BLAS calls, NumPy ufuncs). While they run BLAS is limited to one
-    thread, so that ``threads`` callers never start ``threads`` BLAS threads each."""
+    (nogil numba kernels, BLAS calls, NumPy ufuncs). BLAS is set to one thread first, so that
+    ``threads`` callers never start ``threads`` BLAS threads each, and it *stays* at one until
+    the ``threads`` setting next changes (:func:`apply`) or a large GEMM asks (:func:`blas_for`):
+    restoring it after each split made the next 2-thread GEMM (LeNet's small linear layers)
+    wake OpenBLAS's worker, which then spins ~0.1 s against these threads (LeNet, 2 threads,
+    machine shared with one busy process: 79 ms/step, 78 ms of it CPU, against 8.6 ms with BLAS left at one thread)."""
     ranges = split(count, threads)
     if len(ranges) == 1:
         work(0, count)
         return
-    libs = _blas_controllers() if (_state["applied"] or 1) > 1 else []
-    for lib in libs:
-        lib.set_num_threads(1)
+    if _state.get("blas", 1) != 1:
+        _set_blas(1)
+    workers = [_worker(k) for k in range(len(ranges) - 1)]
+    for worker, (lo, hi) in zip(workers, ranges[1:]):
+        worker.submit(lambda lo=lo, hi=hi: work(lo, hi))
     try:
-        workers = [_worker(k) for k in range(len(ranges) - 1)]
-        for worker, (lo, hi) in zip(workers, ranges[1:]):
-            worker.submit(lambda lo=lo, hi=hi: work(lo, hi))
-        try:
-            work(*ranges[0])
-        finally:
-            for worker in workers:
-                worker.wait()
+        work(*ranges[0])
     finally:
-        for lib in libs:
-            lib.set_num_threads(_state["applied"])
+        for worker in workers:
+            worker.wait()

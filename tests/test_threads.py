@@ -43,7 +43,7 @@ def test_split_covers_the_range_in_near_equal_parts() -> None:
     assert parallel.split(7, 3) == [(0, 2), (2, 4), (4, 7)]
 
 
-def test_over_batch_runs_every_part_and_restores_blas_threads() -> None:
+def test_over_batch_runs_every_part_and_leaves_blas_single_threaded() -> None:
     pytest.importorskip("threadpoolctl")
     import threading
 
@@ -55,7 +55,15 @@ def test_over_batch_runs_every_part_and_restores_blas_threads() -> None:
     top = min(2, numba.config.NUMBA_NUM_THREADS)
     with gpunet.using(threads=top):
         parallel.over_batch(9, top, work)
-        assert parallel.blas_threads() in (top, None)
+        assert parallel.blas_threads() in (1, None)  # until the setting changes: no spinning BLAS worker
+        with gpunet.using(threads=1):
+            pass
+        assert parallel.blas_threads() in (top, None)  # a change of the setting applies it again
+        parallel.over_batch(9, top, lambda lo, hi: None)
+        parallel.blas_for(parallel.BLAS_THREADED_MIN - 1)
+        assert parallel.blas_threads() in (1, None)  # a small GEMM leaves it at one
+        parallel.blas_for(parallel.BLAS_THREADED_MIN)
+        assert parallel.blas_threads() in (top, None)  # a large one takes the setting's threads back
     assert sorted(s[:2] for s in seen) == parallel.split(9, top)
     assert all(s[2] in (1, None) for s in seen)  # BLAS single-threaded while the parts run
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gpunet import parallel
 from gpunet.autograd import Function, OpError, Tensor
 
 
@@ -18,6 +19,7 @@ class Linear(Function):
             raise OpError(f"linear: expected bias of shape ({w.shape[0]},) for weight {w.shape}, got {b.shape}")
         need_x, need_w = self.needs_input_grad[:2]
         self.save_for_backward(x if need_w else None, w if need_x else None)  # gx needs w, gw needs x
+        parallel.blas_for(x.size * w.shape[0])  # BLAS's threads back for a large GEMM after a conv split
         y = x @ w.T
         if b is not None:
             y += b
@@ -27,6 +29,7 @@ class Linear(Function):
         x, w = self.saved
         need_x, need_w, *need_b = self.needs_input_grad
         g2 = gy.reshape(-1, gy.shape[-1])
+        parallel.blas_for(g2.size * (w if w is not None else x).shape[-1])  # in_features
         gx = gy @ w if need_x else None
         gw = g2.T @ x.reshape(-1, x.shape[-1]) if need_w else None
         if not need_b:  # no bias input
