@@ -573,7 +573,9 @@ class _LeafGrads:
     (an optimizer or clip_grad_norm updating one ``.grad`` in place must not change another)."""
 
     def __init__(self) -> None:
-        self._owners: set[int] = set()
+        # id -> the array itself: holding it keeps its id from being reused by a later array
+        # (a freed owner's id may come back, which made a spurious copy: one more device op)
+        self._owners: dict[int, Array] = {}
 
     def add(self, x: Tensor, gx: Array) -> None:
         if x.grad is not None:
@@ -583,7 +585,7 @@ class _LeafGrads:
         if id(owner) in self._owners or 0 in gx.strides:
             gx = gx.copy()
             owner = gx
-        self._owners.add(id(owner))
+        self._owners[id(owner)] = owner
         x.grad = gx
 
 

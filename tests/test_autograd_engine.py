@@ -74,3 +74,22 @@ def test_explicit_gradient_of_the_right_shape_is_used():
     (a,) = leaves([1.0, 2.0])
     (a * 3).backward(gpunet.tensor([1.0, 2.0]))
     numpy.testing.assert_allclose(a.grad, [3.0, 6.0])
+
+
+def test_leaf_gradient_is_not_copied_when_a_freed_owner_id_comes_back():
+    """A gradient array freed during backward may leave its id to a new array; the new one must
+    not be taken for a shared owner (that made a spurious copy: one more device op per step)."""
+    import numpy as np
+
+    from gpunet.autograd import Tensor, _LeafGrads
+
+    leaves = _LeafGrads()
+    for _ in range(50):
+        a, b = Tensor(np.zeros(3)), Tensor(np.zeros(3))
+        first = np.ones(3)
+        leaves.add(a, first)
+        a.grad = None
+        del first  # with only its id remembered, this id could be handed to the next array
+        second = np.ones(3)
+        leaves.add(b, second)
+        assert b.grad is second
