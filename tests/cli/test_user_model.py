@@ -20,31 +20,17 @@ import numpy
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-MODELS = '''
-import gpunet.nn as nn
+import user_model_files  # noqa: E402
+
+MODELS = user_model_files.MODELS + '''
 
 NOT_CALLABLE = 3
 
 
-def classifier():
-    return nn.MLP([2, 16, 3], activation="relu")
-
-
-def wide_classifier():
-    return nn.MLP([2, 8, 3], activation="relu")
-
-
-def regressor():
-    return nn.Linear(2, 1)
-
-
 def raises():
     raise RuntimeError("broken on purpose")
-
-
-def not_a_module():
-    return {"layers": 2}
 '''
 
 
@@ -54,10 +40,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("user_model")
     (folder / "models.py").write_text(MODELS)
     (folder / "broken.py").write_text("def build(:\n")
-    rng = numpy.random.default_rng(0)
-    centres = numpy.array([[0.0, 3.0], [3.0, -2.0], [-3.0, -2.0]])
-    y = numpy.arange(150) % 3
-    x = (centres[y] + rng.normal(size=(150, 2))).astype(numpy.float32)
+    x, y = user_model_files.blobs(numpy.random.default_rng(0))
     numpy.savez(folder / "blobs.npz", x=x, y=y)
     numpy.savez(folder / "blobs_split.npz", x=x[:100], y=y[:100], x_test=x[100:], y_test=y[100:])
     line = (x.astype(numpy.float64) @ numpy.array([1.5, -2.0]) + 0.5).astype(numpy.float64)

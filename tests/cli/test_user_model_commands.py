@@ -14,31 +14,17 @@ import numpy
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import user_model_files  # noqa: E402
+
 PNG = b"\x89PNG\r\n\x1a\n"
 
-MODELS = '''
-import gpunet.nn as nn
-
-
-def classifier():
-    return nn.MLP([2, 16, 3], activation="relu")
-
-
-def wide_classifier():
-    return nn.MLP([2, 8, 3], activation="relu")
-
-
-def regressor():
-    return nn.Linear(2, 1)
-
+MODELS = user_model_files.MODELS + '''
 
 def cnn():
     return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 2, 3, padding=1), nn.ReLU(),
                          nn.Flatten(), nn.Linear(2 * 6 * 6, 2))
-
-
-def not_a_module():
-    return {"layers": 2}
 '''
 
 
@@ -64,9 +50,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("user_commands")
     (folder / "models.py").write_text(MODELS)
     rng = numpy.random.default_rng(0)
-    centres = numpy.array([[0.0, 3.0], [3.0, -2.0], [-3.0, -2.0]])
-    y = numpy.arange(150) % 3
-    x = (centres[y] + rng.normal(size=(150, 2))).astype(numpy.float32)
+    x, y = user_model_files.blobs(rng)
     numpy.savez(folder / "blobs.npz", x=x, y=y)
     numpy.savez(folder / "line.npz", x=x, y=x.astype(numpy.float64) @ numpy.array([1.5, -2.0]) + 0.5)
     images = rng.normal(size=(60, 1, 6, 6)).astype(numpy.float32)
