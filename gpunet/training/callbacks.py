@@ -175,35 +175,56 @@ class ModelCheckpoint(Callback):
         io.save(dict(self.trainer.model.state_dict()), self.path)
 
 
-class CSVLogger(Callback):
-    """One CSV row per epoch (header from the first epoch's keys). Resumed, it appends under the
-    same header, after dropping any rows past the checkpoint's epoch."""
+class _EpochFileLogger(Callback):
+    """A file with one row per epoch. Resumed, it drops any rows past the checkpoint's epoch (written
+    after it, before a crash) and appends. Subclasses say how a row names its epoch."""
+
+    has_header = False
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._keys: list[str] | None = None
         self.last_epoch = 0  # the last epoch written
         self._restored = False
 
     @property
     def state_key(self) -> str:
-        return _keyed("CSVLogger", path=str(self.path))
+        return _keyed(type(self).__name__, path=str(self.path))
+
+    def _row_epoch(self, row: str) -> int:
+        raise NotImplementedError
+
+    def _saved_last_epoch(self, state: dict[str, Any]) -> int:
+        return _saved(type(self).__name__, state, "last_epoch", "count")
+
+    def on_train_begin(self, trainer: Any) -> None:
+        super().on_train_begin(trainer)
+        if self._restored:
+            keep_rows_up_to(self.path, self.last_epoch, self._row_epoch, header=self.has_header)
+        self._restored = False
+
+
+class CSVLogger(_EpochFileLogger):
+    """One CSV row per epoch (header from the first epoch's keys). Resumed, it appends under the
+    same header, after dropping any rows past the checkpoint's epoch."""
+
+    has_header = True
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path)
+        self._keys: list[str] | None = None
+
+    def _row_epoch(self, row: str) -> int:
+        return csv_epoch(row)
 
     def state_dict(self) -> dict[str, Any]:
         return {"last_epoch": self.last_epoch, "keys": None if self._keys is None else list(self._keys)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        last = _saved("CSVLogger", state, "last_epoch", "count")
+        last = self._saved_last_epoch(state)
         keys = state.get("keys")
         if keys is not None and not (isinstance(keys, list) and all(isinstance(k, str) for k in keys)):
             raise ValueError(f"CSVLogger.load_state_dict: 'keys' expected a list of names or None, got {keys!r:.80}")
         self.last_epoch, self._keys, self._restored = last, None if keys is None else list(keys), True
-
-    def on_train_begin(self, trainer: Any) -> None:
-        super().on_train_begin(trainer)
-        if self._restored:
-            keep_rows_up_to(self.path, self.last_epoch, csv_epoch, header=True)
-        self._restored = False
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         row = {"epoch": epoch, **logs}
@@ -218,35 +239,26 @@ class CSVLogger(Callback):
         self.last_epoch = epoch
 
 
-class JSONLinesLogger(Callback):
+class JSONLinesLogger(_EpochFileLogger):
     """One JSON object per epoch and line. Resumed, it appends after dropping any lines past the
     checkpoint's epoch."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+        super().__init__(path)
         self._started = False
-        self.last_epoch = 0  # the last epoch written
-        self._restored = False
 
-    @property
-    def state_key(self) -> str:
-        return _keyed("JSONLinesLogger", path=str(self.path))
+    def _row_epoch(self, row: str) -> int:
+        return jsonl_epoch(row)
 
     def state_dict(self) -> dict[str, Any]:
         return {"last_epoch": self.last_epoch, "started": self._started}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        last = _saved("JSONLinesLogger", state, "last_epoch", "count")
+        last = self._saved_last_epoch(state)
         started = state.get("started")
         if not isinstance(started, bool):
             raise ValueError(f"JSONLinesLogger.load_state_dict: 'started' expected a bool, got {started!r:.80}")
         self.last_epoch, self._started, self._restored = last, started, True
-
-    def on_train_begin(self, trainer: Any) -> None:
-        super().on_train_begin(trainer)
-        if self._restored:
-            keep_rows_up_to(self.path, self.last_epoch, jsonl_epoch, header=False)
-        self._restored = False
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         with self.path.open("a" if self._started else "w") as f:
