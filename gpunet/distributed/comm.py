@@ -204,8 +204,42 @@ def abort(message: str, code: int = 1) -> None:
     sys.stderr.write(f"gpunet: error: rank {rank}/{size}: {message}\n")
     sys.stderr.flush()
     if _group is not None:
+        _let_the_launcher_read(sys.stderr)
         _group.mpi.COMM_WORLD.Abort(code)
     os._exit(code)  # pragma: no cover - Abort does not return
+
+
+#: How long :func:`abort` waits for the launcher to take its line off the stderr pipe.
+FORWARD_WAIT = 1.0
+
+
+def _unread_bytes(fd: int) -> int:
+    """Bytes written to the pipe or socket ``fd`` that its reader has not taken yet (0 if unknown)."""
+    import array
+    import fcntl
+    import termios
+
+    count = array.array("i", [0])
+    try:
+        fcntl.ioctl(fd, termios.FIONREAD, count, True)
+    except (OSError, ValueError):
+        return 0
+    return int(count[0])
+
+
+def _let_the_launcher_read(stream: Any) -> None:
+    """Before ``MPI_Abort``: wait (at most :data:`FORWARD_WAIT` s) until the launcher's proxy has
+    read this rank's stderr pipe, then a moment for it to pass the line on. mpich's hydra kills
+    the job on an abort and may do so before forwarding what a rank wrote just before it, so the
+    one error line was sometimes lost."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    deadline = time.monotonic() + FORWARD_WAIT
+    while _unread_bytes(fd) > 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.05)
 
 
 def _install_excepthook() -> None:
