@@ -21,6 +21,10 @@ from typing import Any
 
 _state: dict[str, Any] = {"applied": None, "controller": None}
 
+#: How long numba's OpenMP threads spin for the next region before they sleep (GOMP's spin count;
+#: see the module's docstring for the measurement that chose it).
+SPIN_COUNT = 30_000
+
 
 def available_cores() -> int:
     """The cores this process may use (``sched_getaffinity``; else ``os.cpu_count()``)."""
@@ -34,16 +38,16 @@ def _start_numba_pool() -> Any:
     import numba
 
     if not _state.get("numba_started"):
-        set_here = "OMP_WAIT_POLICY" not in os.environ
+        set_here = not ({"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(os.environ))
         if set_here:
-            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+            os.environ["GOMP_SPINCOUNT"] = str(SPIN_COUNT)
         try:
             from numba.np.ufunc import parallel
 
             parallel._launch_threads()
         finally:
             if set_here:
-                os.environ.pop("OMP_WAIT_POLICY", None)
+                os.environ.pop("GOMP_SPINCOUNT", None)
         _state["numba_started"] = True
     return numba
 
@@ -100,76 +104,21 @@ def blas_threads() -> int | None:
     return int(libs[0].get_num_threads()) if libs else None
 
 
-class _Worker:
-    """One persistent thread that runs one job at a time, handed over through two locks (the
-    cheapest handoff CPython has: a ThreadPoolExecutor's futures and queue cost about 3x)."""
-
-    def __init__(self) -> None:
-        import threading
-
-        self._start, self._done = threading.Lock(), threading.Lock()
-        self._start.acquire()
-        self._done.acquire()
-        self._job: Any = None
-        self._error: BaseException | None = None
-        threading.Thread(target=self._loop, name="gpunet-batch", daemon=True).start()
-
-    def _loop(self) -> None:
-        while True:
-            self._start.acquire()
-            try:
-                self._job()
-            except BaseException as error:  # handed to the caller in wait()
-                self._error = error
-            self._done.release()
-
-    def submit(self, job: Any) -> None:
-        self._job, self._error = job, None
-        self._start.release()
-
-    def wait(self) -> None:
-        self._done.acquire()
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-
-
-_workers: list[_Worker] = []
-
-
-def _worker(k: int) -> _Worker:
-    while len(_workers) <= k:
-        _workers.append(_Worker())
-    return _workers[k]
-
-
-def split(count: int, parts: int) -> list[tuple[int, int]]:
-    """``range(count)`` cut into at most ``parts`` contiguous, near-equal, non-empty ``(lo, hi)``."""
-    parts = max(1, min(parts, count))
-    return [(count * k // parts, count * (k + 1) // parts) for k in range(parts)]
-
-
-def over_batch(count: int, threads: int, work: Any) -> None:
-    """``work(lo, hi)`` over ``range(count)`` split in ``threads`` parts, one per thread.
-
-    The parts run in Python threads (the caller does the first): ``work`` must release the GIL
-    (nogil numba kernels, BLAS calls, NumPy ufuncs). BLAS is set to one thread first, so that
-    ``threads`` callers never start ``threads`` BLAS threads each, and it *stays* at one until
-    the ``threads`` setting next changes (:func:`apply`) or a large GEMM asks (:func:`blas_for`):
-    restoring it after each split made the next 2-thread GEMM (LeNet's small linear layers)
-    wake OpenBLAS's worker, which then spins ~0.1 s against these threads (LeNet, 2 threads,
-    machine shared with one busy process: 79 ms/step, 78 ms of it CPU, against 8.6 ms with BLAS left at one thread)."""
-    ranges = split(count, threads)
-    if len(ranges) == 1:
-        work(0, count)
-        return
+def blas_single() -> None:
+    """Before a region whose threads call BLAS themselves: BLAS at one thread, so that ``threads``
+    callers never start ``threads`` BLAS threads each. It *stays* at one until the ``threads``
+    setting next changes (:func:`apply`) or a large GEMM asks (:func:`blas_for`): restoring it
+    after each region made the next 2-thread GEMM (LeNet's small linear layers) wake OpenBLAS's
+    worker, which then spins ~0.1 s against numba's (LeNet, 2 threads, machine shared with one
+    busy process: 79 ms/step, 78 ms of it CPU, against 8.6 ms with BLAS left at one thread)."""
     if _state.get("blas", 1) != 1:
         _set_blas(1)
-    workers = [_worker(k) for k in range(len(ranges) - 1)]
-    for worker, (lo, hi) in zip(workers, ranges[1:]):
-        worker.submit(lambda lo=lo, hi=hi: work(lo, hi))
+
+
+def load_kernel_blas() -> None:
+    """Load the BLAS that numba's ``np.dot`` calls (SciPy's), so that the thread settings reach it."""
     try:
-        work(*ranges[0])
-    finally:
-        for worker in workers:
-            worker.wait()
+        import scipy.linalg.cython_blas  # noqa: F401
+    except ImportError as exc:  # a declared dependency
+        raise ImportError(f"gpunet's CPU kernels need SciPy (numba's np.dot calls its BLAS): {exc}") from exc
+    refresh()

@@ -37,35 +37,48 @@ def test_bad_thread_counts_are_refused(bad) -> None:
         gpunet.set_num_threads(bad)
 
 
-def test_split_covers_the_range_in_near_equal_parts() -> None:
-    assert parallel.split(5, 2) == [(0, 2), (2, 5)]
-    assert parallel.split(1, 4) == [(0, 1)]
-    assert parallel.split(7, 3) == [(0, 2), (2, 4), (4, 7)]
-
-
-def test_over_batch_runs_every_part_and_leaves_blas_single_threaded() -> None:
+def test_blas_is_held_at_one_thread_after_a_region_until_a_large_gemm_asks() -> None:
     pytest.importorskip("threadpoolctl")
-    import threading
-
-    seen: list[tuple[int, int, int | None, str]] = []
-
-    def work(lo: int, hi: int) -> None:
-        seen.append((lo, hi, parallel.blas_threads(), threading.current_thread().name))
-
     top = min(2, numba.config.NUMBA_NUM_THREADS)
     with gpunet.using(threads=top):
-        parallel.over_batch(9, top, work)
+        assert parallel.blas_threads() in (top, None)
+        parallel.blas_single()
         assert parallel.blas_threads() in (1, None)  # until the setting changes: no spinning BLAS worker
-        with gpunet.using(threads=1):
-            pass
-        assert parallel.blas_threads() in (top, None)  # a change of the setting applies it again
-        parallel.over_batch(9, top, lambda lo, hi: None)
         parallel.blas_for(parallel.BLAS_THREADED_MIN - 1)
         assert parallel.blas_threads() in (1, None)  # a small GEMM leaves it at one
         parallel.blas_for(parallel.BLAS_THREADED_MIN)
         assert parallel.blas_threads() in (top, None)  # a large one takes the setting's threads back
-    assert sorted(s[:2] for s in seen) == parallel.split(9, top)
-    assert all(s[2] in (1, None) for s in seen)  # BLAS single-threaded while the parts run
+
+
+def test_the_kernels_blas_is_loaded_and_single_threaded_inside_a_split_conv(monkeypatch) -> None:
+    """numba's np.dot calls SciPy's BLAS: the thread setting must reach it, and a split conv
+    leaves every BLAS at one thread (its threads call BLAS themselves)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import numpy
+
+    from gpunet.ops import conv2d_cpu as fast
+
+    libs = threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers
+    assert any("scipy" in lib.filepath for lib in libs)  # loaded when the kernels were imported
+    monkeypatch.setattr(fast, "SPLIT_MIN", 0)
+    top = min(2, numba.config.NUMBA_NUM_THREADS)
+    with gpunet.using(threads=top):
+        fast.conv2d_forward(numpy.ones((4, 1, 5, 5)), numpy.ones((2, 1, 3, 3)), (1, 1), (0, 0), (1, 1))
+        assert all(lib.get_num_threads() == 1 for lib in parallel._blas_controllers())
+
+
+def test_numba_pool_spins_briefly_and_the_variable_is_not_left_set() -> None:
+    """The pool is started with a bounded GOMP spin count (not PASSIVE: a sleeping thread costs
+    about 50 us to wake per region); the variable is set only while the pool starts."""
+    import subprocess
+    import sys
+
+    code = ("import os; from gpunet import parallel; parallel.apply(1); "
+            "print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'))")
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["None", "None"]
+    assert 1_000 <= parallel.SPIN_COUNT <= 10_000_000
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -78,7 +91,6 @@ def test_conv2d_fast_path_split_over_threads_equals_reference(monkeypatch, dtype
     from gpunet.ops import conv2d_cpu as fast
 
     monkeypatch.setattr(fast, "SPLIT_MIN", 0)
-    monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
     rng = numpy.random.default_rng(3)
     x = rng.standard_normal((5, 3, 9, 8)).astype(dtype)
     w = rng.standard_normal((4, 3, 3, 3)).astype(dtype)
@@ -98,15 +110,3 @@ def test_conv2d_fast_path_split_over_threads_equals_reference(monkeypatch, dtype
         for got in (gw, gw2):
             numpy.testing.assert_allclose(got, ref.conv2d_backward_weight(x, gy, w.shape, *args), **tol)
         numpy.testing.assert_allclose(gb, gy.sum(axis=(0, 2, 3)), **tol)
-
-
-def test_over_batch_raises_a_part_s_error_and_keeps_working() -> None:
-    def bad(lo: int, hi: int) -> None:
-        if lo > 0:
-            raise ValueError(f"part {lo}")
-
-    with pytest.raises(ValueError, match="part 5"):
-        parallel.over_batch(10, 2, bad)
-    seen: list[tuple[int, int]] = []
-    parallel.over_batch(10, 2, lambda lo, hi: seen.append((lo, hi)))
-    assert sorted(seen) == [(0, 5), (5, 10)]

@@ -1,32 +1,35 @@
-"""The NumPy fast path (``numpy-fast``) of conv2d: numba packing kernels around batched BLAS GEMMs.
+"""The NumPy fast path (``numpy-fast``) of conv2d: numba kernels that form each sample's columns
+and hand them to BLAS, the batch split over numba's threads.
 
 Method (chosen by measurement, LeNet's conv2 ``x (64, 6, 14, 14)``, ``w (16, 6, 5, 5)``, one
-core, CPU time): a direct numba convolution ran the forward in 3.3 ms and a direct numba input
-gradient in 4.4 ms; im2col + GEMM runs them in about 0.6 ms each, because OpenBLAS's SGEMM beats
-what numba's auto-vectoriser makes of a short, load-bound loop nest. The columns are laid out
-**per sample**, ``(N, C*kh*kw, OH, OW)``, and every GEMM is a batched ``np.matmul`` whose
-operand order makes BLAS read and write the arrays in place, so there is no layout copy:
+core): a direct numba convolution ran the forward in 3.3 ms and a direct numba input gradient in
+4.4 ms; columns + SGEMM run them in about 0.5 ms each, because BLAS beats what numba's
+auto-vectoriser makes of a short, load-bound loop nest. The columns are laid out **per sample**,
+``(N, C*kh*kw, OH, OW)``, and every GEMM is one sample's, so there is no layout copy:
 
-- forward: ``w (C_out, K) @ cols_n (K, OH*OW)`` lands in ``y[n]``, i.e. NCHW, directly (the 64
-  GEMMs of 16x150x100 ran at 102 GFLOP/s against 52-70 for one skinny 16x150x6400 GEMM over a
-  batch-innermost layout, which also needed transposes of x, gy and y: 2.43 -> 1.8 ms for the
-  three ops together);
-- weight gradient: ``cols_n (K, P) @ gy_n.T (P, C_out)`` per sample with ``gy_n.T`` made
-  contiguous (0.03 ms; 105 GFLOP/s against 60 for BLAS's transposed operand), summed over the
-  batch;
-- input gradient: ``w.T (K, C_out) @ gy_n (C_out, P)`` per sample, then col2im straight into NCHW;
+- forward: ``w (C_out, K) @ cols_n (K, OH*OW)`` lands in ``y[n]``, i.e. NCHW, directly (102
+  GFLOP/s against 52-70 for one skinny GEMM over a batch-innermost layout, which also needed
+  transposes of x, gy and y);
+- weight gradient: ``cols_n (K, P) @ gy_n.T (P, C_out)`` with ``gy_n.T`` made contiguous (105
+  GFLOP/s against 60 for BLAS's transposed operand), summed per thread; the bias gradient is
+  summed in the same pass;
+- input gradient: ``w.T (K, C_out) @ gy_n (C_out, P)``, then col2im straight into NCHW;
 - stride 1 and dilation 1 take kernels whose indices are sums of loop counters (LLVM vectorises
-  them: im2col 0.22-0.30 ms against 1.3 ms for the general kernel); padding goes through a
-  zero-bordered scratch copy;
-- the batch is split in ``threads`` contiguous parts run by Python threads
-  (:func:`gpunet.parallel.over_batch`: the kernels are ``nogil``, BLAS is limited to one thread
-  meanwhile, so the pools never nest), each part in chunks of :data:`CHUNK_BYTES` of columns.
+  them: 4x faster than the general kernel); padding goes through a zero-bordered copy.
 
-Transient buffers (unkept columns, the columns' gradient, ``gy_n.T``, the per-sample weight
-gradients, the padded copies) are reused across calls of the same shape (:func:`_scratch`, per
-thread); the columns kept for the weight gradient are fresh each forward (a graph may be kept
-alive with ``retain_graph``). No fastmath: the kernels only move and add numbers, and NaN/inf
-must propagate as in the reference.
+**Threads.** Each op is one ``parallel=True`` kernel whose ``prange`` runs one contiguous part of
+the batch per thread; the GEMMs are ``np.dot`` inside it (numba calls SciPy's BLAS, held at one
+thread, so the pools never nest). One kernel per op replaced Python threads handing parts to
+each other: a thread hand-off through a lock costs about 50 us on a virtual machine (an idle
+vCPU is woken by an interrupt) and the woken thread then waited for the GIL, so LeNet's step
+gained nothing from a second core; numba's pool, kept spinning between the regions of a step
+(:mod:`gpunet.parallel`), enters a region in about 6 us. Small ops (under :data:`SPLIT_MIN`
+multiply-adds) run the serial compilation of the same kernel.
+
+Transient buffers (unkept columns, the columns' gradient, ``gy_n.T``, the padded copies, the
+per-thread sums) are reused across calls of the same shape (:func:`_scratch`, per thread); the
+columns kept for the weight gradient are fresh each forward (a graph may be kept alive with
+``retain_graph``). No fastmath: NaN/inf must propagate as in the reference.
 """
 
 from __future__ import annotations
@@ -39,16 +42,18 @@ import numba
 import numpy as np
 
 from gpunet import parallel, settings
+from gpunet.ops import conv2d as reference
 from gpunet.ops.conv2d import Pair, output_size
 
 Array = Any
 _local = threading.local()
 settings.apply_threads()  # before numba's pool starts: see gpunet.parallel
+parallel.load_kernel_blas()  # numba's np.dot calls SciPy's BLAS: one thread inside our regions
 
 
 def _scratch(name: str, shape: tuple[int, ...], dtype: Any, zero: bool = False) -> Array:
     """A per-thread reusable buffer for a transient (never returned, never saved) array
-    (``zero``: zero-filled when first made)."""
+    (``zero``: zero-filled when first made; a kernel that writes only its interior keeps it so)."""
     pool = getattr(_local, "pool", None)
     if pool is None:
         pool = _local.pool = {}
@@ -61,6 +66,33 @@ def _scratch(name: str, shape: tuple[int, ...], dtype: Any, zero: bool = False) 
     return buf
 
 
+#: Below this many elements a kernel runs its serial compilation: entering a parallel region
+#: costs more than the work (on a busy machine a region also waits for its slowest thread).
+PARALLEL_MIN = 1 << 17
+_SERIAL: dict[Any, Any] = {}
+
+
+def serial_version(kernel: Any) -> Any:
+    """``kernel`` compiled without ``parallel`` (``prange`` as ``range``), under its own name so
+    that its disk cache is its own."""
+    serial = _SERIAL.get(kernel)
+    if serial is None:
+        f = kernel.py_func
+        copy = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial", f.__defaults__)
+        copy.__qualname__ = f.__qualname__ + "_serial"
+        serial = _SERIAL[kernel] = numba.njit(cache=True, nogil=True)(copy)
+    return serial
+
+
+def _run(kernel: Any, work: int, *args: Any) -> None:
+    """``kernel(*args)``: its parallel compilation for large ``work`` with more than one thread,
+    else the same code compiled serially."""
+    if work < PARALLEL_MIN or numba.get_num_threads() == 1:
+        kernel = serial_version(kernel)
+    kernel(*args)
+
+
+# ------------------------------------------------------------------ one sample's columns
 @numba.njit(cache=True, inline="always")
 def _valid(off, step, size, count):  # pragma: no cover - compiled
     """``(j0, j1)``: the ``j`` in ``range(count)`` with ``0 <= j*step + off < size``."""
@@ -75,118 +107,171 @@ def _valid(off, step, size, count):  # pragma: no cover - compiled
     return j0, j1
 
 
-#: Below this many elements a kernel runs its serial compilation: waking the pool costs more
-#: than the copy (on a busy machine a parallel region also waits for its slowest thread).
-PARALLEL_MIN = 1 << 17
-_SERIAL: dict[Any, Any] = {}
-
-
-def _run(kernel: Any, work: int, *args: Any) -> None:
-    """``kernel(*args)``: its parallel compilation for large ``work`` with more than one thread,
-    else the same code compiled serially (``prange`` as ``range``)."""
-    if work < PARALLEL_MIN or numba.get_num_threads() == 1:
-        serial = _SERIAL.get(kernel)
-        if serial is None:  # a copy under its own name, so that its disk cache is its own
-            f = kernel.py_func
-            copy = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial", f.__defaults__)
-            copy.__qualname__ = f.__qualname__ + "_serial"
-            serial = _SERIAL[kernel] = numba.njit(cache=True)(copy)
-        kernel = serial
-    kernel(*args)
-
-
 @numba.njit(cache=True, nogil=True)
 def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, cols):  # pragma: no cover - compiled
-    """``cols[n, (c, p, q), i, j] = x_pad[n, c, i*sh + p*dh, j*sw + q*dw]``: each sample's
-    columns ``(C*kh*kw, OH, OW)`` from ``x`` (n, C, H, W)."""
-    n, c, h, w = x.shape
-    oh, ow = cols.shape[2], cols.shape[3]
-    for b in range(n):
-        for a in range(c):
-            for p in range(kh):
-                for q in range(kw):
-                    r = (a * kh + p) * kw + q
-                    off = q * dw - pw
-                    j0, j1 = _valid(off, sw, w, ow)
-                    for i in range(oh):
-                        row = i * sh - ph + p * dh
-                        if row < 0 or row >= h:
-                            for j in range(ow):
-                                cols[b, r, i, j] = 0
-                            continue
-                        for j in range(j0):
-                            cols[b, r, i, j] = 0
-                        for j in range(j0, j1):
-                            cols[b, r, i, j] = x[b, a, row, j * sw + off]
-                        for j in range(j1, ow):
-                            cols[b, r, i, j] = 0
+    """``cols[(c, p, q), i, j] = x_pad[c, i*sh + p*dh, j*sw + q*dw]``: one sample's columns
+    ``(C*kh*kw, OH, OW)`` from ``x`` (C, H, W)."""
+    c, h, w = x.shape
+    oh, ow = cols.shape[1], cols.shape[2]
+    for a in range(c):
+        for p in range(kh):
+            for q in range(kw):
+                r = (a * kh + p) * kw + q
+                off = q * dw - pw
+                j0, j1 = _valid(off, sw, w, ow)
+                for i in range(oh):
+                    row = i * sh - ph + p * dh
+                    if row < 0 or row >= h:
+                        for j in range(ow):
+                            cols[r, i, j] = 0
+                        continue
+                    for j in range(j0):
+                        cols[r, i, j] = 0
+                    for j in range(j0, j1):
+                        cols[r, i, j] = x[a, row, j * sw + off]
+                    for j in range(j1, ow):
+                        cols[r, i, j] = 0
 
 
 @numba.njit(cache=True, nogil=True)
 def col2im(dcols, kh, kw, sh, sw, ph, pw, dh, dw, gx):  # pragma: no cover - compiled
-    """``gx`` (n, C, H, W) = the sum of the columns' gradient ``dcols`` (n, C*kh*kw, OH, OW)
-    over the taps that read each input element (``gx`` is overwritten)."""
-    n, c, h, w = gx.shape
-    oh, ow = dcols.shape[2], dcols.shape[3]
-    for b in range(n):
-        for a in range(c):
-            for u in range(h):
-                for v in range(w):
-                    gx[b, a, u, v] = 0
-            for p in range(kh):
-                for q in range(kw):
-                    r = (a * kh + p) * kw + q
-                    off = q * dw - pw
-                    j0, j1 = _valid(off, sw, w, ow)
-                    for i in range(oh):
-                        row = i * sh - ph + p * dh
-                        if row < 0 or row >= h:
-                            continue
-                        for j in range(j0, j1):
-                            gx[b, a, row, j * sw + off] += dcols[b, r, i, j]
+    """``gx`` (C, H, W) = one sample's columns' gradient ``dcols`` (C*kh*kw, OH, OW) summed over
+    the taps that read each input element (``gx`` is overwritten)."""
+    c, h, w = gx.shape
+    oh, ow = dcols.shape[1], dcols.shape[2]
+    gx[:] = 0
+    for a in range(c):
+        for p in range(kh):
+            for q in range(kw):
+                r = (a * kh + p) * kw + q
+                off = q * dw - pw
+                j0, j1 = _valid(off, sw, w, ow)
+                for i in range(oh):
+                    row = i * sh - ph + p * dh
+                    if row < 0 or row >= h:
+                        continue
+                    for j in range(j0, j1):
+                        gx[a, row, j * sw + off] += dcols[r, i, j]
 
 
 @numba.njit(cache=True, nogil=True)
 def im2col_dense(x, kh, kw, cols):  # pragma: no cover - compiled
     """:func:`im2col` for stride 1, dilation 1 and no padding (``x`` padded beforehand): index
-    sums of loop counters only, which LLVM vectorises (4x faster than the general kernel)."""
-    n, c = x.shape[0], x.shape[1]
-    oh, ow = cols.shape[2], cols.shape[3]
-    for b in range(n):
-        for a in range(c):
-            for p in range(kh):
-                for q in range(kw):
-                    r = (a * kh + p) * kw + q
-                    for i in range(oh):
-                        for j in range(ow):
-                            cols[b, r, i, j] = x[b, a, i + p, j + q]
+    sums of loop counters only, which LLVM vectorises."""
+    c = x.shape[0]
+    oh, ow = cols.shape[1], cols.shape[2]
+    for a in range(c):
+        for p in range(kh):
+            for q in range(kw):
+                r = (a * kh + p) * kw + q
+                for i in range(oh):
+                    for j in range(ow):
+                        cols[r, i, j] = x[a, i + p, j + q]
 
 
 @numba.njit(cache=True, nogil=True)
 def col2im_dense(dcols, kh, kw, gx):  # pragma: no cover - compiled
     """:func:`col2im` for stride 1, dilation 1 and no padding (``gx`` overwritten)."""
-    n, c, h, w = gx.shape
-    oh, ow = dcols.shape[2], dcols.shape[3]
-    for b in range(n):
-        for a in range(c):
-            for u in range(h):
-                for v in range(w):
-                    gx[b, a, u, v] = 0
-            for p in range(kh):
-                for q in range(kw):
-                    r = (a * kh + p) * kw + q
-                    for i in range(oh):
-                        for j in range(ow):
-                            gx[b, a, i + p, j + q] += dcols[b, r, i, j]
+    c = gx.shape[0]
+    oh, ow = dcols.shape[1], dcols.shape[2]
+    gx[:] = 0
+    for a in range(c):
+        for p in range(kh):
+            for q in range(kw):
+                r = (a * kh + p) * kw + q
+                for i in range(oh):
+                    for j in range(ow):
+                        gx[a, i + p, j + q] += dcols[r, i, j]
 
 
 @numba.njit(cache=True, nogil=True)
-def transpose_rows(gy, out):  # pragma: no cover - compiled
-    """``out[n, k, o] = gy[n, o, k]`` (each sample's output gradient, pixels by channels)."""
-    for b in range(gy.shape[0]):
-        for o in range(gy.shape[1]):
-            for k in range(gy.shape[2]):
-                out[b, k, o] = gy[b, o, k]
+def sample_columns(x, geo, dense, xpad, cols):  # pragma: no cover - compiled
+    """One sample's columns into ``cols``: the dense kernel for stride 1 and dilation 1 (through
+    the zero-bordered ``xpad`` when padded), else the general one. ``geo`` is
+    ``(kh, kw, sh, sw, ph, pw, dh, dw)``."""
+    kh, kw, sh, sw, ph, pw, dh, dw = geo
+    if not dense:
+        im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, cols)
+    elif ph or pw:
+        xpad[:, ph:ph + x.shape[1], pw:pw + x.shape[2]] = x
+        im2col_dense(xpad, kh, kw, cols)
+    else:
+        im2col_dense(x, kh, kw, cols)
+
+
+@numba.njit(cache=True, nogil=True)
+def sample_col2im(dcols, geo, dense, gpad, gx):  # pragma: no cover - compiled
+    """One sample's input gradient ``gx`` from its columns' gradient (see :func:`sample_columns`)."""
+    kh, kw, sh, sw, ph, pw, dh, dw = geo
+    if not dense:
+        col2im(dcols, kh, kw, sh, sw, ph, pw, dh, dw, gx)
+    elif ph or pw:
+        col2im_dense(dcols, kh, kw, gpad)
+        gx[:] = gpad[:, ph:ph + gx.shape[1], pw:pw + gx.shape[2]]
+    else:
+        col2im_dense(dcols, kh, kw, gx)
+
+
+# ------------------------------------------------------------------ the three ops, one region each
+@numba.njit(parallel=True, cache=True, nogil=True)
+def forward_kernel(x, w2, bias, geo, dense, xpad, cols, keep, y, parts):  # pragma: no cover - compiled
+    """``y[n] = w2 @ columns(x[n]) (+ bias)`` for every sample, part ``t`` of ``parts`` by thread
+    ``t``; ``keep``: ``cols`` holds every sample's columns, else one scratch per part."""
+    n = x.shape[0]
+    k, oh, ow = cols.shape[1], cols.shape[2], cols.shape[3]
+    c_out = w2.shape[0]
+    for t in numba.prange(parts):
+        for b in range(n * t // parts, n * (t + 1) // parts):
+            c = cols[b] if keep else cols[t]
+            sample_columns(x[b], geo, dense, xpad[t], c)
+            yb = y[b].reshape(c_out, oh * ow)
+            np.dot(w2, c.reshape(k, oh * ow), yb)
+            for o in range(bias.shape[0]):
+                yb[o] += bias[o]
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def weight_kernel(x, gy, geo, dense, xpad, cols, keep, rows, tmp, gw_parts, gb_parts,
+                  parts):  # pragma: no cover - compiled
+    """Per part ``t``: ``gw_parts[t] = sum_n columns_n (K, P) @ gy_n.T (P, C_out)`` and
+    ``gb_parts[t] = sum_n gy_n`` summed over pixels (when ``gb_parts`` has rows)."""
+    n, c_out = gy.shape[0], gy.shape[1]
+    k, oh, ow = cols.shape[1], cols.shape[2], cols.shape[3]
+    pixels = oh * ow
+    for t in numba.prange(parts):
+        acc = gw_parts[t]
+        acc[:] = 0
+        if gb_parts.shape[0]:
+            gb_parts[t][:] = 0
+        r = rows[t]
+        for b in range(n * t // parts, n * (t + 1) // parts):
+            g = gy[b].reshape(c_out, pixels)
+            for o in range(c_out):
+                s = 0.0
+                for p in range(pixels):
+                    r[p, o] = g[o, p]
+                    s += g[o, p]
+                if gb_parts.shape[0]:
+                    gb_parts[t, o] += s
+            if keep:
+                c = cols[b]
+            else:
+                c = cols[t]
+                sample_columns(x[b], geo, dense, xpad[t], c)
+            np.dot(c.reshape(k, pixels), r, tmp[t])
+            acc += tmp[t]
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def input_kernel(gy, w_t, geo, dense, dcols, gpad, gx, parts):  # pragma: no cover - compiled
+    """``gx[n] = col2im(w_t (K, C_out) @ gy_n (C_out, P))`` for every sample, by parts."""
+    n, c_out = gy.shape[0], gy.shape[1]
+    k, oh, ow = dcols.shape[1], dcols.shape[2], dcols.shape[3]
+    for t in numba.prange(parts):
+        d = dcols[t]
+        for b in range(n * t // parts, n * (t + 1) // parts):
+            np.dot(w_t, gy[b].reshape(c_out, oh * ow), d.reshape(k, oh * ow))
+            sample_col2im(d, geo, dense, gpad[t], gx[b])
 
 
 # ------------------------------------------------------------------------------ the steps
@@ -196,143 +281,125 @@ class _Geometry:
         self.n, self.c, self.h, self.w = x_shape
         self.c_out, _, self.kh, self.kw = w_shape
         self.x_shape, self.w_shape = tuple(x_shape), tuple(w_shape)
-        self.args = (self.kh, self.kw, *stride, *padding, *dilation)
+        self.geo = (self.kh, self.kw, *map(int, stride), *map(int, padding), *map(int, dilation))
         self.oh = output_size(self.h, self.kh, stride[0], padding[0], dilation[0])
         self.ow = output_size(self.w, self.kw, stride[1], padding[1], dilation[1])
         self.k = self.c * self.kh * self.kw
         self.pixels = self.oh * self.ow
         self.padding = tuple(padding)
         self.dense = tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
+        self.parts = self._parts()
 
-    def im2col(self, x: Array, cols: Array) -> None:
-        """The columns of the samples ``x`` into ``cols``: stride 1 and dilation 1 (padded into a
-        scratch copy whose border stays zero) take the vectorised kernel."""
-        if not self.dense:
-            im2col(x, *self.args, cols)
-            return
+    def _parts(self) -> int:
+        """Threads for this geometry: one below :data:`SPLIT_MIN` multiply-adds, else the setting
+        (at most one per sample)."""
+        if self.n * self.c_out * self.k * self.pixels < SPLIT_MIN:
+            return 1
+        return max(1, min(self.n, settings.current().threads, numba.get_num_threads()))
+
+    def padded(self, name: str, dtype: Any) -> Array:
+        """One zero-bordered ``(C, H+2ph, W+2pw)`` scratch per part (a placeholder if unpadded)."""
         ph, pw = self.padding
-        if ph or pw:
-            xp = _scratch("xpad", (x.shape[0], self.c, self.h + 2 * ph, self.w + 2 * pw), x.dtype, zero=True)
-            xp[:, :, ph:ph + self.h, pw:pw + self.w] = x
-            x = xp
-        im2col_dense(x, self.kh, self.kw, cols)
+        if not (self.dense and (ph or pw)):
+            return _scratch(name, (self.parts, 1, 1, 1), dtype)
+        return _scratch(name, (self.parts, self.c, self.h + 2 * ph, self.w + 2 * pw), dtype, zero=True)
 
-    def col2im(self, dcols: Array, gx: Array) -> None:
-        """``gx`` = the columns' gradient ``dcols`` summed back onto the samples' pixels."""
-        if not self.dense:
-            col2im(dcols, *self.args, gx)
-            return
-        ph, pw = self.padding
-        if not (ph or pw):
-            col2im_dense(dcols, self.kh, self.kw, gx)
-            return
-        gp = _scratch("gpad", (gx.shape[0], self.c, self.h + 2 * ph, self.w + 2 * pw), gx.dtype)
-        col2im_dense(dcols, self.kh, self.kw, gp)
-        gx[...] = gp[:, :, ph:ph + self.h, pw:pw + self.w]
-
-    def chunks(self, lo: int, hi: int, itemsize: int) -> Any:
-        """``(lo, hi)`` in chunks of samples whose columns fill about :data:`CHUNK_BYTES`."""
-        step = max(1, CHUNK_BYTES // max(1, self.k * self.pixels * itemsize))
-        for a in range(lo, hi, step):
-            yield a, min(a + step, hi)
+    def kernel(self, kernel: Any) -> Any:
+        """``kernel``'s parallel compilation when split, else its serial one (no region to enter)."""
+        if self.parts == 1:
+            return serial_version(kernel)
+        parallel.blas_single()  # our threads call BLAS: its own pool must not start inside them
+        return kernel
 
 
-#: Each thread forms and consumes the columns a chunk of samples at a time, about this many bytes.
-#: Measured on LeNet's conv2 (the three ops, interleaved, medians of 5): 512 KiB and 2 MiB are
-#: alike on one thread (2.99 vs 2.93 ms), and 2 MiB is faster on two (1.96 vs 1.77 ms: fewer
-#: Python iterations contending for the GIL), so each thread's half is one chunk there.
-CHUNK_BYTES = 1 << 21
-
-#: Below this many multiply-adds a step runs on the calling thread alone (a thread hand-off
-#: costs tens of microseconds).
+#: Below this many multiply-adds an op runs on the calling thread alone.
 SPLIT_MIN = 1 << 21
 
 
-def _threads(g: _Geometry) -> int:
-    if g.n * g.c_out * g.k * g.pixels < SPLIT_MIN:
-        return 1
-    return settings.current().threads
+def _dtype(*arrays: Array) -> Any:
+    """The dtype the op computes in; ``None`` for one these kernels do not take (float16 goes to
+    the reference, as before); other kinds are refused in one line."""
+    dtype = np.result_type(*arrays)
+    if dtype in (np.float32, np.float64):
+        return dtype
+    if dtype.kind == "f":
+        return None
+    raise TypeError(f"conv2d (numpy-fast): expected floating-point arrays, got {dtype}")
 
 
-def _forward(x: Array, w: Array, b: Array | None, g: _Geometry, cols: Array | None) -> Array:
-    """``y`` (N, C_out, OH, OW): per sample, ``w (C_out, K) @ columns (K, OH*OW)`` written
-    straight into NCHW (a batched GEMM, no layout copy); ``cols`` (if given) keeps the columns."""
+def _c(a: Array, dtype: Any) -> Array:
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def _forward(x: Array, w: Array, b: Array | None, g: _Geometry, keep: bool) -> tuple[Array, Array]:
+    """``y`` (N, C_out, OH, OW) and the columns (every sample's when ``keep``, else scratch)."""
     y = np.empty((g.n, g.c_out, g.oh, g.ow), dtype=w.dtype)
-    w2, y3 = w.reshape(g.c_out, g.k), y.reshape(g.n, g.c_out, g.pixels)
-
-    def work(lo: int, hi: int) -> None:
-        for a, z in g.chunks(lo, hi, x.itemsize):
-            part = cols[a:z] if cols is not None else _scratch("cols", (z - a, g.k, g.oh, g.ow), x.dtype)
-            g.im2col(x[a:z], part)
-            np.matmul(w2, part.reshape(z - a, g.k, g.pixels), out=y3[a:z])
-            if b is not None:
-                y3[a:z] += b[:, None]
-
-    parallel.over_batch(g.n, _threads(g), work)
-    return y
+    cols = (np.empty((g.n, g.k, g.oh, g.ow), dtype=w.dtype) if keep
+            else _scratch("cols", (g.parts, g.k, g.oh, g.ow), w.dtype))
+    bias = b if b is not None else np.zeros(0, dtype=w.dtype)
+    g.kernel(forward_kernel)(x, w.reshape(g.c_out, g.k), bias, g.geo, g.dense, g.padded("xpad", w.dtype),
+                             cols, keep, y, g.parts)
+    return y, cols
 
 
-def _grad_weight(x: Array, gy: Array, g: _Geometry, cols: Array | None) -> Array:
+def _grad_weight(x: Array | None, gy: Array, g: _Geometry, cols: Array | None,
+                 bias: bool) -> tuple[Array, Array | None]:
     """``gw = sum_n gy_n (C_out, P) @ columns_n.T``, computed transposed per sample,
-    ``columns_n (K, P) @ gy_n.T (P, C_out)`` (a contiguous ``gy_n.T``: 105 GFLOP/s against 60
-    for the transposed operand), then summed over the batch."""
-    gy3 = gy.reshape(g.n, g.c_out, g.pixels)
-    parts = _scratch("gw_parts", (g.n, g.k, g.c_out), gy.dtype)
-
-    def work(lo: int, hi: int) -> None:
-        for a, z in g.chunks(lo, hi, gy.itemsize):
-            rows = _scratch("rows", (z - a, g.pixels, g.c_out), gy.dtype)
-            transpose_rows(gy3[a:z], rows)
-            if cols is None:
-                part = _scratch("cols", (z - a, g.k, g.oh, g.ow), x.dtype)
-                g.im2col(x[a:z], part)
-            else:
-                part = cols[a:z]
-            np.matmul(part.reshape(z - a, g.k, g.pixels), rows, out=parts[a:z])
-
-    parallel.over_batch(g.n, _threads(g), work)
-    return np.ascontiguousarray(parts.sum(axis=0).T).reshape(g.w_shape)
+    ``columns_n (K, P) @ gy_n.T (P, C_out)``; the bias gradient from the same pass."""
+    dtype = gy.dtype
+    keep = cols is not None
+    if cols is None:
+        cols = _scratch("cols", (g.parts, g.k, g.oh, g.ow), dtype)
+        assert x is not None
+    else:
+        x = np.zeros((1, 1, 1, 1), dtype=dtype)  # unused: the kept columns are read
+    rows = _scratch("rows", (g.parts, g.pixels, g.c_out), dtype)
+    tmp = _scratch("gw_tmp", (g.parts, g.k, g.c_out), dtype)
+    gw_parts = _scratch("gw_parts", (g.parts, g.k, g.c_out), dtype)
+    gb_parts = _scratch("gb_parts", (g.parts if bias else 0, g.c_out), dtype)
+    g.kernel(weight_kernel)(x, gy, g.geo, g.dense, g.padded("xpad", dtype), cols, keep, rows, tmp,
+                            gw_parts, gb_parts, g.parts)
+    gw = np.ascontiguousarray(gw_parts.sum(axis=0).T).reshape(g.w_shape)
+    return gw, (gb_parts.sum(axis=0) if bias else None)
 
 
 def _grad_input(gy: Array, w: Array, g: _Geometry) -> Array:
-    """Per sample, the columns' gradient ``w.T (K, C_out) @ gy_n (C_out, P)`` (a batched GEMM
-    over a chunk), then col2im straight into NCHW."""
-    gy3 = gy.reshape(g.n, g.c_out, g.pixels)
-    w_t = w.reshape(g.c_out, g.k).T
+    """Per sample, the columns' gradient ``w.T (K, C_out) @ gy_n (C_out, P)``, then col2im
+    straight into NCHW."""
+    w_t = np.ascontiguousarray(w.reshape(g.c_out, g.k).T)
     gx = np.empty(g.x_shape, dtype=w.dtype)
-
-    def work(lo: int, hi: int) -> None:
-        for a, z in g.chunks(lo, hi, w.itemsize):
-            dcols = _scratch("cols", (z - a, g.k, g.oh, g.ow), w.dtype)
-            np.matmul(w_t, gy3[a:z], out=dcols.reshape(z - a, g.k, g.pixels))
-            g.col2im(dcols, gx[a:z])
-
-    parallel.over_batch(g.n, _threads(g), work)
+    dcols = _scratch("dcols", (g.parts, g.k, g.oh, g.ow), w.dtype)
+    g.kernel(input_kernel)(gy, w_t, g.geo, g.dense, dcols, g.padded("gpad", w.dtype), gx, g.parts)
     return gx
-
-
-def _c(a: Array) -> Array:
-    return np.ascontiguousarray(a)
 
 
 def conv2d_forward(x: Array, w: Array, stride: Pair, padding: Pair, dilation: Pair) -> Array:
     """:func:`gpunet.ops.conv2d.conv2d_forward` on NumPy arrays."""
-    x, w = _c(x), _c(w)
-    return _forward(x, w, None, _Geometry(x.shape, w.shape, stride, padding, dilation), None)
+    dtype = _dtype(x, w)
+    if dtype is None:
+        return reference.conv2d_forward(x, w, stride, padding, dilation)
+    x, w = _c(x, dtype), _c(w, dtype)
+    return _forward(x, w, None, _Geometry(x.shape, w.shape, stride, padding, dilation), False)[0]
 
 
 def conv2d_backward_weight(x: Array, gy: Array, w_shape: tuple[int, ...], stride: Pair, padding: Pair,
                            dilation: Pair) -> Array:
     """:func:`gpunet.ops.conv2d.conv2d_backward_weight` on NumPy arrays."""
-    x = _c(x)
-    return _grad_weight(x, _c(gy), _Geometry(x.shape, tuple(w_shape), stride, padding, dilation), None)
+    dtype = _dtype(x, gy)
+    if dtype is None:
+        return reference.conv2d_backward_weight(x, gy, w_shape, stride, padding, dilation)
+    x, gy = _c(x, dtype), _c(gy, dtype)
+    return _grad_weight(x, gy, _Geometry(x.shape, tuple(w_shape), stride, padding, dilation), None, False)[0]
 
 
 def conv2d_backward_input(gy: Array, w: Array, x_shape: tuple[int, ...], stride: Pair, padding: Pair,
                           dilation: Pair) -> Array:
     """:func:`gpunet.ops.conv2d.conv2d_backward_input` on NumPy arrays."""
-    w = _c(w)
-    return _grad_input(_c(gy), w, _Geometry(tuple(x_shape), w.shape, stride, padding, dilation))
+    dtype = _dtype(gy, w)
+    if dtype is None:
+        return reference.conv2d_backward_input(gy, w, x_shape, stride, padding, dilation)
+    gy, w = _c(gy, dtype), _c(w, dtype)
+    return _grad_input(gy, w, _Geometry(tuple(x_shape), w.shape, stride, padding, dilation))
 
 
 Needs = tuple[bool, bool, bool]
@@ -344,19 +411,28 @@ class CompiledConv2d:
 
     def forward(self, x: Array, w: Array, b: Array | None, stride: Pair, padding: Pair, dilation: Pair,
                 save: bool, need_x_grad: bool) -> tuple[Array, Any]:
-        x, w = _c(x), _c(w)
+        dtype = _dtype(x, w) if b is None else _dtype(x, w, b)
+        if dtype is None:
+            y, state = reference.IM2COL.forward(x, w, b, stride, padding, dilation, save, need_x_grad)
+            return y, (("reference", state) if save else None)
+        x, w = _c(x, dtype), _c(w, dtype)
+        b = _c(b, dtype) if b is not None else None
         g = _Geometry(x.shape, w.shape, stride, padding, dilation)
-        if not save:
-            return _forward(x, w, b, g, None), None
-        cols = np.empty((g.n, g.k, g.oh, g.ow), dtype=x.dtype)
-        return _forward(x, w, b, g, cols), (cols, w, g)
+        y, cols = _forward(x, w, b, g, save)
+        return y, ((cols, w, g) if save else None)
 
     def backward(self, gy: Array, state: Any, needs: Needs) -> tuple[Array | None, Array | None, Array | None]:
+        if isinstance(state[0], str):  # ("reference", its state)
+            return reference.IM2COL.backward(gy, state[1], needs)
         cols, w, g = state
-        gy = _c(gy)
+        gy = _c(gy, w.dtype)
+        g.parts = g._parts()  # the thread setting may differ from the forward's
         gx = _grad_input(gy, w, g) if needs[0] else None
-        gw = _grad_weight(None, gy, g, cols) if needs[1] else None
-        gb = gy.sum(axis=(0, 2, 3)) if needs[2] else None
+        gw = gb = None
+        if needs[1]:
+            gw, gb = _grad_weight(None, gy, g, cols, needs[2])
+        elif needs[2]:
+            gb = gy.sum(axis=(0, 2, 3))
         return gx, gw, gb
 
 
