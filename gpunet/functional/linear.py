@@ -1,9 +1,11 @@
-"""The affine map ``y = x @ W.T + b`` as one fused Function (weight ``(out, in)``)."""
+"""The affine map ``y = x @ W.T + b`` as one fused Function (weight ``(out, in)``); the GEMMs run
+in the registry's ``linear`` implementation (:mod:`gpunet.ops.linear`, NumPy fast path
+:mod:`gpunet.ops.linear_cpu`) on the inputs flattened to 2-D."""
 
 from __future__ import annotations
 
-from gpunet import parallel
 from gpunet.autograd import Function, OpError, Tensor
+from gpunet.ops import registry
 
 
 class Linear(Function):
@@ -19,22 +21,21 @@ class Linear(Function):
             raise OpError(f"linear: expected bias of shape ({w.shape[0]},) for weight {w.shape}, got {b.shape}")
         need_x, need_w = self.needs_input_grad[:2]
         self.save_for_backward(x if need_w else None, w if need_x else None)  # gx needs w, gw needs x
-        parallel.blas_for(x.size * w.shape[0])  # BLAS's threads back for a large GEMM after a conv split
-        y = x @ w.T
-        if b is not None:
-            y += b
-        return y
+        self.impl = registry.lookup("linear", registry.device_of(x))
+        y = self.impl.forward(x.reshape(-1, x.shape[-1]), w, b)
+        return y.reshape(*x.shape[:-1], w.shape[0])
 
     def backward(self, gy):
         x, w = self.saved
         need_x, need_w, *need_b = self.needs_input_grad
         g2 = gy.reshape(-1, gy.shape[-1])
-        parallel.blas_for(g2.size * (w if w is not None else x).shape[-1])  # in_features
-        gx = gy @ w if need_x else None
-        gw = g2.T @ x.reshape(-1, x.shape[-1]) if need_w else None
+        x2 = x.reshape(-1, x.shape[-1]) if x is not None else None
+        gx, gw, gb = self.impl.backward(g2, x2, w, (need_x, need_w, bool(need_b and need_b[0])))
+        if gx is not None:
+            gx = gx.reshape(*gy.shape[:-1], gx.shape[-1])
         if not need_b:  # no bias input
             return gx, gw
-        return gx, gw, g2.sum(axis=0) if need_b[0] else None
+        return gx, gw, gb
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

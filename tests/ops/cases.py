@@ -417,3 +417,47 @@ def check_pool(op: str, impl: Any, case: Pool, dtype: Any, put: Put, get: Get, s
     gy = rng.standard_normal(y_ref.shape).astype(dtype)
     gx_ref = POOL_REFERENCE[op].backward(gy, state_ref, x.shape)
     assert_close(f"{op} backward", get(impl.backward(put(gy), state, x.shape)), gx_ref, dtype)
+
+
+# ------------------------------------------------------------------------------ linear
+class Linear(NamedTuple):
+    rows: int
+    inputs: int
+    outputs: int
+    bias: bool = True
+    tier: str = "small"
+
+
+LINEAR_CASES: dict[str, Linear] = {
+    "one_row": Linear(1, 5, 3, tier="tiny"),
+    "no_bias": Linear(4, 6, 3, bias=False, tier="tiny"),
+    "odd_rows_split": Linear(7, 300, 130),           # above the fast path's split size: rows in parts
+    "lenet_fc1": Linear(64, 400, 120, tier="large"),
+    "threaded_blas": Linear(256, 1024, 512, tier="large"),  # at BLAS_THREADED_MIN: BLAS's own threads
+}
+
+
+def linear_definition(x: numpy.ndarray, w: numpy.ndarray, b: numpy.ndarray | None) -> numpy.ndarray:
+    """``y[m, o] = sum_i x[m, i] w[o, i] + b[o]``, written out with einsum (not the reference's GEMM)."""
+    y = numpy.einsum("mi,oi->mo", x, w)
+    return y + b if b is not None else y
+
+
+def check_linear(impl: Any, case: Linear, dtype: Any, put: Put, get: Get, seed: int = 0) -> None:
+    """Linear object ``impl``: forward against the definition; every subset of gradients against
+    their definitions (``gx = gy W``, ``gW = gy^T x``, ``gb = sum gy``)."""
+    rng = numpy.random.default_rng(seed)
+    x = _rand(rng, (case.rows, case.inputs), dtype)
+    w = _rand(rng, (case.outputs, case.inputs), dtype, scale=0.5)
+    b = _rand(rng, (case.outputs,), dtype) if case.bias else None
+    y = impl.forward(put(x), put(w), put(b) if b is not None else None)
+    assert_close("linear forward", get(y), linear_definition(x, w, b).astype(dtype), dtype, contiguous=True)
+    gy = _rand(rng, (case.rows, case.outputs), dtype)
+    want = (numpy.einsum("mo,oi->mi", gy, w), numpy.einsum("mo,mi->oi", gy, x), gy.sum(axis=0))
+    for needs in ((True, True, case.bias), (True, False, False), (False, True, case.bias), (False, False, True)):
+        got = impl.backward(put(gy), put(x) if needs[1] else None, put(w) if needs[0] else None, needs)
+        for name, need, g, ref in zip(("gx", "gw", "gb"), needs, got, want):
+            if not need:
+                assert g is None, f"linear backward: {name} not asked for, got an array"
+            else:
+                assert_close(f"linear backward {name} (needs {needs})", get(g), ref.astype(dtype), dtype)
