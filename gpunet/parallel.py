@@ -5,13 +5,19 @@ sets the BLAS libraries' thread count (through threadpoolctl, ``user_api="blas"`
 (``numba.set_num_threads``, clamped to the pool numba started) to the same ``n``. The default is
 the number of cores this process may run on (``os.sched_getaffinity``).
 
-No oversubscription: gpunet never calls BLAS from inside a numba parallel region, so at any
-moment only one of the two pools works. The other must not steal its cores while idle:
-numba's OpenMP pool is started with ``OMP_WAIT_POLICY=PASSIVE`` (unless the user set it), so
-its threads sleep after a parallel region instead of spinning for GOMP's default spin count,
-which, measured on the 2-core machine, made the BLAS call that follows a numba region up to
-10x slower. The variable is set only while numba's pool starts (other OpenMP users, e.g.
-PyTorch, are unaffected).
+No oversubscription: gpunet never runs BLAS's own threads inside a numba parallel region. The
+CPU kernels (:mod:`gpunet.ops.conv2d_cpu`, :mod:`gpunet.ops.linear_cpu`) split the batch over
+numba's threads and call BLAS (``np.dot``, SciPy's library) from each at one thread
+(:func:`blas_single`); only large GEMMs, outside any region, use BLAS's threads (:func:`blas_for`).
+
+numba's OpenMP pool is started with a bounded spin (``GOMP_SPINCOUNT`` = :data:`SPIN_COUNT`,
+unless the user set it or ``OMP_WAIT_POLICY``): after a region its threads spin for a few
+hundred microseconds, covering the gaps between the regions of a training step, then sleep.
+Measured on the 2-core VM: a region after a sleep costs 40-60 us (waking an idle vCPU), after a
+spin 2-6 us; a spinning pool does not hold a core for longer than that once the step ends (the
+earlier PASSIVE policy slept at once and made LeNet's 2-thread step no faster than 1 thread;
+GOMP's default spin, 300000, kept numba's threads spinning against BLAS's for milliseconds). The
+variable is set only while numba's pool starts (other OpenMP users, e.g. PyTorch, are unaffected).
 """
 
 from __future__ import annotations

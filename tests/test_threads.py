@@ -110,3 +110,24 @@ def test_conv2d_fast_path_split_over_threads_equals_reference(monkeypatch, dtype
         for got in (gw, gw2):
             numpy.testing.assert_allclose(got, ref.conv2d_backward_weight(x, gy, w.shape, *args), **tol)
         numpy.testing.assert_allclose(gb, gy.sum(axis=(0, 2, 3)), **tol)
+
+
+def test_a_recurrent_layer_after_a_split_conv_gets_blas_threads_back(monkeypatch) -> None:
+    """A conv or linear region holds BLAS at one thread; a recurrent loop (many GEMMs, no region
+    of its own) must not inherit that."""
+    pytest.importorskip("threadpoolctl")
+    import numpy
+
+    from gpunet import nn
+    from gpunet.autograd import Tensor
+
+    top = min(2, numba.config.NUMBA_NUM_THREADS)
+    if top < 2:
+        pytest.skip("one core")
+    layer = nn.LSTM(32, 128)
+    x = Tensor(numpy.ones((50, 32, 32), dtype=numpy.float32))
+    with gpunet.using(threads=top):
+        parallel.blas_single()
+        assert parallel.blas_threads() == 1
+        layer(x)
+        assert parallel.blas_threads() == top

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from gpunet import parallel
 from gpunet.ops import cells_cpu, scratch_cpu
 
 Array = Any
@@ -52,6 +53,7 @@ def forward(mode: str, xg: Array, w_hh: Array, b_hh: Array | None, h0: Array, c0
     """Run the loop; ``xg`` (T, B, G) already holds ``b_ih`` and is modified. Returns ``h_buf, c_buf, saved``."""
     steps, batch, _ = xg.shape
     hidden = w_hh.shape[1]
+    parallel.blas_for(xg.size * hidden)  # the loop's GEMMs together: BLAS's threads (a conv may have held it at one)
     h_buf = scratch_cpu.empty((steps + 1, batch, hidden), xg.dtype)
     h_buf[steps if reverse else 0] = h0
     order = _steps(steps, reverse)
@@ -126,6 +128,7 @@ def backward(mode: str, w_hh: Array, h_buf: Array, c_buf: Array | None, saved: A
     Returns ``dxg, dhg, dh0, dc0`` (``dhg`` is ``dxg`` for RNN and LSTM).
     """
     steps = h_buf.shape[0] - 1
+    parallel.blas_for(steps * w_hh.size * h_buf.shape[1])  # the loop's GEMMs together, as in forward
     order = _steps(steps, reverse)[::-1]
     h_in, h_out = (h_buf[1:], h_buf[:-1]) if reverse else (h_buf[:-1], h_buf[1:])
     if mode == "rnn":
