@@ -6,8 +6,9 @@ BLAS call wakes OpenBLAS's own pool, which then spins against numba's (see
 :func:`gpunet.parallel.blas_single`), so mid-sized GEMMs (LeNet's fully connected layers, 0.6-3
 M multiply-adds) ran on one core. Here they are split over the batch rows in one numba
 ``parallel`` region whose threads each call single-threaded BLAS (``np.dot``): ``y[rows] =
-x[rows] @ W.T``, ``gx[rows] = gy[rows] @ W``, and ``gW = sum over parts of gy[rows].T @
-x[rows]`` (the bias gradient in the same pass). Small GEMMs (under :data:`SPLIT_MIN`) and
+x[rows] @ W.T``, ``gx[rows] = gy[rows] @ W``, and, split over the outputs instead,
+``gW[outs] = gy[:, outs].T @ x`` with the bias gradient in the same pass (splitting the batch
+there would leave a serial sum of per-thread ``gW`` copies: 0.1 ms for the MLP's first layer). Small GEMMs (under :data:`SPLIT_MIN`) and
 dtypes other than float32/float64 run the reference.
 """
 
@@ -29,35 +30,42 @@ SPLIT_MIN = 1 << 18
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def forward_kernel(x, w_t, bias, y, parts):  # pragma: no cover - compiled
-    """``y[rows] = x[rows] @ w_t (+ bias)``, one part of the rows per thread."""
+def forward_kernel(x, w, bias, y, parts):  # pragma: no cover - compiled
+    """``y[rows] = x[rows] @ w.T (+ bias)``, one part of the rows per thread (``w.T`` is read in
+    place: BLAS's transposed operand, no copy)."""
     m = x.shape[0]
     for t in numba.prange(parts):
         lo, hi = m * t // parts, m * (t + 1) // parts
         if hi > lo:
             yp = y[lo:hi]
-            np.dot(x[lo:hi], w_t, yp)
+            np.dot(x[lo:hi], w.T, yp)
             for r in range(hi - lo):
                 for o in range(bias.shape[0]):
                     yp[r, o] += bias[o]
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def backward_kernel(gy, x, w, gx, gw_parts, gb_parts, need_x, need_w, parts):  # pragma: no cover - compiled
-    """``gx[rows] = gy[rows] @ w``; ``gw_parts[t] = gy[rows].T @ x[rows]``; ``gb_parts[t]`` the
-    column sums of ``gy[rows]`` (when it has rows), one part of the rows per thread."""
-    m = gy.shape[0]
+def backward_kernel(gy, x, w, gx, gy_t, gw, gb, need_x, need_w, need_b, parts):  # pragma: no cover - compiled
+    """Part ``t`` of ``parts``: ``gx[rows] = gy[rows] @ w`` over its share of the batch rows, and
+    over its share of the outputs ``gy_t[outs] = gy[:, outs].T`` (contiguous), ``gw[outs] =
+    gy_t[outs] @ x`` and ``gb[outs]`` = the rows' sums of ``gy_t[outs]`` (no reduction across threads)."""
+    m, n_out = gy.shape
     for t in numba.prange(parts):
         lo, hi = m * t // parts, m * (t + 1) // parts
-        if need_x:
+        if need_x and hi > lo:
             np.dot(gy[lo:hi], w, gx[lo:hi])
-        if need_w:
-            np.dot(gy[lo:hi].T, x[lo:hi], gw_parts[t])
-        if gb_parts.shape[0]:
-            acc = gb_parts[t]
-            acc[:] = 0
-            for r in range(lo, hi):
-                acc += gy[r]
+        o0, o1 = n_out * t // parts, n_out * (t + 1) // parts
+        if o1 > o0 and (need_w or need_b):
+            for o in range(o0, o1):
+                s = 0.0
+                for r in range(m):
+                    v = gy[r, o]
+                    gy_t[o, r] = v
+                    s += v
+                if need_b:
+                    gb[o] = s
+            if need_w:
+                np.dot(gy_t[o0:o1], x, gw[o0:o1])
 
 
 def _parts(m: int, macs: int, *arrays: Array) -> int:
@@ -65,9 +73,6 @@ def _parts(m: int, macs: int, *arrays: Array) -> int:
     large (threaded BLAS), of another dtype, or when one thread is set."""
     threads = settings.current().threads
     if threads == 1 or macs < SPLIT_MIN or m < 2:
-        return 1
-    if macs >= parallel.BLAS_THREADED_MIN:
-        parallel.blas_for(macs)  # BLAS's own threads, after a region left it at one
         return 1
     if any(a.dtype not in (np.float32, np.float64) or a.dtype != arrays[0].dtype for a in arrays):
         return 1
@@ -85,7 +90,7 @@ class CompiledLinear:
         parallel.blas_single()
         y = np.empty((x.shape[0], w.shape[0]), dtype=w.dtype)
         bias = b if b is not None else np.zeros(0, dtype=w.dtype)
-        forward_kernel(np.ascontiguousarray(x), np.ascontiguousarray(w.T), bias, y, parts)
+        forward_kernel(np.ascontiguousarray(x), np.ascontiguousarray(w), bias, y, parts)
         return y
 
     def backward(self, gy: Array, x: Array | None, w: Array | None,
@@ -98,16 +103,16 @@ class CompiledLinear:
             return REFERENCE.backward(gy, x, w, needs)
         parallel.blas_single()
         gy = np.ascontiguousarray(gy)
-        dtype = gy.dtype
-        gx = np.empty((gy.shape[0], inner), dtype=dtype) if needs[0] else np.zeros((0, 0), dtype=dtype)
-        gw_parts = (_scratch("linear_gw", (parts, gy.shape[1], inner), dtype) if needs[1]
-                    else np.zeros((0, 0, 0), dtype=dtype))
-        gb_parts = _scratch("linear_gb", (parts if needs[2] else 0, gy.shape[1]), dtype)
-        x_ = np.ascontiguousarray(x) if needs[1] else np.zeros((0, 0), dtype=dtype)
-        w_ = np.ascontiguousarray(w) if needs[0] else np.zeros((0, 0), dtype=dtype)
-        backward_kernel(gy, x_, w_, gx, gw_parts, gb_parts, bool(needs[0]), bool(needs[1]), parts)
-        return (gx if needs[0] else None, gw_parts.sum(axis=0) if needs[1] else None,
-                gb_parts.sum(axis=0) if needs[2] else None)
+        dtype, (m, n_out) = gy.dtype, gy.shape
+        nothing = np.zeros((0, 0), dtype=dtype)
+        gx = np.empty((m, inner), dtype=dtype) if needs[0] else nothing
+        gw = np.empty((n_out, inner), dtype=dtype) if needs[1] else nothing
+        gb = np.empty(n_out, dtype=dtype) if needs[2] else np.zeros(0, dtype=dtype)
+        gy_t = _scratch("linear_gy_t", (n_out, m), dtype) if (needs[1] or needs[2]) else nothing
+        backward_kernel(gy, np.ascontiguousarray(x) if needs[1] else nothing,
+                        np.ascontiguousarray(w) if needs[0] else nothing, gx, gy_t, gw, gb,
+                        bool(needs[0]), bool(needs[1]), bool(needs[2]), parts)
+        return (gx if needs[0] else None, gw if needs[1] else None, gb if needs[2] else None)
 
 
 COMPILED = CompiledLinear()
