@@ -1,15 +1,13 @@
 """The NumPy fast path (``numpy-fast``) of ``linear``: its GEMMs split over numba's threads.
 
-BLAS threads a GEMM itself only when it is large (:data:`gpunet.parallel.BLAS_THREADED_MIN`
-multiply-adds and up: its threads are then woken once and stay busy). Below that, a threaded
-BLAS call wakes OpenBLAS's own pool, which then spins against numba's (see
-:func:`gpunet.parallel.blas_single`), so mid-sized GEMMs (LeNet's fully connected layers, 0.6-3
-M multiply-adds) ran on one core. Here they are split over the batch rows in one numba
-``parallel`` region whose threads each call single-threaded BLAS (``np.dot``): ``y[rows] =
-x[rows] @ W.T``, ``gx[rows] = gy[rows] @ W``, and, split over the outputs instead,
-``gW[outs] = gy[:, outs].T @ x`` with the bias gradient in the same pass (splitting the batch
-there would leave a serial sum of per-thread ``gW`` copies: 0.1 ms for the MLP's first layer). Small GEMMs (under :data:`SPLIT_MIN`) and
-dtypes other than float32/float64 run the reference.
+Every GEMM from :data:`SPLIT_MIN` multiply-adds up runs in one numba ``parallel`` region whose
+threads each call single-threaded BLAS (``np.dot``): ``y[rows] = x[rows] @ W.T`` and ``gx[rows]
+= gy[rows] @ W`` over the batch rows, and ``gW[outs] = gy[:, outs].T @ x`` with the bias
+gradient in the same pass over the outputs (splitting the batch there would leave a serial sum
+of per-thread ``gW`` copies: 0.1 ms for the MLP's first layer). BLAS's own threads are not used:
+woken after a numba region (a conv, a smaller linear layer) they spun against numba's pool, and
+the MLP's 2-thread step was slower than its 1-thread step (0.75-0.95x). Small GEMMs, one thread,
+and dtypes other than float32/float64 run the reference.
 """
 
 from __future__ import annotations
