@@ -40,6 +40,7 @@ from typing import Any
 
 import numba
 import numpy as np
+from numba.extending import overload
 
 from gpunet import parallel, settings
 from gpunet.ops import conv2d as reference
@@ -184,94 +185,153 @@ def col2im_dense(dcols, kh, kw, gx):  # pragma: no cover - compiled
                         gx[a, i + p, j + q] += dcols[r, i, j]
 
 
-@numba.njit(cache=True, nogil=True)
-def sample_columns(x, geo, dense, xpad, cols):  # pragma: no cover - compiled
-    """One sample's columns into ``cols``: the dense kernel for stride 1 and dilation 1 (through
-    the zero-bordered ``xpad`` when padded), else the general one. ``geo`` is
-    ``(kh, kw, sh, sw, ph, pw, dh, dw)``."""
-    kh, kw, sh, sw, ph, pw, dh, dw = geo
-    if not dense:
+def sample_columns(x, geo, xpad, cols):  # pragma: no cover - a stub: numba compiles the overload
+    """One sample's columns into ``cols``. ``geo`` picks the kernel by its length, so that numba
+    compiles only the one a geometry needs: ``(kh, kw)`` the dense kernel (stride 1, dilation 1,
+    no padding), ``(kh, kw, ph, pw)`` the dense kernel through the zero-bordered ``xpad``,
+    ``(kh, kw, sh, sw, ph, pw, dh, dw)`` the general one."""
+    raise NotImplementedError("compiled code only")
+
+
+def sample_col2im(dcols, geo, gpad, gx):  # pragma: no cover - a stub: numba compiles the overload
+    """One sample's input gradient ``gx`` from its columns' gradient (``geo`` as in
+    :func:`sample_columns`)."""
+    raise NotImplementedError("compiled code only")
+
+
+@overload(sample_columns)
+def _sample_columns(x, geo, xpad, cols):  # pragma: no cover - compiled
+    if len(geo) == 2:
+        def dense(x, geo, xpad, cols):
+            im2col_dense(x, geo[0], geo[1], cols)
+        return dense
+    if len(geo) == 4:
+        def padded(x, geo, xpad, cols):
+            kh, kw, ph, pw = geo
+            xpad[:, ph:ph + x.shape[1], pw:pw + x.shape[2]] = x
+            im2col_dense(xpad, kh, kw, cols)
+        return padded
+
+    def general(x, geo, xpad, cols):
+        kh, kw, sh, sw, ph, pw, dh, dw = geo
         im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, cols)
-    elif ph or pw:
-        xpad[:, ph:ph + x.shape[1], pw:pw + x.shape[2]] = x
-        im2col_dense(xpad, kh, kw, cols)
-    else:
-        im2col_dense(x, kh, kw, cols)
+    return general
 
 
-@numba.njit(cache=True, nogil=True)
-def sample_col2im(dcols, geo, dense, gpad, gx):  # pragma: no cover - compiled
-    """One sample's input gradient ``gx`` from its columns' gradient (see :func:`sample_columns`)."""
-    kh, kw, sh, sw, ph, pw, dh, dw = geo
-    if not dense:
+@overload(sample_col2im)
+def _sample_col2im(dcols, geo, gpad, gx):  # pragma: no cover - compiled
+    if len(geo) == 2:
+        def dense(dcols, geo, gpad, gx):
+            col2im_dense(dcols, geo[0], geo[1], gx)
+        return dense
+    if len(geo) == 4:
+        def padded(dcols, geo, gpad, gx):
+            kh, kw, ph, pw = geo
+            col2im_dense(dcols, kh, kw, gpad)
+            gx[:] = gpad[:, ph:ph + gx.shape[1], pw:pw + gx.shape[2]]
+        return padded
+
+    def general(dcols, geo, gpad, gx):
+        kh, kw, sh, sw, ph, pw, dh, dw = geo
         col2im(dcols, kh, kw, sh, sw, ph, pw, dh, dw, gx)
-    elif ph or pw:
-        col2im_dense(dcols, kh, kw, gpad)
-        gx[:] = gpad[:, ph:ph + gx.shape[1], pw:pw + gx.shape[2]]
-    else:
-        col2im_dense(dcols, kh, kw, gx)
+    return general
 
 
-# ------------------------------------------------------------------ the three ops, one region each
-@numba.njit(parallel=True, cache=True, nogil=True)
-def forward_kernel(x, w2, bias, geo, dense, xpad, cols, keep, y, parts):  # pragma: no cover - compiled
-    """``y[n] = w2 @ columns(x[n]) (+ bias)`` for every sample, part ``t`` of ``parts`` by thread
-    ``t``; ``keep``: ``cols`` holds every sample's columns, else one scratch per part."""
+# ------------------------------------------------------------------ the three ops, by parts
+# Each op is a serial ``*_part(..., t, parts)`` over part ``t`` of the batch, run for every part
+# by a thin ``parallel=True`` wrapper (for one part too: see in_parts).
+@numba.njit(cache=True, nogil=True)
+def forward_part(x, w2, bias, geo, xpad, cols, keep, y, t, parts):  # pragma: no cover - compiled
+    """``y[n] = w2 @ columns(x[n]) (+ bias)`` for the samples of part ``t``; ``keep``: ``cols``
+    holds every sample's columns, else one scratch per part."""
     n = x.shape[0]
     k, oh, ow = cols.shape[1], cols.shape[2], cols.shape[3]
     c_out = w2.shape[0]
-    for t in numba.prange(parts):
-        for b in range(n * t // parts, n * (t + 1) // parts):
-            c = cols[b] if keep else cols[t]
-            sample_columns(x[b], geo, dense, xpad[t], c)
-            yb = y[b].reshape(c_out, oh * ow)
-            np.dot(w2, c.reshape(k, oh * ow), yb)
-            for o in range(bias.shape[0]):
-                yb[o] += bias[o]
+    for b in range(n * t // parts, n * (t + 1) // parts):
+        c = cols[b] if keep else cols[t]
+        sample_columns(x[b], geo, xpad[t], c)
+        yb = y[b].reshape(c_out, oh * ow)
+        np.dot(w2, c.reshape(k, oh * ow), yb)
+        for o in range(bias.shape[0]):
+            for p in range(oh * ow):
+                yb[o, p] += bias[o]
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
-def weight_kernel(x, gy, geo, dense, xpad, cols, keep, rows, tmp, gw_parts, gb_parts,
-                  parts):  # pragma: no cover - compiled
-    """Per part ``t``: ``gw_parts[t] = sum_n columns_n (K, P) @ gy_n.T (P, C_out)`` and
-    ``gb_parts[t] = sum_n gy_n`` summed over pixels (when ``gb_parts`` has rows)."""
+@numba.njit(cache=True, nogil=True)
+def weight_part(x, gy, geo, xpad, cols, keep, rows, tmp, gw_parts, gb_parts, t,
+                parts):  # pragma: no cover - compiled
+    """``gw_parts[t] = sum_n columns_n (K, P) @ gy_n.T (P, C_out)`` and ``gb_parts[t] = sum_n
+    gy_n`` summed over pixels (when ``gb_parts`` has rows), over the samples of part ``t``."""
     n, c_out = gy.shape[0], gy.shape[1]
     k, oh, ow = cols.shape[1], cols.shape[2], cols.shape[3]
     pixels = oh * ow
-    for t in numba.prange(parts):
-        acc = gw_parts[t]
-        acc[:] = 0
-        if gb_parts.shape[0]:
-            gb_parts[t][:] = 0
-        r = rows[t]
-        for b in range(n * t // parts, n * (t + 1) // parts):
-            g = gy[b].reshape(c_out, pixels)
+    acc, r, z = gw_parts[t], rows[t], tmp[t]
+    for i in range(k):
+        for o in range(c_out):
+            acc[i, o] = 0
+    for o in range(gb_parts.shape[1] if gb_parts.shape[0] else 0):
+        gb_parts[t, o] = 0
+    for b in range(n * t // parts, n * (t + 1) // parts):
+        g = gy[b].reshape(c_out, pixels)
+        for o in range(c_out):
+            s = 0.0
+            for p in range(pixels):
+                r[p, o] = g[o, p]
+                s += g[o, p]
+            if gb_parts.shape[0]:
+                gb_parts[t, o] += s
+        if keep:
+            c = cols[b]
+        else:
+            c = cols[t]
+            sample_columns(x[b], geo, xpad[t], c)
+        np.dot(c.reshape(k, pixels), r, z)
+        for i in range(k):
             for o in range(c_out):
-                s = 0.0
-                for p in range(pixels):
-                    r[p, o] = g[o, p]
-                    s += g[o, p]
-                if gb_parts.shape[0]:
-                    gb_parts[t, o] += s
-            if keep:
-                c = cols[b]
-            else:
-                c = cols[t]
-                sample_columns(x[b], geo, dense, xpad[t], c)
-            np.dot(c.reshape(k, pixels), r, tmp[t])
-            acc += tmp[t]
+                acc[i, o] += z[i, o]
+
+
+@numba.njit(cache=True, nogil=True)
+def input_part(gy, w_t, geo, dcols, gpad, gx, t, parts):  # pragma: no cover - compiled
+    """``gx[n] = col2im(w_t (K, C_out) @ gy_n (C_out, P))`` for the samples of part ``t``."""
+    n, c_out = gy.shape[0], gy.shape[1]
+    k, oh, ow = dcols.shape[1], dcols.shape[2], dcols.shape[3]
+    d = dcols[t]
+    for b in range(n * t // parts, n * (t + 1) // parts):
+        np.dot(w_t, gy[b].reshape(c_out, oh * ow), d.reshape(k, oh * ow))
+        sample_col2im(d, geo, gpad[t], gx[b])
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def input_kernel(gy, w_t, geo, dense, dcols, gpad, gx, parts):  # pragma: no cover - compiled
-    """``gx[n] = col2im(w_t (K, C_out) @ gy_n (C_out, P))`` for every sample, by parts."""
-    n, c_out = gy.shape[0], gy.shape[1]
-    k, oh, ow = dcols.shape[1], dcols.shape[2], dcols.shape[3]
+def forward_parts(x, w2, bias, geo, xpad, cols, keep, y, parts):  # pragma: no cover - compiled
+    """:func:`forward_part` for every part, one per thread."""
     for t in numba.prange(parts):
-        d = dcols[t]
-        for b in range(n * t // parts, n * (t + 1) // parts):
-            np.dot(w_t, gy[b].reshape(c_out, oh * ow), d.reshape(k, oh * ow))
-            sample_col2im(d, geo, dense, gpad[t], gx[b])
+        forward_part(x, w2, bias, geo, xpad, cols, keep, y, t, parts)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def weight_parts(x, gy, geo, xpad, cols, keep, rows, tmp, gw_parts, gb_parts,
+                 parts):  # pragma: no cover - compiled
+    """:func:`weight_part` for every part, one per thread."""
+    for t in numba.prange(parts):
+        weight_part(x, gy, geo, xpad, cols, keep, rows, tmp, gw_parts, gb_parts, t, parts)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def input_parts(gy, w_t, geo, dcols, gpad, gx, parts):  # pragma: no cover - compiled
+    """:func:`input_part` for every part, one per thread."""
+    for t in numba.prange(parts):
+        input_part(gy, w_t, geo, dcols, gpad, gx, t, parts)
+
+
+def in_parts(parallel_parts: Any, parts: int, *args: Any) -> None:
+    """``part(*args, t, parts)`` for every ``t`` through its parallel wrapper, one part per thread
+    (BLAS held at one thread first when split: its callers are our threads). One part runs
+    through the wrapper too, on the calling thread (about 3 us): calling the part directly would
+    compile it a second time, outside the parallel context."""
+    if parts > 1:
+        parallel.blas_single()
+    parallel_parts(*args, parts)
 
 
 # ------------------------------------------------------------------------------ the steps
@@ -281,13 +341,17 @@ class _Geometry:
         self.n, self.c, self.h, self.w = x_shape
         self.c_out, _, self.kh, self.kw = w_shape
         self.x_shape, self.w_shape = tuple(x_shape), tuple(w_shape)
-        self.geo = (self.kh, self.kw, *map(int, stride), *map(int, padding), *map(int, dilation))
+        self.dense = tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
+        ph, pw = map(int, padding)
+        if not self.dense:  # see sample_columns: the tuple's length picks the kernel
+            self.geo: tuple[int, ...] = (self.kh, self.kw, *map(int, stride), ph, pw, *map(int, dilation))
+        else:
+            self.geo = (self.kh, self.kw, ph, pw) if ph or pw else (self.kh, self.kw)
         self.oh = output_size(self.h, self.kh, stride[0], padding[0], dilation[0])
         self.ow = output_size(self.w, self.kw, stride[1], padding[1], dilation[1])
         self.k = self.c * self.kh * self.kw
         self.pixels = self.oh * self.ow
         self.padding = tuple(padding)
-        self.dense = tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
         self.parts = self._parts()
 
     def _parts(self) -> int:
@@ -303,13 +367,6 @@ class _Geometry:
         if not (self.dense and (ph or pw)):
             return _scratch(name, (self.parts, 1, 1, 1), dtype)
         return _scratch(name, (self.parts, self.c, self.h + 2 * ph, self.w + 2 * pw), dtype, zero=True)
-
-    def kernel(self, kernel: Any) -> Any:
-        """``kernel``'s parallel compilation when split, else its serial one (no region to enter)."""
-        if self.parts == 1:
-            return serial_version(kernel)
-        parallel.blas_single()  # our threads call BLAS: its own pool must not start inside them
-        return kernel
 
 
 #: Below this many multiply-adds an op runs on the calling thread alone.
@@ -337,8 +394,8 @@ def _forward(x: Array, w: Array, b: Array | None, g: _Geometry, keep: bool) -> t
     cols = (np.empty((g.n, g.k, g.oh, g.ow), dtype=w.dtype) if keep
             else _scratch("cols", (g.parts, g.k, g.oh, g.ow), w.dtype))
     bias = b if b is not None else np.zeros(0, dtype=w.dtype)
-    g.kernel(forward_kernel)(x, w.reshape(g.c_out, g.k), bias, g.geo, g.dense, g.padded("xpad", w.dtype),
-                             cols, keep, y, g.parts)
+    in_parts(forward_parts, g.parts, x, w.reshape(g.c_out, g.k), bias, g.geo, g.padded("xpad", w.dtype),
+             cols, keep, y)
     return y, cols
 
 
@@ -357,8 +414,8 @@ def _grad_weight(x: Array | None, gy: Array, g: _Geometry, cols: Array | None,
     tmp = _scratch("gw_tmp", (g.parts, g.k, g.c_out), dtype)
     gw_parts = _scratch("gw_parts", (g.parts, g.k, g.c_out), dtype)
     gb_parts = _scratch("gb_parts", (g.parts if bias else 0, g.c_out), dtype)
-    g.kernel(weight_kernel)(x, gy, g.geo, g.dense, g.padded("xpad", dtype), cols, keep, rows, tmp,
-                            gw_parts, gb_parts, g.parts)
+    in_parts(weight_parts, g.parts, x, gy, g.geo, g.padded("xpad", dtype), cols, keep,
+             rows, tmp, gw_parts, gb_parts)
     gw = np.ascontiguousarray(gw_parts.sum(axis=0).T).reshape(g.w_shape)
     return gw, (gb_parts.sum(axis=0) if bias else None)
 
@@ -369,7 +426,7 @@ def _grad_input(gy: Array, w: Array, g: _Geometry) -> Array:
     w_t = np.ascontiguousarray(w.reshape(g.c_out, g.k).T)
     gx = np.empty(g.x_shape, dtype=w.dtype)
     dcols = _scratch("dcols", (g.parts, g.k, g.oh, g.ow), w.dtype)
-    g.kernel(input_kernel)(gy, w_t, g.geo, g.dense, dcols, g.padded("gpad", w.dtype), gx, g.parts)
+    in_parts(input_parts, g.parts, gy, w_t, g.geo, dcols, g.padded("gpad", w.dtype), gx)
     return gx
 
 

@@ -17,8 +17,8 @@ from typing import Any
 import numba
 import numpy as np
 
-from gpunet import parallel, settings
-from gpunet.ops.conv2d_cpu import _scratch
+from gpunet import settings
+from gpunet.ops.conv2d_cpu import _scratch, in_parts
 from gpunet.ops.linear import REFERENCE, Needs
 
 Array = Any
@@ -27,43 +27,55 @@ Array = Any
 SPLIT_MIN = 1 << 18
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
-def forward_kernel(x, w, bias, y, parts):  # pragma: no cover - compiled
-    """``y[rows] = x[rows] @ w.T (+ bias)``, one part of the rows per thread (``w.T`` is read in
-    place: BLAS's transposed operand, no copy)."""
+@numba.njit(cache=True, nogil=True)
+def forward_part(x, w, bias, y, t, parts):  # pragma: no cover - compiled
+    """``y[rows] = x[rows] @ w.T (+ bias)`` over part ``t`` of the rows (``w.T`` is read in place:
+    BLAS's transposed operand, no copy)."""
     m = x.shape[0]
-    for t in numba.prange(parts):
-        lo, hi = m * t // parts, m * (t + 1) // parts
-        if hi > lo:
-            yp = y[lo:hi]
-            np.dot(x[lo:hi], w.T, yp)
-            for r in range(hi - lo):
-                for o in range(bias.shape[0]):
-                    yp[r, o] += bias[o]
+    lo, hi = m * t // parts, m * (t + 1) // parts
+    if hi > lo:
+        yp = y[lo:hi]
+        np.dot(x[lo:hi], w.T, yp)
+        for r in range(hi - lo):
+            for o in range(bias.shape[0]):
+                yp[r, o] += bias[o]
+
+
+@numba.njit(cache=True, nogil=True)
+def backward_part(gy, x, w, gx, gy_t, gw, gb, need_x, need_w, need_b, t, parts):  # pragma: no cover - compiled
+    """Part ``t``: ``gx[rows] = gy[rows] @ w`` over its share of the batch rows, and over its share
+    of the outputs ``gy_t[outs] = gy[:, outs].T`` (contiguous), ``gw[outs] = gy_t[outs] @ x`` and
+    ``gb[outs]`` = the rows' sums of ``gy_t[outs]`` (no reduction across threads)."""
+    m, n_out = gy.shape
+    lo, hi = m * t // parts, m * (t + 1) // parts
+    if need_x and hi > lo:
+        np.dot(gy[lo:hi], w, gx[lo:hi])
+    o0, o1 = n_out * t // parts, n_out * (t + 1) // parts
+    if o1 > o0 and (need_w or need_b):
+        for o in range(o0, o1):
+            s = 0.0
+            for r in range(m):
+                v = gy[r, o]
+                gy_t[o, r] = v
+                s += v
+            if need_b:
+                gb[o] = s
+        if need_w:
+            np.dot(gy_t[o0:o1], x, gw[o0:o1])
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def backward_kernel(gy, x, w, gx, gy_t, gw, gb, need_x, need_w, need_b, parts):  # pragma: no cover - compiled
-    """Part ``t`` of ``parts``: ``gx[rows] = gy[rows] @ w`` over its share of the batch rows, and
-    over its share of the outputs ``gy_t[outs] = gy[:, outs].T`` (contiguous), ``gw[outs] =
-    gy_t[outs] @ x`` and ``gb[outs]`` = the rows' sums of ``gy_t[outs]`` (no reduction across threads)."""
-    m, n_out = gy.shape
+def forward_parts(x, w, bias, y, parts):  # pragma: no cover - compiled
+    """:func:`forward_part` for every part, one per thread."""
     for t in numba.prange(parts):
-        lo, hi = m * t // parts, m * (t + 1) // parts
-        if need_x and hi > lo:
-            np.dot(gy[lo:hi], w, gx[lo:hi])
-        o0, o1 = n_out * t // parts, n_out * (t + 1) // parts
-        if o1 > o0 and (need_w or need_b):
-            for o in range(o0, o1):
-                s = 0.0
-                for r in range(m):
-                    v = gy[r, o]
-                    gy_t[o, r] = v
-                    s += v
-                if need_b:
-                    gb[o] = s
-            if need_w:
-                np.dot(gy_t[o0:o1], x, gw[o0:o1])
+        forward_part(x, w, bias, y, t, parts)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def backward_parts(gy, x, w, gx, gy_t, gw, gb, need_x, need_w, need_b, parts):  # pragma: no cover - compiled
+    """:func:`backward_part` for every part, one per thread."""
+    for t in numba.prange(parts):
+        backward_part(gy, x, w, gx, gy_t, gw, gb, need_x, need_w, need_b, t, parts)
 
 
 def _parts(m: int, macs: int, *arrays: Array) -> int:
@@ -85,10 +97,9 @@ class CompiledLinear:
         parts = _parts(x.shape[0], x.size * w.shape[0], x, w, *([b] if b is not None else []))
         if parts == 1:
             return REFERENCE.forward(x, w, b)
-        parallel.blas_single()
         y = np.empty((x.shape[0], w.shape[0]), dtype=w.dtype)
         bias = b if b is not None else np.zeros(0, dtype=w.dtype)
-        forward_kernel(np.ascontiguousarray(x), np.ascontiguousarray(w), bias, y, parts)
+        in_parts(forward_parts, parts, np.ascontiguousarray(x), np.ascontiguousarray(w), bias, y)
         return y
 
     def backward(self, gy: Array, x: Array | None, w: Array | None,
@@ -99,7 +110,6 @@ class CompiledLinear:
         parts = _parts(gy.shape[0], gy.size * inner, *[a for a in (gy, x, w) if a is not None])
         if parts == 1:
             return REFERENCE.backward(gy, x, w, needs)
-        parallel.blas_single()
         gy = np.ascontiguousarray(gy)
         dtype, (m, n_out) = gy.dtype, gy.shape
         nothing = np.zeros((0, 0), dtype=dtype)
@@ -107,9 +117,9 @@ class CompiledLinear:
         gw = np.empty((n_out, inner), dtype=dtype) if needs[1] else nothing
         gb = np.empty(n_out, dtype=dtype) if needs[2] else np.zeros(0, dtype=dtype)
         gy_t = _scratch("linear_gy_t", (n_out, m), dtype) if (needs[1] or needs[2]) else nothing
-        backward_kernel(gy, np.ascontiguousarray(x) if needs[1] else nothing,
-                        np.ascontiguousarray(w) if needs[0] else nothing, gx, gy_t, gw, gb,
-                        bool(needs[0]), bool(needs[1]), bool(needs[2]), parts)
+        in_parts(backward_parts, parts, gy, np.ascontiguousarray(x) if needs[1] else nothing,
+                 np.ascontiguousarray(w) if needs[0] else nothing, gx, gy_t, gw, gb,
+                 bool(needs[0]), bool(needs[1]), bool(needs[2]))
         return (gx if needs[0] else None, gw if needs[1] else None, gb if needs[2] else None)
 
 
