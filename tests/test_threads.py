@@ -112,9 +112,9 @@ def test_conv2d_fast_path_split_over_threads_equals_reference(monkeypatch, dtype
         numpy.testing.assert_allclose(gb, gy.sum(axis=(0, 2, 3)), **tol)
 
 
-def test_a_recurrent_layer_after_a_split_conv_gets_blas_threads_back(monkeypatch) -> None:
-    """A conv or linear region holds BLAS at one thread; a recurrent loop (many GEMMs, no region
-    of its own) must not inherit that."""
+def test_a_recurrent_layer_splits_its_own_work_and_leaves_blas_single_threaded() -> None:
+    """The recurrent GEMMs and loops run in numba regions (BLAS at one thread inside): a layer at
+    two threads equals the same layer at one, and never wakes BLAS's own threads."""
     pytest.importorskip("threadpoolctl")
     import numpy
 
@@ -124,10 +124,17 @@ def test_a_recurrent_layer_after_a_split_conv_gets_blas_threads_back(monkeypatch
     top = min(2, numba.config.NUMBA_NUM_THREADS)
     if top < 2:
         pytest.skip("one core")
+    gpunet.manual_seed(0)
     layer = nn.LSTM(32, 128)
-    x = Tensor(numpy.ones((50, 32, 32), dtype=numpy.float32))
-    with gpunet.using(threads=top):
-        parallel.blas_single()
-        assert parallel.blas_threads() == 1
-        layer(x)
-        assert parallel.blas_threads() == top
+    x = numpy.random.default_rng(0).standard_normal((50, 32, 32)).astype(numpy.float32)
+    results = {}
+    for threads in (1, top):
+        with gpunet.using(threads=threads):
+            parallel.blas_single()
+            xt = Tensor(x, requires_grad=True)
+            out, _ = layer(xt)
+            out.sum().backward()
+            results[threads] = (out.numpy(), numpy.asarray(xt.grad))
+            assert parallel.blas_threads() in (1, None)
+    for a, b in zip(results[1], results[top]):
+        numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

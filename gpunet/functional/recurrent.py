@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy
 
-from gpunet import backend, parallel
+from gpunet import backend
 from gpunet.autograd import Function, OpError, Tensor
-from gpunet.ops import registry, scratch_cpu
+from gpunet.ops import gemm_cpu, registry, scratch_cpu
 from gpunet.ops.recurrent import GATES, check_recurrent_inputs, split
 
 __all__ = ["GATES", "Recurrent", "gru", "length_mask", "lstm", "rnn"]
@@ -32,9 +32,8 @@ def _matmul(xp: Any, a: Array, b: Array) -> Array:
     multi-MiB result page-faults on every first touch)."""
     if xp is not numpy:
         return a @ b
-    parallel.blas_for(a.shape[0] * a.shape[1] * b.shape[1])  # BLAS's threads for a large one
     out = scratch_cpu.empty((a.shape[0], b.shape[1]), numpy.result_type(a, b))
-    return numpy.matmul(a, b, out=out)
+    return gemm_cpu.matmul(a, b, out)  # split over our threads, not BLAS's: see gpunet.ops.gemm_cpu
 
 
 def _copy(xp: Any, a: Array) -> Array:

@@ -17,14 +17,19 @@ auto-vectoriser makes of a short, load-bound loop nest. The columns are laid out
 - stride 1 and dilation 1 take kernels whose indices are sums of loop counters (LLVM vectorises
   them: 4x faster than the general kernel); padding goes through a zero-bordered copy.
 
-**Threads.** Each op is one ``parallel=True`` kernel whose ``prange`` runs one contiguous part of
-the batch per thread; the GEMMs are ``np.dot`` inside it (numba calls SciPy's BLAS, held at one
-thread, so the pools never nest). One kernel per op replaced Python threads handing parts to
-each other: a thread hand-off through a lock costs about 50 us on a virtual machine (an idle
-vCPU is woken by an interrupt) and the woken thread then waited for the GIL, so LeNet's step
-gained nothing from a second core; numba's pool, kept spinning between the regions of a step
-(:mod:`gpunet.parallel`), enters a region in about 6 us. Small ops (under :data:`SPLIT_MIN`
-multiply-adds) run the serial compilation of the same kernel.
+**Threads.** Each op is one numba ``parallel=True`` region whose ``prange`` runs one contiguous
+part of the batch per thread (:func:`in_parts`); the GEMMs are ``np.dot`` inside it (numba calls
+SciPy's BLAS, held at one thread, so the pools never nest). One region per op replaced Python
+threads handing parts to each other: a hand-off through a lock costs about 50 us on a virtual
+machine (an idle vCPU is woken by an interrupt) and the woken thread then waited for the GIL,
+so LeNet's step gained nothing from a second core; numba's pool, kept spinning between the
+regions of a step (:mod:`gpunet.parallel`), enters a region in 2-6 us. Small ops (under
+:data:`SPLIT_MIN` multiply-adds) run as one part on the calling thread.
+
+**Compile time.** numba compiles each region once per dtype and geometry kind and caches it on
+disk. A cold cache costs about 15 s on LeNet's first step (2 threads; 10 s at 1 thread); later
+processes load it in about 0.3 s. The ``geo`` tuple's length selects the columns kernel at
+compile time (:func:`sample_columns`), so a geometry compiles only the kernel it uses.
 
 Transient buffers (unkept columns, the columns' gradient, ``gy_n.T``, the padded copies, the
 per-thread sums) are reused across calls of the same shape (:func:`_scratch`, per thread); the
