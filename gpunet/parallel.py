@@ -8,7 +8,8 @@ the number of cores this process may run on (``os.sched_getaffinity``).
 No oversubscription: gpunet never runs BLAS's own threads inside a numba parallel region. The
 CPU kernels (:mod:`gpunet.ops.conv2d_cpu`, :mod:`gpunet.ops.linear_cpu`) split the batch over
 numba's threads and call BLAS (``np.dot``, SciPy's library) from each at one thread
-(:func:`blas_single`); only large GEMMs, outside any region, use BLAS's threads (:func:`blas_for`).
+(:func:`blas_single`); only a user's large ``matmul`` (``gpunet.functional.matmul``), outside any
+region, uses BLAS's threads (:func:`blas_for`).
 
 numba's OpenMP pool is started with a bounded spin (``GOMP_SPINCOUNT`` = :data:`SPIN_COUNT`,
 unless the user set it or ``OMP_WAIT_POLICY``): after a region its threads spin for a few

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 import numpy
 
-from gpunet import backend, settings
+from gpunet import backend, parallel, settings
 from gpunet.autograd import Function, OpError, Tensor
 
 Axis = int | tuple[int, ...] | None
@@ -126,6 +126,7 @@ class MatMul(Function):
         need_a, need_b = self.needs_input_grad
         # ga needs only b and gb only a: keep just what the inputs that need a gradient use
         self.save_for_backward(a if need_b else None, b if need_a else None, a.ndim, b.ndim)
+        parallel.blas_for(a.size * (b.shape[-1] if b.ndim > 1 else 1))  # BLAS's threads back after a region
         return a @ b
 
     def backward(self, gy):
@@ -140,6 +141,7 @@ class MatMul(Function):
         if b_ndim == 1:
             g2 = xp.expand_dims(g2, -1)
         ga = gb = None
+        parallel.blas_for(g2.size * (a.shape[-1] if a is not None else b.shape[-2 if b_ndim > 1 else 0]))
         if need_a:
             b2 = b[:, None] if b_ndim == 1 else b
             ga = g2 @ xp.swapaxes(b2, -1, -2)
