@@ -20,17 +20,17 @@ class Linear(Function):
         if b is not None and b.shape != (w.shape[0],):
             raise OpError(f"linear: expected bias of shape ({w.shape[0]},) for weight {w.shape}, got {b.shape}")
         need_x, need_w = self.needs_input_grad[:2]
-        self.save_for_backward(x if need_w else None, w if need_x else None)  # gx needs w, gw needs x
-        self.impl = registry.lookup("linear", registry.device_of(x))
-        y = self.impl.forward(x.reshape(-1, x.shape[-1]), w, b)
+        impl = registry.lookup("linear", registry.device_of(x))
+        self.save_for_backward(x if need_w else None, w if need_x else None, impl)  # gx needs w, gw needs x
+        y = impl.forward(x.reshape(-1, x.shape[-1]), w, b)
         return y.reshape(*x.shape[:-1], w.shape[0])
 
     def backward(self, gy):
-        x, w = self.saved
+        x, w, impl = self.saved
         need_x, need_w, *need_b = self.needs_input_grad
         g2 = gy.reshape(-1, gy.shape[-1])
         x2 = x.reshape(-1, x.shape[-1]) if x is not None else None
-        gx, gw, gb = self.impl.backward(g2, x2, w, (need_x, need_w, bool(need_b and need_b[0])))
+        gx, gw, gb = impl.backward(g2, x2, w, (need_x, need_w, bool(need_b and need_b[0])))
         if gx is not None:
             gx = gx.reshape(*gy.shape[:-1], gx.shape[-1])
         if not need_b:  # no bias input
