@@ -24,6 +24,7 @@ import numpy as np
 
 from gpunet import settings
 from gpunet.ops.cells_cpu import gru_backward_step, gru_forward_step, lstm_backward_step, lstm_forward_step
+from gpunet.ops.exp_cpu import exp
 
 settings.apply_threads()  # before numba's pool starts: see gpunet.parallel
 
@@ -64,12 +65,15 @@ def gru_forward_part(saved, xg, w_t, hg, b_hn, h_buf, carry, masked, order, part
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def rnn_forward_part(xg, w_t, h_buf, relu, carry, masked, order, part, parts):  # pragma: no cover
     """``h_dst = act(h_src @ w_t + xg[t])``; finished rows keep ``h_src``. ReLU keeps NaN (as
-    ``np.maximum``); tanh is ``np.tanh``."""
+    ``np.maximum``); ``tanh(v) = 1 - 2 / (1 + exp(2v))`` with the vectorised exponential of
+    :mod:`gpunet.ops.exp_cpu` (a scalar ``tanh`` is a libm call per element: 1.7x slower loop)."""
     lo, hi = _rows(xg.shape[1], part, parts)
     if hi <= lo:
         return
     hidden = h_buf.shape[2]
     zero = h_buf.dtype.type(0.0)
+    one = h_buf.dtype.type(1.0)
+    two = h_buf.dtype.type(2.0)
     for s in range(order.shape[0]):
         t, src, dst = order[s, 0], order[s, 1], order[s, 2]
         h, hp, x = h_buf[dst][lo:hi], h_buf[src][lo:hi], xg[t][lo:hi]
@@ -84,7 +88,7 @@ def rnn_forward_part(xg, w_t, h_buf, relu, carry, masked, order, part, parts):  
                 if relu:
                     h[r, j] = zero if v < zero else v
                 else:
-                    h[r, j] = np.tanh(v)
+                    h[r, j] = one - two / (one + exp(two * v))
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
