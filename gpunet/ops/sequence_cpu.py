@@ -36,6 +36,19 @@ def _rows(batch, t, parts):  # pragma: no cover - compiled
     return batch * t // parts, batch * (t + 1) // parts
 
 
+#: Rows per GEMM call in the loops: OpenBLAS's small-matrix kernel takes an 8-row product without
+#: packing ``W`` (8x128 @ 128x512: 10.8 us; 16 rows: 29 us; 32 rows: 55 us, one core).
+GEMM_ROWS = 8
+
+
+@numba.njit(cache=True, nogil=True)
+def _dot_rows(a, b, out):  # pragma: no cover - compiled
+    """``out = a @ b`` in calls of :data:`GEMM_ROWS` rows."""
+    for r0 in range(0, a.shape[0], GEMM_ROWS):
+        r1 = min(r0 + GEMM_ROWS, a.shape[0])
+        np.dot(a[r0:r1], b, out[r0:r1])
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def lstm_forward_part(acts, xg, w_t, c_buf, h_buf, carry, masked, order, part, parts):  # pragma: no cover
     lo, hi = _rows(xg.shape[1], part, parts)
@@ -44,7 +57,7 @@ def lstm_forward_part(acts, xg, w_t, c_buf, h_buf, carry, masked, order, part, p
     for s in range(order.shape[0]):
         t, src, dst = order[s, 0], order[s, 1], order[s, 2]
         a = acts[t][lo:hi]
-        np.dot(h_buf[src][lo:hi], w_t, a)
+        _dot_rows(h_buf[src][lo:hi], w_t, a)
         lstm_forward_step(a, xg[t][lo:hi], c_buf[src][lo:hi], h_buf[src][lo:hi], c_buf[dst][lo:hi],
                           h_buf[dst][lo:hi], carry[t][lo:hi], masked[t])
 
@@ -57,7 +70,7 @@ def gru_forward_part(saved, xg, w_t, hg, b_hn, h_buf, carry, masked, order, part
     rec = hg[lo:hi]
     for s in range(order.shape[0]):
         t, src, dst = order[s, 0], order[s, 1], order[s, 2]
-        np.dot(h_buf[src][lo:hi], w_t, rec)
+        _dot_rows(h_buf[src][lo:hi], w_t, rec)
         gru_forward_step(saved[t][lo:hi], xg[t][lo:hi], rec, b_hn, h_buf[src][lo:hi], h_buf[dst][lo:hi],
                          carry[t][lo:hi], masked[t])
 
@@ -77,7 +90,7 @@ def rnn_forward_part(xg, w_t, h_buf, relu, carry, masked, order, part, parts):  
     for s in range(order.shape[0]):
         t, src, dst = order[s, 0], order[s, 1], order[s, 2]
         h, hp, x = h_buf[dst][lo:hi], h_buf[src][lo:hi], xg[t][lo:hi]
-        np.dot(hp, w_t, h)
+        _dot_rows(hp, w_t, h)
         for r in range(hi - lo):
             if masked[t] and carry[t, lo + r]:
                 for j in range(hidden):
@@ -113,7 +126,7 @@ def lstm_backward_part(acts, c_in, c_out, w_hh, gym, has_gym, dh, dc, spare_h, s
         g = gym[t][lo:hi] if has_gym else dh_r
         lstm_backward_step(acts[t][lo:hi], c_in[t][lo:hi], c_out[t][lo:hi], dh_r, g, has_gym, dc_r, d, sc_r,
                            carry[t][lo:hi], masked[t])
-        np.dot(d, w_hh, sh_r)
+        _dot_rows(d, w_hh, sh_r)
         if masked[t]:
             _keep_finished(sh_r, dh_r, carry[t], lo)
         dh_r, sh_r = sh_r, dh_r
@@ -134,7 +147,7 @@ def gru_backward_part(saved, h_in, w_hh, gym, has_gym, dh, spare, carry_h, dn_al
         g = gym[t][lo:hi] if has_gym else dh_r
         gru_backward_step(saved[t][lo:hi], h_in[t][lo:hi], dh_r, g, has_gym, dn_all[t][lo:hi], d, ch_r,
                           carry[t][lo:hi], masked[t])
-        np.dot(d, w_hh, sp_r)
+        _dot_rows(d, w_hh, sp_r)
         for r in range(hi - lo):
             for j in range(hidden):
                 sp_r[r, j] += ch_r[r, j]
@@ -161,7 +174,7 @@ def rnn_backward_part(deriv, w_hh, gym, has_gym, dh, spare, dxg, carry, masked, 
                 if has_gym:
                     dh_r[r, j] += gym[t, lo + r, j]
                 d[r, j] = zero if fin else dh_r[r, j] * dv[r, j]
-        np.dot(d, w_hh, sp_r)
+        _dot_rows(d, w_hh, sp_r)
         if masked[t]:
             _keep_finished(sp_r, dh_r, carry[t], lo)
         dh_r, sp_r = sp_r, dh_r
