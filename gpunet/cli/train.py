@@ -96,6 +96,7 @@ def train(model: str, dataset: str | None, data: str | None, data_dir: str | Non
         raise click.BadParameter("needs --plot PATH", param_hint="--plot-log")
     _check_run_options(checkpoint, resume, overwrite, plot, json_path)
     apply_backend(backend_name, kernels, quiet=quiet)
+    _say_if_compiling(quiet)
     options = dict(model=model, dataset=dataset, data=data, data_dir=data_dir, epochs=epochs, batch_size=batch_size,
                    lr=lr, optimizer=optimizer, weight_decay=weight_decay, schedule=schedule, clip=clip, seed=seed,
                    checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, plot=plot,
@@ -108,6 +109,20 @@ def train(model: str, dataset: str | None, data: str | None, data_dir: str | Non
     dist.select_device()
     with dist.abort_on_error(describe=_message):
         _train(**options, distributed=True)
+
+
+def _say_if_compiling(quiet: bool) -> None:
+    """On NumPy with a cold numba cache (a fresh install), say why the first step takes a while."""
+    import os
+
+    from gpunet import backend
+
+    if quiet or os.environ.get("GPUNET_QUIET") or backend.current() != "numpy":
+        return
+    from gpunet.ops import kernel_cache
+
+    if kernel_cache.cold():
+        click.echo(kernel_cache.NOTICE, err=True)
 
 
 @contextlib.contextmanager
