@@ -32,70 +32,25 @@ processes load it in about 0.3 s. The ``geo`` tuple's length selects the columns
 compile time (:func:`sample_columns`), so a geometry compiles only the kernel it uses.
 
 Transient buffers (unkept columns, the columns' gradient, ``gy_n.T``, the padded copies, the
-per-thread sums) are reused across calls of the same shape (:func:`_scratch`, per thread); the
+per-thread sums) are reused across calls of the same shape (:func:`gpunet.ops.regions_cpu.scratch`, per thread); the
 columns kept for the weight gradient are fresh each forward (a graph may be kept alive with
 ``retain_graph``). No fastmath: NaN/inf must propagate as in the reference.
 """
 
 from __future__ import annotations
 
-import threading
-import types
 from typing import Any
 
 import numba
 import numpy as np
 from numba.extending import overload
 
-from gpunet import parallel, settings
+from gpunet import settings
 from gpunet.ops import conv2d as reference
 from gpunet.ops.conv2d import Pair, output_size
+from gpunet.ops.regions_cpu import in_parts, scratch
 
 Array = Any
-_local = threading.local()
-settings.apply_threads()  # before numba's pool starts: see gpunet.parallel
-parallel.load_kernel_blas()  # numba's np.dot calls SciPy's BLAS: one thread inside our regions
-
-
-def _scratch(name: str, shape: tuple[int, ...], dtype: Any, zero: bool = False) -> Array:
-    """A per-thread reusable buffer for a transient (never returned, never saved) array
-    (``zero``: zero-filled when first made; a kernel that writes only its interior keeps it so)."""
-    pool = getattr(_local, "pool", None)
-    if pool is None:
-        pool = _local.pool = {}
-    key = (name, shape, np.dtype(dtype).str)
-    buf = pool.get(key)
-    if buf is None:
-        if len(pool) > 64:  # many shapes (a sweep): do not hoard memory
-            pool.clear()
-        buf = pool[key] = (np.zeros if zero else np.empty)(shape, dtype=dtype)
-    return buf
-
-
-#: Below this many elements a kernel runs its serial compilation: entering a parallel region
-#: costs more than the work (on a busy machine a region also waits for its slowest thread).
-PARALLEL_MIN = 1 << 17
-_SERIAL: dict[Any, Any] = {}
-
-
-def serial_version(kernel: Any) -> Any:
-    """``kernel`` compiled without ``parallel`` (``prange`` as ``range``), under its own name so
-    that its disk cache is its own."""
-    serial = _SERIAL.get(kernel)
-    if serial is None:
-        f = kernel.py_func
-        copy = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial", f.__defaults__)
-        copy.__qualname__ = f.__qualname__ + "_serial"
-        serial = _SERIAL[kernel] = numba.njit(cache=True, nogil=True)(copy)
-    return serial
-
-
-def _run(kernel: Any, work: int, *args: Any) -> None:
-    """``kernel(*args)``: its parallel compilation for large ``work`` with more than one thread,
-    else the same code compiled serially."""
-    if work < PARALLEL_MIN or numba.get_num_threads() == 1:
-        kernel = serial_version(kernel)
-    kernel(*args)
 
 
 # ------------------------------------------------------------------ one sample's columns
@@ -329,16 +284,6 @@ def input_parts(gy, w_t, geo, dcols, gpad, gx, parts):  # pragma: no cover - com
         input_part(gy, w_t, geo, dcols, gpad, gx, t, parts)
 
 
-def in_parts(parallel_parts: Any, parts: int, *args: Any) -> None:
-    """``part(*args, t, parts)`` for every ``t`` through its parallel wrapper, one part per thread
-    (BLAS held at one thread first when split: its callers are our threads). One part runs
-    through the wrapper too, on the calling thread (about 3 us): calling the part directly would
-    compile it a second time, outside the parallel context."""
-    if parts > 1:
-        parallel.blas_single()
-    parallel_parts(*args, parts)
-
-
 # ------------------------------------------------------------------------------ the steps
 class _Geometry:
     def __init__(self, x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: Pair, padding: Pair,
@@ -370,8 +315,8 @@ class _Geometry:
         """One zero-bordered ``(C, H+2ph, W+2pw)`` scratch per part (a placeholder if unpadded)."""
         ph, pw = self.padding
         if not (self.dense and (ph or pw)):
-            return _scratch(name, (self.parts, 1, 1, 1), dtype)
-        return _scratch(name, (self.parts, self.c, self.h + 2 * ph, self.w + 2 * pw), dtype, zero=True)
+            return scratch(name, (self.parts, 1, 1, 1), dtype)
+        return scratch(name, (self.parts, self.c, self.h + 2 * ph, self.w + 2 * pw), dtype, zero=True)
 
 
 #: Below this many multiply-adds an op runs on the calling thread alone.
@@ -397,7 +342,7 @@ def _forward(x: Array, w: Array, b: Array | None, g: _Geometry, keep: bool) -> t
     """``y`` (N, C_out, OH, OW) and the columns (every sample's when ``keep``, else scratch)."""
     y = np.empty((g.n, g.c_out, g.oh, g.ow), dtype=w.dtype)
     cols = (np.empty((g.n, g.k, g.oh, g.ow), dtype=w.dtype) if keep
-            else _scratch("cols", (g.parts, g.k, g.oh, g.ow), w.dtype))
+            else scratch("cols", (g.parts, g.k, g.oh, g.ow), w.dtype))
     bias = b if b is not None else np.zeros(0, dtype=w.dtype)
     in_parts(forward_parts, g.parts, x, w.reshape(g.c_out, g.k), bias, g.geo, g.padded("xpad", w.dtype),
              cols, keep, y)
@@ -411,14 +356,14 @@ def _grad_weight(x: Array | None, gy: Array, g: _Geometry, cols: Array | None,
     dtype = gy.dtype
     keep = cols is not None
     if cols is None:
-        cols = _scratch("cols", (g.parts, g.k, g.oh, g.ow), dtype)
+        cols = scratch("cols", (g.parts, g.k, g.oh, g.ow), dtype)
         assert x is not None
     else:
         x = np.zeros((1, 1, 1, 1), dtype=dtype)  # unused: the kept columns are read
-    rows = _scratch("rows", (g.parts, g.pixels, g.c_out), dtype)
-    tmp = _scratch("gw_tmp", (g.parts, g.k, g.c_out), dtype)
-    gw_parts = _scratch("gw_parts", (g.parts, g.k, g.c_out), dtype)
-    gb_parts = _scratch("gb_parts", (g.parts if bias else 0, g.c_out), dtype)
+    rows = scratch("rows", (g.parts, g.pixels, g.c_out), dtype)
+    tmp = scratch("gw_tmp", (g.parts, g.k, g.c_out), dtype)
+    gw_parts = scratch("gw_parts", (g.parts, g.k, g.c_out), dtype)
+    gb_parts = scratch("gb_parts", (g.parts if bias else 0, g.c_out), dtype)
     in_parts(weight_parts, g.parts, x, gy, g.geo, g.padded("xpad", dtype), cols, keep,
              rows, tmp, gw_parts, gb_parts)
     gw = np.ascontiguousarray(gw_parts.sum(axis=0).T).reshape(g.w_shape)
@@ -430,7 +375,7 @@ def _grad_input(gy: Array, w: Array, g: _Geometry) -> Array:
     straight into NCHW."""
     w_t = np.ascontiguousarray(w.reshape(g.c_out, g.k).T)
     gx = np.empty(g.x_shape, dtype=w.dtype)
-    dcols = _scratch("dcols", (g.parts, g.k, g.oh, g.ow), w.dtype)
+    dcols = scratch("dcols", (g.parts, g.k, g.oh, g.ow), w.dtype)
     in_parts(input_parts, g.parts, gy, w_t, g.geo, dcols, g.padded("gpad", w.dtype), gx)
     return gx
 

@@ -16,7 +16,7 @@ import numba
 import numpy as np
 
 from gpunet import settings
-from gpunet.ops.conv2d_cpu import _scratch, in_parts
+from gpunet.ops.regions_cpu import in_parts, scratch
 
 Array = Any
 
@@ -70,7 +70,7 @@ def matmul(a: Array, b: Array, out: Array) -> Array:
             return out
         if a.T.flags.c_contiguous and b.flags.c_contiguous:  # a weight gradient: m.T @ b
             parts = min(threads, inner, numba.get_num_threads())
-            sums = _scratch("gemm_sums", (parts, rows, b.shape[1]), a.dtype)
+            sums = scratch("gemm_sums", (parts, rows, b.shape[1]), a.dtype)
             in_parts(shared_parts, parts, a.T, b, sums)
             return np.sum(sums, axis=0, out=out)
     return np.matmul(a, b, out=out)

@@ -18,8 +18,8 @@ import numba
 import numpy as np
 
 from gpunet import settings
-from gpunet.ops.conv2d_cpu import _scratch, in_parts
 from gpunet.ops.linear import REFERENCE, Needs
+from gpunet.ops.regions_cpu import in_parts, scratch
 
 Array = Any
 
@@ -116,7 +116,7 @@ class CompiledLinear:
         gx = np.empty((m, inner), dtype=dtype) if needs[0] else nothing
         gw = np.empty((n_out, inner), dtype=dtype) if needs[1] else nothing
         gb = np.empty(n_out, dtype=dtype) if needs[2] else np.zeros(0, dtype=dtype)
-        gy_t = _scratch("linear_gy_t", (n_out, m), dtype) if (needs[1] or needs[2]) else nothing
+        gy_t = scratch("linear_gy_t", (n_out, m), dtype) if (needs[1] or needs[2]) else nothing
         in_parts(backward_parts, parts, gy, np.ascontiguousarray(x) if needs[1] else nothing,
                  np.ascontiguousarray(w) if needs[0] else nothing, gx, gy_t, gw, gb,
                  bool(needs[0]), bool(needs[1]), bool(needs[2]))

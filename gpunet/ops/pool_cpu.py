@@ -3,7 +3,7 @@ scatter backward; several times faster than the per-tap array code (kept for CuP
 
 The kernels are ``parallel=True`` over the batch (each sample's windows and its gradient slice
 are independent, so the backward scatter has no races); small arrays or one thread run the
-serial compilation of the same code (:func:`gpunet.ops.conv2d_cpu._run`)."""
+serial compilation of the same code (:func:`gpunet.ops.regions_cpu.run_sized`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numba
 import numpy
 
 from gpunet import settings
-from gpunet.ops.conv2d_cpu import _run
+from gpunet.ops.regions_cpu import run_sized
 
 settings.apply_threads()  # before numba's pool starts: see gpunet.parallel
 
@@ -75,9 +75,9 @@ def forward(x: numpy.ndarray, kernel: tuple[int, int], stride: tuple[int, int], 
     index = numpy.empty((n, c, *out_hw), dtype=numpy.int32)
     x = numpy.ascontiguousarray(x)
     if kernel == stride == (2, 2) and padding == (0, 0) and not numpy.isnan(x).any():
-        _run(max_pool_forward_2x2, x.size, x, y, index)
+        run_sized(max_pool_forward_2x2, x.size, x, y, index)
     else:
-        _run(max_pool_forward, x.size, x, *kernel, *stride, *padding, y, index)
+        run_sized(max_pool_forward, x.size, x, *kernel, *stride, *padding, y, index)
     return y, index
 
 
@@ -85,5 +85,5 @@ def backward(gy: numpy.ndarray, index: numpy.ndarray, x_shape: tuple[int, ...]) 
     """The input gradient from ``gy`` and the forward ``index``."""
     n, c, h, w = x_shape
     gx = numpy.zeros((n, c, h * w), dtype=gy.dtype)
-    _run(max_pool_backward, gx.size, numpy.ascontiguousarray(gy), index, gx)
+    run_sized(max_pool_backward, gx.size, numpy.ascontiguousarray(gy), index, gx)
     return gx.reshape(x_shape)

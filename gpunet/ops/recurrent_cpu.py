@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from gpunet.ops import scratch_cpu, sequence_cpu
-from gpunet.ops.conv2d_cpu import in_parts
+from gpunet.ops.regions_cpu import in_parts
 
 Array = Any
 def _exp_scale(hidden: int, gates: str, dtype: Any) -> Array:

@@ -5,7 +5,7 @@ then ``x * mask`` with a bool-to-float cast) and one backward. Here the forward 
 output and the mask in one pass, with the reference's arithmetic (``x * mask``: NaN stays NaN,
 ``-inf`` becomes NaN, negatives become ``-0.0``), and the backward is ``gy * mask``. Large
 arrays run the ``parallel=True`` compilation over elements when more than one thread is set
-(:func:`gpunet.ops.conv2d_cpu._run`, threshold :data:`gpunet.ops.conv2d_cpu.PARALLEL_MIN`).
+(:func:`gpunet.ops.regions_cpu.run_sized`, threshold :data:`gpunet.ops.regions_cpu.PARALLEL_MIN`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numba
 import numpy
 
 from gpunet import settings
-from gpunet.ops.conv2d_cpu import _run
+from gpunet.ops.regions_cpu import run_sized
 
 Array = Any
 settings.apply_threads()  # before numba's pool starts: see gpunet.parallel
@@ -54,7 +54,7 @@ class ReluCompiled:
             return x * mask, mask
         x = numpy.ascontiguousarray(x)
         y, mask = numpy.empty_like(x), numpy.empty(x.shape, dtype=bool)
-        _run(relu_forward, x.size, x.reshape(-1), y.reshape(-1), mask.reshape(-1))
+        run_sized(relu_forward, x.size, x.reshape(-1), y.reshape(-1), mask.reshape(-1))
         return y, mask
 
     def backward(self, state: Any, gy: Array) -> Array:
@@ -62,7 +62,7 @@ class ReluCompiled:
             return gy * state
         gy = numpy.ascontiguousarray(gy)
         gx = numpy.empty_like(gy)
-        _run(relu_backward, gy.size, gy.reshape(-1), state.reshape(-1), gx.reshape(-1))
+        run_sized(relu_backward, gy.size, gy.reshape(-1), state.reshape(-1), gx.reshape(-1))
         return gx
 
 

@@ -1,0 +1,75 @@
+"""What every numba CPU fast path shares: entering a parallel region, reusable scratch buffers.
+
+An op's work is a serial ``*_part(..., part, parts)`` over part ``part`` of its batch and a thin
+``parallel=True`` wrapper that runs every part, one per thread (:func:`in_parts`). Elementwise
+kernels (ReLU, pooling) instead pick their parallel or serial compilation by size
+(:func:`run_sized`). numba's ``np.dot`` inside the regions calls SciPy's BLAS, loaded here so that
+the thread setting reaches it (:func:`gpunet.parallel.load_kernel_blas`).
+"""
+
+from __future__ import annotations
+
+import threading
+import types
+from typing import Any
+
+import numba
+import numpy as np
+
+from gpunet import parallel, settings
+
+Array = Any
+_local = threading.local()
+settings.apply_threads()  # before numba's pool starts: see gpunet.parallel
+parallel.load_kernel_blas()  # numba's np.dot calls SciPy's BLAS: one thread inside our regions
+
+
+def scratch(name: str, shape: tuple[int, ...], dtype: Any, zero: bool = False) -> Array:
+    """A per-thread reusable buffer for a transient (never returned, never saved) array
+    (``zero``: zero-filled when first made; a kernel that writes only its interior keeps it so)."""
+    pool = getattr(_local, "pool", None)
+    if pool is None:
+        pool = _local.pool = {}
+    key = (name, shape, np.dtype(dtype).str)
+    buf = pool.get(key)
+    if buf is None:
+        if len(pool) > 64:  # many shapes (a sweep): do not hoard memory
+            pool.clear()
+        buf = pool[key] = (np.zeros if zero else np.empty)(shape, dtype=dtype)
+    return buf
+
+
+#: Below this many elements a kernel runs its serial compilation: entering a parallel region
+#: costs more than the work (on a busy machine a region also waits for its slowest thread).
+PARALLEL_MIN = 1 << 17
+_SERIAL: dict[Any, Any] = {}
+
+
+def serial_version(kernel: Any) -> Any:
+    """``kernel`` compiled without ``parallel`` (``prange`` as ``range``), under its own name so
+    that its disk cache is its own."""
+    serial = _SERIAL.get(kernel)
+    if serial is None:
+        f = kernel.py_func
+        copy = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial", f.__defaults__)
+        copy.__qualname__ = f.__qualname__ + "_serial"
+        serial = _SERIAL[kernel] = numba.njit(cache=True, nogil=True)(copy)
+    return serial
+
+
+def run_sized(kernel: Any, work: int, *args: Any) -> None:
+    """``kernel(*args)``: its parallel compilation for large ``work`` with more than one thread,
+    else the same code compiled serially."""
+    if work < PARALLEL_MIN or numba.get_num_threads() == 1:
+        kernel = serial_version(kernel)
+    kernel(*args)
+
+
+def in_parts(parallel_parts: Any, parts: int, *args: Any) -> None:
+    """``part(*args, t, parts)`` for every ``t`` through its parallel wrapper, one part per thread
+    (BLAS held at one thread first when split: its callers are our threads). One part runs
+    through the wrapper too, on the calling thread (about 3 us): calling the part directly would
+    compile it a second time, outside the parallel context."""
+    if parts > 1:
+        parallel.blas_single()
+    parallel_parts(*args, parts)
