@@ -433,7 +433,7 @@ LINEAR_CASES: dict[str, Linear] = {
     "no_bias": Linear(4, 6, 3, bias=False, tier="tiny"),
     "odd_rows_split": Linear(7, 300, 130),           # above the fast path's split size: rows in parts
     "lenet_fc1": Linear(64, 400, 120, tier="large"),
-    "threaded_blas": Linear(256, 1024, 512, tier="large"),  # at BLAS_THREADED_MIN: BLAS's own threads
+    "large": Linear(256, 1024, 512, tier="large"),  # 134M multiply-adds: split over threads like the rest
 }
 
 
