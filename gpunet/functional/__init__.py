@@ -69,7 +69,7 @@ from gpunet.functional.math import (
     view,
     where,
 )
-from gpunet.functional.pool import avg_pool2d, max_pool2d
+from gpunet.functional.pool import avg_pool2d, max_pool2d, relu_avg_pool2d, relu_max_pool2d
 from gpunet.functional.recurrent import gru, lstm, rnn
 
 __all__ = [
@@ -81,7 +81,7 @@ __all__ = [
 __all__ += ["MinMax", "all", "any", "argmax", "argmin", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor",
             "cat", "clamp", "clone", "eq", "ge", "gt", "le", "lt", "min", "ne", "one_hot", "pad", "permute",
             "squeeze", "stack", "std", "unsqueeze", "var", "view"]
-__all__ += ["avg_pool2d", "conv2d", "max_pool2d"]
+__all__ += ["avg_pool2d", "conv2d", "max_pool2d", "relu_avg_pool2d", "relu_max_pool2d"]
 __all__ += ["gru", "lstm", "rnn"]
 
 from gpunet.functional.activation import gelu, leaky_relu  # noqa: E402

@@ -7,7 +7,8 @@ from gpunet.ops import registry
 from gpunet.ops.conv2d import Pair, pair
 from gpunet.ops.pool import check_pool2d_input
 
-__all__ = ["AvgPool2d", "MaxPool2d", "avg_pool2d", "max_pool2d"]
+__all__ = ["AvgPool2d", "MaxPool2d", "ReluAvgPool2d", "ReluMaxPool2d", "avg_pool2d", "max_pool2d",
+           "relu_avg_pool2d", "relu_max_pool2d"]
 
 
 class _Pool2d(Function):
@@ -36,6 +37,18 @@ class AvgPool2d(_Pool2d):
     op = "avg_pool2d"
 
 
+class ReluMaxPool2d(_Pool2d):
+    """``max_pool2d(relu(x))`` as one op (one pass each way on the CPU; no ReLU output kept)."""
+
+    op = "relu_max_pool2d"
+
+
+class ReluAvgPool2d(_Pool2d):
+    """``avg_pool2d(relu(x))`` as one op (one pass each way on the CPU)."""
+
+    op = "relu_avg_pool2d"
+
+
 def _args(op: str, kernel_size: int | Pair, stride: int | Pair | None, padding: int | Pair
           ) -> tuple[Pair, Pair, Pair]:
     kernel = pair(kernel_size, "kernel_size", op)
@@ -52,3 +65,15 @@ def avg_pool2d(x: Tensor, kernel_size: int | Pair, stride: int | Pair | None = N
                padding: int | Pair = 0) -> Tensor:
     """Mean over ``kernel_size`` windows of ``x``; zero padding counts (count_include_pad=True)."""
     return AvgPool2d(*_args("avg_pool2d", kernel_size, stride, padding))(x)
+
+
+def relu_max_pool2d(x: Tensor, kernel_size: int | Pair, stride: int | Pair | None = None,
+                    padding: int | Pair = 0) -> Tensor:
+    """``max_pool2d(relu(x), ...)`` fused: the same values and gradients, one op instead of two."""
+    return ReluMaxPool2d(*_args("relu_max_pool2d", kernel_size, stride, padding))(x)
+
+
+def relu_avg_pool2d(x: Tensor, kernel_size: int | Pair, stride: int | Pair | None = None,
+                    padding: int | Pair = 0) -> Tensor:
+    """``avg_pool2d(relu(x), ...)`` fused: the same values and gradients, one op instead of two."""
+    return ReluAvgPool2d(*_args("relu_avg_pool2d", kernel_size, stride, padding))(x)

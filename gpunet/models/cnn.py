@@ -73,9 +73,15 @@ class LeNet(Module):
         """The flattened output of the convolutional part, ``(N, 16 * fh * fw)``."""
         if self.input_mean != 0.0 or self.input_std != 1.0:
             x = (x - self.input_mean) * (1.0 / self.input_std)
-        x = self.pool(self.act(self.conv1(x)))
-        x = self.pool(self.act(self.conv2(x)))
+        x = self._act_pool(self.conv1(x))
+        x = self._act_pool(self.conv2(x))
         return F.flatten(x, 1)
+
+    def _act_pool(self, x: Tensor) -> Tensor:
+        """``pool(act(x))``; with ReLU one fused op (``after_relu``) unless a hook watches the pool."""
+        if self.activation == "relu" and not self.pool.hooked():
+            return self.pool.after_relu(x)
+        return self.pool(self.act(x))
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.act(self.fc1(self.features(x)))

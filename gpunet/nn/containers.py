@@ -93,9 +93,23 @@ class Sequential(_IndexedModules):
         return Sequential(*modules)
 
     def forward(self, x: Any) -> Any:
-        for layer in self._modules.values():
-            x = layer(x)
+        layers = list(self._modules.values())
+        k = 0
+        while k < len(layers):
+            if k + 1 < len(layers) and _fuses_relu(layers[k], layers[k + 1]):
+                x = layers[k + 1].after_relu(x)  # ReLU then pooling: one op (see after_relu)
+                k += 2
+                continue
+            x = layers[k](x)
+            k += 1
         return x
+
+
+def _fuses_relu(layer: Module, following: Module) -> bool:
+    """Whether ``following(layer(x))`` may run as ``following.after_relu(x)``: ``layer`` is a plain
+    ReLU, ``following`` offers the fused op, and no hook would see the ReLU's output."""
+    return (type(layer) in (ReLU, Activation) and layer.name == "relu" and hasattr(following, "after_relu")
+            and not layer.hooked() and not following.hooked())
 
 
 class ModuleList(_IndexedModules):

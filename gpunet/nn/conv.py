@@ -9,7 +9,7 @@ from typing import Any
 from gpunet.autograd import Tensor
 from gpunet.functional.adaptive import adaptive_avg_pool2d, output_hw
 from gpunet.functional.conv import conv2d
-from gpunet.functional.pool import avg_pool2d, max_pool2d
+from gpunet.functional.pool import avg_pool2d, max_pool2d, relu_avg_pool2d, relu_max_pool2d
 from gpunet.nn import init, validate
 from gpunet.nn.module import Module, Parameter
 from gpunet.ops.conv2d import pair
@@ -145,6 +145,11 @@ class MaxPool2d(_Pool):
         validate.check_input("MaxPool2d", x)
         return max_pool2d(x, self.kernel_size, self.stride, self.padding)
 
+    def after_relu(self, x: Tensor) -> Tensor:
+        """``self(relu(x))`` as one fused op (what a container calls for ReLU then this pool)."""
+        validate.check_input("MaxPool2d", x)
+        return relu_max_pool2d(x, self.kernel_size, self.stride, self.padding)
+
 
 class AvgPool2d(_Pool):
     """Mean over windows, zero padding counted; ``stride`` defaults to the kernel."""
@@ -152,6 +157,11 @@ class AvgPool2d(_Pool):
     def forward(self, x: Tensor) -> Tensor:
         validate.check_input("AvgPool2d", x)
         return avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+    def after_relu(self, x: Tensor) -> Tensor:
+        """``self(relu(x))`` as one fused op (what a container calls for ReLU then this pool)."""
+        validate.check_input("AvgPool2d", x)
+        return relu_avg_pool2d(x, self.kernel_size, self.stride, self.padding)
 
 
 class AdaptiveAvgPool2d(Module):

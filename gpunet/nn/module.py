@@ -205,6 +205,12 @@ class Module:
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}.forward is not defined")
 
+    def hooked(self) -> bool:
+        """Whether a forward (pre-)hook of this module, or a global one, would run on a call
+        (a container fuses two children's ops only when neither is hooked)."""
+        return bool(self._forward_pre_hooks or self._forward_hooks
+                    or _global_forward_pre_hooks or _global_forward_hooks)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not (self._forward_pre_hooks or self._forward_hooks
                 or _global_forward_pre_hooks or _global_forward_hooks):

@@ -1,0 +1,107 @@
+"""ReLU then pooling as one op: ``F.relu_max_pool2d`` / ``F.relu_avg_pool2d``, and where
+``Sequential`` and ``LeNet`` use them (only when no hook would see the ReLU's output)."""
+
+from __future__ import annotations
+
+import numpy
+import pytest
+
+import gpunet
+from gpunet import functional as F
+from gpunet import nn
+from gpunet.autograd import OpError, Tensor
+from gpunet.models.cnn import LeNet
+
+
+def _x(shape=(3, 2, 8, 8), seed=0):
+    return numpy.random.default_rng(seed).standard_normal(shape).astype(numpy.float32)
+
+
+@pytest.mark.parametrize("fused, plain", [(F.relu_max_pool2d, F.max_pool2d), (F.relu_avg_pool2d, F.avg_pool2d)])
+@pytest.mark.parametrize("geo", [dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1)])
+def test_functional_equals_pool_of_relu(fused, plain, geo):
+    a, b = Tensor(_x(), requires_grad=True), Tensor(_x(), requires_grad=True)
+    ya, yb = fused(a, **geo), plain(F.relu(b), **geo)
+    numpy.testing.assert_allclose(ya.numpy(), yb.numpy(), rtol=1e-6, atol=1e-7)
+    gy = Tensor(_x(ya.shape, seed=1))
+    (ya * gy).sum().backward()
+    (yb * gy).sum().backward()
+    numpy.testing.assert_allclose(numpy.asarray(a.grad), numpy.asarray(b.grad), rtol=1e-6, atol=1e-7)
+
+
+def test_functional_bad_input_names_the_op():
+    with pytest.raises(OpError, match=r"relu_max_pool2d: expected input of 4 dimensions"):
+        F.relu_max_pool2d(Tensor(numpy.zeros((2, 8, 8), numpy.float32)), 2)
+
+
+class _Recorder:
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, module, inputs, output):
+        self.calls.append(type(module).__name__)
+
+
+def _stack(pool):
+    gpunet.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), pool, nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+
+
+@pytest.mark.parametrize("pool", [nn.MaxPool2d(2), nn.AvgPool2d(2)], ids=["max", "avg"])
+def test_sequential_fuses_relu_then_pool_with_the_same_results(pool, monkeypatch):
+    model, x = _stack(pool), Tensor(_x())
+    calls = []
+    original = type(pool).after_relu
+    monkeypatch.setattr(type(pool), "after_relu", lambda self, v: calls.append(1) or original(self, v))
+    fused_out = model(x)
+    fused_out.sum().backward()
+    fused_grads = [numpy.array(p.grad) for p in model.parameters()]
+    assert calls, "Sequential did not take the fused op for ReLU then pooling"
+
+    model.zero_grad()
+    hook = _Recorder()
+    handle = model[1].register_forward_hook(hook)  # a hook on the ReLU: it must see its output
+    plain_out = model(x)
+    plain_out.sum().backward()
+    handle.remove()
+    assert hook.calls == ["ReLU"] and len(calls) == 1, "a hooked ReLU was fused away"
+    numpy.testing.assert_allclose(fused_out.numpy(), plain_out.numpy(), rtol=1e-6, atol=1e-6)
+    for got, p in zip(fused_grads, model.parameters()):
+        numpy.testing.assert_allclose(got, numpy.array(p.grad), rtol=1e-5, atol=1e-6)
+
+
+def test_sequential_does_not_fuse_other_activations_or_a_hooked_pool():
+    seen = _Recorder()
+    tanh_model = nn.Sequential(nn.Tanh(), nn.MaxPool2d(2))
+    tanh_model[1].register_forward_hook(seen)
+    x = _x()
+    numpy.testing.assert_allclose(tanh_model(Tensor(x)).numpy(), F.max_pool2d(F.tanh(Tensor(x)), 2).numpy())
+    relu_model = nn.Sequential(nn.ReLU(), nn.MaxPool2d(2))
+    relu_model[1].register_forward_hook(seen)
+    relu_model(Tensor(x))
+    assert seen.calls == ["MaxPool2d", "MaxPool2d"]
+
+
+@pytest.mark.parametrize("pool", ["max", "avg"])
+def test_lenet_fused_step_equals_the_unfused_one(pool, monkeypatch):
+    x = Tensor(_x((4, 1, 32, 32)))
+    results = []
+    for fused in (True, False):
+        if not fused:
+            monkeypatch.setattr(LeNet, "_act_pool", lambda self, v: self.pool(self.act(v)))
+        gpunet.manual_seed(0)
+        model = LeNet(pool=pool)
+        out = model(x)
+        out.sum().backward()
+        results.append((out.numpy(), [numpy.array(p.grad) for p in model.parameters()]))
+    (out_a, grads_a), (out_b, grads_b) = results
+    numpy.testing.assert_allclose(out_a, out_b, rtol=1e-6, atol=1e-6)
+    for a, b in zip(grads_a, grads_b):
+        numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_lenet_hook_on_pool_sees_the_relu_output():
+    model, seen = LeNet(), []
+    model.pool.register_forward_hook(lambda module, inputs, output: seen.append(float(inputs[0].numpy().min())))
+    model(Tensor(_x((2, 1, 32, 32))))
+    assert len(seen) == 2 and min(seen) >= 0.0
