@@ -468,12 +468,10 @@ class Function:
     xp: Any = numpy
 
     def __call__(self, *inputs: Any) -> Any:
-        tensors = [x if isinstance(x, Tensor) else None for x in inputs]
-        like = next((t for t in tensors if t is not None), None)
+        like = next((x for x in inputs if isinstance(x, Tensor)), None)
         if like is None:
             raise OpError(f"{self.name}: expected at least one Tensor input")
-        tensors = [t if t is not None else Tensor(as_array(x, like.data))
-                   for t, x in zip(tensors, inputs)]
+        tensors = [x if isinstance(x, Tensor) else Tensor(as_array(x, like.data)) for x in inputs]
         arrays = [t.data for t in tensors]
         try:
             self.xp = backend.get_array_module(*arrays)

@@ -178,6 +178,9 @@ def is_cupy_array(array: object) -> bool:
 
 def get_array_module(*arrays: object) -> ModuleType:
     """The array module of ``arrays`` (NumPy when none is an array); raises on a mix."""
+    ndarray = numpy.ndarray
+    if all(type(a) is ndarray for a in arrays):  # the CPU hot path: plain arrays only
+        return numpy
     on_gpu = on_cpu = False
     for array in arrays:
         data = getattr(array, "data", array) if hasattr(array, "_is_gpunet_tensor") else array

@@ -36,6 +36,11 @@ Pair = tuple[int, int]
 
 def pair(value: int | tuple[int, int] | list[int], name: str, op: str, minimum: int = 1) -> Pair:
     """``value`` as an ``(h, w)`` pair of ints ``>= minimum`` (OpError otherwise)."""
+    if type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int \
+            and value[0] >= minimum and value[1] >= minimum:
+        return value  # the common case, already checked (a layer's stored pair)
+    if type(value) is int and value >= minimum:
+        return value, value
     items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
     if len(items) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items):
         raise OpError(f"{op}: expected {name} as an int or a pair of ints, got {value!r}")
