@@ -80,6 +80,7 @@ for _op, _ref in FUSED_OPS.items():
               (_op, "raw", "cupy", f"{RAW}:launcher", RAW_PROBE, True),
               (_op, "numba", "cupy", "gpunet.cuda.numba_fused:launcher", NUMBA_PROBE, True)]
 TABLE.append(("relu", "numpy-fast", "numpy", "gpunet.ops.relu_cpu:RELU_COMPILED", None, False))
+TABLE.append(("sgd_step", "numpy-fast", "numpy", "gpunet.ops.sgd_cpu:sgd_step", None, False))
 
 for _row in TABLE:
     _op, _name, _device, _target, _probe, _table = _row

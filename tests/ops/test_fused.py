@@ -56,6 +56,25 @@ def test_sgd_step(impl, name, dtype):
         assert buf is None
 
 
+@pytest.mark.ops("sgd_step", impls=("numpy-fast",))
+@pytest.mark.parametrize("name", list(SGD_CASES))
+def test_sgd_step_large_parameter_in_parallel_equals_reference(impl, name, dtype):
+    """A parameter above the parallel threshold, at two threads: the same bits as the reference
+    (one pass with the reference's operation order, scalars in the parameter's dtype)."""
+    opts = SGD_CASES[name]
+    rng = numpy.random.default_rng(6)
+    p0 = rng.standard_normal((600, 400)).astype(dtype)
+    grads = [rng.standard_normal(p0.shape).astype(dtype) for _ in range(3)]
+    p, ref_p, buf, ref_buf = p0.copy(), p0.copy(), None, None
+    with gpunet.using(threads=2):
+        for g in grads:
+            buf = impl.op("sgd_step")(p, g, buf, **opts)
+            ref_buf = fused.sgd_step(ref_p, g, ref_buf, **opts)
+    numpy.testing.assert_array_equal(p, ref_p, err_msg=f"sgd_step {name}: p")
+    if opts["momentum"]:
+        numpy.testing.assert_array_equal(buf, ref_buf, err_msg=f"sgd_step {name}: buf")
+
+
 @pytest.mark.ops("sgd_step")
 def test_sgd_step_non_contiguous(impl):
     """A strided parameter and a zero-stride gradient are updated like contiguous ones."""
