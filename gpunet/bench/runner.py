@@ -133,6 +133,14 @@ def _gpunet_entries(name: str, opts: Options, on_gpu: bool) -> list[_Entry]:
     return entries
 
 
+def _machine_entry() -> _Entry:
+    """With ``--scaling`` on the CPU: :mod:`gpunet.bench.machine`, the speedup this machine gave."""
+    from gpunet.bench import machine
+
+    info = {"implementation": "machine", "label": machine.LABEL, "flops": machine.FLOPS}
+    return _Entry(info, cases.Case(machine.step(), info=info))
+
+
 def _peer_entries(name: str, opts: Options, peers: dict[str, str], on_gpu: bool, threads: int) -> list[_Entry]:
     makers: list[tuple[str, Callable[[], cases.Case | None]]] = []
     if "torch" in peers:
@@ -186,7 +194,8 @@ def _time(entries: list[_Entry], flops: int, opts: Options) -> list[dict[str, An
             runs.append({**e.info, "error": e.error or "no equivalent"})
             continue
         wall, cpu = timings[id(e)]
-        run = {**e.info, "ms": wall.as_dict(), "gflops": flops / (wall.median * 1e6), "first_step_ms": e.first_ms}
+        run = {**e.info, "ms": wall.as_dict(), "gflops": e.info.get("flops", flops) / (wall.median * 1e6),
+               "first_step_ms": e.first_ms}
         if cpu is not None:
             run["cpu_ms"] = cpu.as_dict()
         if e.info["implementation"] == "gpunet" and e.case is not None and e.case.sync is timing_no_sync:
@@ -216,7 +225,7 @@ def _ratios(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return bool(r.get("ms") or r.get("cpu_ms"))
 
     ours = [r for r in runs if r["implementation"] == "gpunet" and timed(r)]
-    theirs = [r for r in runs if r["implementation"] != "gpunet" and timed(r)]
+    theirs = [r for r in runs if r["implementation"] not in ("gpunet", "machine") and timed(r)]
     return [{"gpunet": a["label"], "peer": b["label"], **_ratio_stats(a.get("ms"), b.get("ms")),
              **_ratio_stats(a.get("cpu_ms"), b.get("cpu_ms"), "cpu_")}
             for a in ours for b in theirs]
@@ -289,7 +298,7 @@ def run(names: Sequence[str], opts: Options, progress: Callable[[str], None] | N
             entries = (_gpunet_entries(w.name, opts, on_gpu)
                        + _peer_entries(w.name, opts, peers, on_gpu, peer_threads))
             if opts.scaling:
-                entries = _thread_variants(entries, counts)
+                entries = _thread_variants(entries + ([] if on_gpu else [_machine_entry()]), counts)
             runs = _time(entries, w.flops, opts)
             timed = [r for r in runs if r["implementation"] == "gpunet" and "ms" in r]
             best = min(timed, key=lambda r: r["ms"]["median"])["label"] if timed else None

@@ -53,7 +53,9 @@ def _list_workloads() -> None:
                    "machine, comparable with --threads 1) and the CPU-time ratios.")
 @click.option("--scaling", is_flag=True,
               help="Time every implementation at 1 thread and at --threads (default: every core this "
-                   "process may use), interleaved, and print the 1 -> N speedups.")
+                   "process may use), interleaved, and print the 1 -> N speedups; on the CPU a "
+                   "fixed compute-only loop is timed with them: its speedup is what this machine "
+                   "gave at that time (the ceiling on a shared machine).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Write the full record (environment, samples, FLOPs, ratios) as JSON (- for standard output; "
                    "the table then goes to standard error).")

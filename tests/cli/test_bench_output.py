@@ -85,3 +85,18 @@ def _torch() -> bool:
     from gpunet.bench import peers_torch
 
     return peers_torch.available()[0]
+
+
+def test_scaling_times_the_machine_reference_with_the_workloads() -> None:
+    """``--scaling`` on the CPU adds the compute-only reference at 1 and 2 threads: its speedup is
+    printed and recorded, it has its own FLOP count, and it is never a peer in the ratios."""
+    done = bench(*TINY[:1], *TINY[2:], "--scaling", "--threads", "2", "--json", "-")
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert validate(record) == []
+    w = record["workloads"][0]
+    machine = [r for r in w["runs"] if r["implementation"] == "machine"]
+    assert [r["threads"] for r in machine] == [1, 2] and all(r["flops"] == 4_000_000 for r in machine)
+    assert {s["implementation"] for s in w["scaling"]} == {"gpunet numpy", "machine: numba multiply-add chains"}
+    assert all(r["peer"].split()[0] != "machine:" for r in w["ratios"])
+    assert "scaling machine: numba multiply-add chains: 1 -> 2 threads" in done.stderr
