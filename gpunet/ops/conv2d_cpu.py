@@ -45,10 +45,9 @@ import numba
 import numpy as np
 from numba.extending import overload
 
-from gpunet import settings
 from gpunet.ops import conv2d as reference
 from gpunet.ops.conv2d import Pair, output_size
-from gpunet.ops.regions_cpu import in_parts, scratch
+from gpunet.ops.regions_cpu import in_parts, scratch, threads
 
 Array = Any
 
@@ -309,7 +308,7 @@ class _Geometry:
         (at most one per sample)."""
         if self.n * self.c_out * self.k * self.pixels < SPLIT_MIN:
             return 1
-        return max(1, min(self.n, settings.current().threads, numba.get_num_threads()))
+        return max(1, min(self.n, threads()))
 
     def padded(self, name: str, dtype: Any) -> Array:
         """One zero-bordered ``(C, H+2ph, W+2pw)`` scratch per part (a placeholder if unpadded)."""

@@ -16,7 +16,7 @@ import numba
 import numpy as np
 
 from gpunet import settings
-from gpunet.ops.regions_cpu import in_parts, scratch
+from gpunet.ops.regions_cpu import POOL, in_parts, scratch
 
 Array = Any
 
@@ -66,10 +66,10 @@ def matmul(a: Array, b: Array, out: Array) -> Array:
         return np.matmul(a, b, out=out)
     if b.flags.c_contiguous or b.flags.f_contiguous:
         if a.flags.c_contiguous:
-            in_parts(rows_parts, min(threads, rows, numba.get_num_threads()), a, b, out)
+            in_parts(rows_parts, min(threads, rows, POOL), a, b, out)
             return out
         if a.T.flags.c_contiguous and b.flags.c_contiguous:  # a weight gradient: m.T @ b
-            parts = min(threads, inner, numba.get_num_threads())
+            parts = min(threads, inner, POOL)
             sums = scratch("gemm_sums", (parts, rows, b.shape[1]), a.dtype)
             in_parts(shared_parts, parts, a.T, b, sums)
             return np.sum(sums, axis=0, out=out)

@@ -19,7 +19,7 @@ import numpy as np
 
 from gpunet import settings
 from gpunet.ops.linear import REFERENCE, Needs
-from gpunet.ops.regions_cpu import in_parts, scratch
+from gpunet.ops.regions_cpu import POOL, in_parts, scratch
 
 Array = Any
 
@@ -86,7 +86,7 @@ def _parts(m: int, macs: int, *arrays: Array) -> int:
         return 1
     if any(a.dtype not in (np.float32, np.float64) or a.dtype != arrays[0].dtype for a in arrays):
         return 1
-    return max(1, min(threads, m, numba.get_num_threads()))
+    return max(1, min(threads, m, POOL))
 
 
 class CompiledLinear:

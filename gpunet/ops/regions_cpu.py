@@ -24,13 +24,23 @@ settings.apply_threads()  # before numba's pool starts: see gpunet.parallel
 parallel.load_kernel_blas()  # numba's np.dot calls SciPy's BLAS: one thread inside our regions
 
 
+#: numba's pool size (fixed once the pool starts): no thread count above it can run.
+POOL = numba.config.NUMBA_NUM_THREADS
+
+
+def threads() -> int:
+    """The ``threads`` setting in force, at most numba's pool (what a region's parts may use).
+    Read from the settings: ``numba.get_num_threads()`` costs a few microseconds per call."""
+    return min(settings.current().threads, POOL)
+
+
 def scratch(name: str, shape: tuple[int, ...], dtype: Any, zero: bool = False) -> Array:
     """A per-thread reusable buffer for a transient (never returned, never saved) array
     (``zero``: zero-filled when first made; a kernel that writes only its interior keeps it so)."""
     pool = getattr(_local, "pool", None)
     if pool is None:
         pool = _local.pool = {}
-    key = (name, shape, np.dtype(dtype).str)
+    key = (name, shape, dtype)
     buf = pool.get(key)
     if buf is None:
         if len(pool) > 64:  # many shapes (a sweep): do not hoard memory
@@ -60,7 +70,7 @@ def serial_version(kernel: Any) -> Any:
 def run_sized(kernel: Any, work: int, *args: Any) -> None:
     """``kernel(*args)``: its parallel compilation for large ``work`` with more than one thread,
     else the same code compiled serially."""
-    if work < PARALLEL_MIN or numba.get_num_threads() == 1:
+    if work < PARALLEL_MIN or threads() == 1:
         kernel = serial_version(kernel)
     kernel(*args)
 

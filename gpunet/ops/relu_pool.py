@@ -46,7 +46,7 @@ class ReluPoolReference:
         return relu.backward(mask, pooling.backward(gy, pooled, x_shape))
 
 
-_COMPILED_DTYPES = ("float32", "float64")
+_COMPILED_DTYPES = ("f", "d")  # float32, float64 by dtype.char (dtype.name is slow)
 
 
 class ReluPoolCompiled:
@@ -58,7 +58,7 @@ class ReluPoolCompiled:
 
     def forward(self, x: Array, kernel: Pair, stride: Pair, padding: Pair, out_hw: Pair, save: bool
                 ) -> tuple[Array, Any]:
-        if x.dtype.name not in _COMPILED_DTYPES:
+        if x.dtype.char not in _COMPILED_DTYPES:
             y, state = self.reference.forward(x, kernel, stride, padding, out_hw, save)
             return y, (("reference", state) if save else None)
         if self.kind == "max":

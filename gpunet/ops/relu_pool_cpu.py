@@ -20,7 +20,7 @@ import numba
 import numpy
 
 from gpunet import settings
-from gpunet.ops.regions_cpu import in_parts
+from gpunet.ops.regions_cpu import in_parts, threads
 
 Array = Any
 Pair = tuple[int, int]
@@ -181,7 +181,7 @@ def avg_backward_parts(gy, positive, kh, kw, sh, sw, ph, pw, scale, gx, parts): 
 
 
 def _parts(n: int) -> int:
-    return max(1, min(n, numba.get_num_threads()))
+    return max(1, min(n, threads()))
 
 
 def max_forward(x: Array, kernel: Pair, stride: Pair, padding: Pair, out_hw: Pair) -> tuple[Array, Array]:

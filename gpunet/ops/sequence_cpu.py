@@ -25,6 +25,7 @@ import numpy as np
 from gpunet import settings
 from gpunet.ops.cells_cpu import gru_backward_step, gru_forward_step, lstm_backward_step, lstm_forward_step
 from gpunet.ops.exp_cpu import exp
+from gpunet.ops.regions_cpu import POOL
 
 settings.apply_threads()  # before numba's pool starts: see gpunet.parallel
 
@@ -232,7 +233,7 @@ def parts_for(batch: int, multiply_adds: int) -> int:
     threads = settings.current().threads
     if threads == 1 or batch < 2 or multiply_adds < SPLIT_MIN:
         return 1
-    return max(1, min(threads, batch, numba.get_num_threads()))
+    return max(1, min(threads, batch, POOL))
 
 
 def masks(finished: list[Array | None], batch: int) -> tuple[Array, Array]:

@@ -40,10 +40,13 @@ def sgd_update(p, g, buf, lr, momentum, keep, weight_decay, nesterov, maximize, 
 
 
 def _fits(p: Array, grad: Array, buf: Array | None) -> bool:
-    arrays = (p, grad) if buf is None else (p, grad, buf)
-    return (type(p) is numpy.ndarray and p.dtype.name in fused.KERNEL_DTYPES
-            and all(type(a) is numpy.ndarray and a.dtype == p.dtype and a.shape == p.shape
-                    and a.flags.c_contiguous for a in arrays))
+    """float32/float64 NumPy arrays of one dtype and shape, all C-contiguous."""
+    ndarray, dtype, shape = numpy.ndarray, p.dtype, p.shape
+    for a in (p, grad) if buf is None else (p, grad, buf):
+        if type(a) is not ndarray or a.dtype is not dtype and a.dtype != dtype or a.shape != shape \
+                or not a.flags.c_contiguous:
+            return False
+    return dtype.char in "fd"  # float32, float64
 
 
 def sgd_step(p: Array, grad: Array, buf: Array | None, lr: float, momentum: float, dampening: float,
