@@ -199,7 +199,7 @@ def _sample_col2im(dcols, geo, gpad, gx):  # pragma: no cover - compiled
 # ------------------------------------------------------------------ the three ops, by parts
 # Each op is a serial ``*_part(..., t, parts)`` over part ``t`` of the batch, run for every part
 # by a thin ``parallel=True`` wrapper (for one part too: see in_parts).
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def forward_part(x, w2, bias, geo, xpad, cols, keep, y, t, parts):  # pragma: no cover - compiled
     """``y[n] = w2 @ columns(x[n]) (+ bias)`` for the samples of part ``t``; ``keep``: ``cols``
     holds every sample's columns, else one scratch per part."""
@@ -216,7 +216,7 @@ def forward_part(x, w2, bias, geo, xpad, cols, keep, y, t, parts):  # pragma: no
                 yb[o, p] += bias[o]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def weight_part(x, gy, geo, xpad, cols, keep, rows, tmp, gw_parts, gb_parts, t,
                 parts):  # pragma: no cover - compiled
     """``gw_parts[t] = sum_n columns_n (K, P) @ gy_n.T (P, C_out)`` and ``gb_parts[t] = sum_n
@@ -250,7 +250,7 @@ def weight_part(x, gy, geo, xpad, cols, keep, rows, tmp, gw_parts, gb_parts, t,
                 acc[i, o] += z[i, o]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def input_part(gy, w_t, geo, dcols, gpad, gx, t, parts):  # pragma: no cover - compiled
     """``gx[n] = col2im(w_t (K, C_out) @ gy_n (C_out, P))`` for the samples of part ``t``."""
     n, c_out = gy.shape[0], gy.shape[1]

@@ -27,7 +27,7 @@ Array = Any
 SPLIT_MIN = 1 << 18
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def forward_part(x, w, bias, y, t, parts):  # pragma: no cover - compiled
     """``y[rows] = x[rows] @ w.T (+ bias)`` over part ``t`` of the rows (``w.T`` is read in place:
     BLAS's transposed operand, no copy)."""
@@ -41,7 +41,7 @@ def forward_part(x, w, bias, y, t, parts):  # pragma: no cover - compiled
                 yp[r, o] += bias[o]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def backward_part(gy, x, w, gx, gy_t, gw, gb, need_x, need_w, need_b, t, parts):  # pragma: no cover - compiled
     """Part ``t``: ``gx[rows] = gy[rows] @ w`` over its share of the batch rows, and over its share
     of the outputs ``gy_t[outs] = gy[:, outs].T`` (contiguous), ``gw[outs] = gy_t[outs] @ x`` and

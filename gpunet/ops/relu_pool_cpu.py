@@ -32,7 +32,7 @@ def _bounds(n: int, part: int, parts: int) -> tuple[int, int]:  # pragma: no cov
     return n * part // parts, n * (part + 1) // parts
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def max_forward_part(x, kh, kw, sh, sw, ph, pw, y, index, part, parts):  # pragma: no cover - compiled
     """Windows of samples ``part``: ``y`` = max of ``x * (x > 0)`` (the first maximum; a NaN in
     the window makes it NaN, as in PyTorch); ``index`` = its flat ``r * W + s``, or -1 where
@@ -58,7 +58,7 @@ def max_forward_part(x, kh, kw, sh, sw, ph, pw, y, index, part, parts):  # pragm
                     index[a, b, i, j] = where if best > 0 else -1
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def max_forward_2x2_part(x, y, index, part, parts):  # pragma: no cover - compiled
     """:func:`max_forward_part` for kernel 2, stride 2, no padding: fixed trip counts, and NaN
     found through the window's sum (ReLU outputs are >= 0 or NaN, so the sum is NaN exactly when
@@ -99,7 +99,7 @@ def max_forward_2x2_parts(x, y, index, parts):  # pragma: no cover - compiled
         max_forward_2x2_part(x, y, index, t, parts)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def max_backward_part(gy, index, gx, part, parts):  # pragma: no cover - compiled
     """``gx`` (N, C, H*W) of samples ``part``: zero, then each ``gy`` at its window's argmax
     (windows whose maximum was not positive send nothing)."""
@@ -121,7 +121,7 @@ def max_backward_parts(gy, index, gx, parts):  # pragma: no cover - compiled
         max_backward_part(gy, index, gx, t, parts)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def avg_forward_part(x, kh, kw, sh, sw, ph, pw, scale, y, positive, part, parts):  # pragma: no cover
     """``y`` = ``scale`` times the window sums of ``x * (x > 0)`` (zero padding counted);
     ``positive`` = ``x > 0``."""
@@ -151,7 +151,7 @@ def avg_forward_parts(x, kh, kw, sh, sw, ph, pw, scale, y, positive, parts):  # 
         avg_forward_part(x, kh, kw, sh, sw, ph, pw, scale, y, positive, t, parts)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def avg_backward_part(gy, positive, kh, kw, sh, sw, ph, pw, scale, gx, part, parts):  # pragma: no cover
     """``gx`` of samples ``part``: ``scale * gy`` added over each window, times ``x > 0``."""
     n, c, h, w = gx.shape
