@@ -24,7 +24,7 @@ Array = Any
 SPLIT_MIN = 1 << 20
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def rows_part(a, b, out, part, parts):  # pragma: no cover - compiled
     """``out[rows] = a[rows] @ b`` for part ``part`` of ``a``'s rows."""
     m = a.shape[0]
@@ -33,7 +33,7 @@ def rows_part(a, b, out, part, parts):  # pragma: no cover - compiled
         np.dot(a[lo:hi], b, out[lo:hi])
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def shared_part(m_, b, sums, part, parts):  # pragma: no cover - compiled
     """``sums[part] = m_[rows].T @ b[rows]`` over part ``part`` of the shared rows."""
     r = m_.shape[0]

@@ -50,7 +50,7 @@ def _dot_rows(a, b, out):  # pragma: no cover - compiled
         np.dot(a[r0:r1], b, out[r0:r1])
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def lstm_forward_part(acts, xg, w_t, c_buf, h_buf, carry, masked, order, part, parts):  # pragma: no cover
     lo, hi = _rows(xg.shape[1], part, parts)
     if hi <= lo:
@@ -63,7 +63,7 @@ def lstm_forward_part(acts, xg, w_t, c_buf, h_buf, carry, masked, order, part, p
                           h_buf[dst][lo:hi], carry[t][lo:hi], masked[t])
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def gru_forward_part(saved, xg, w_t, hg, b_hn, h_buf, carry, masked, order, part, parts):  # pragma: no cover
     lo, hi = _rows(xg.shape[1], part, parts)
     if hi <= lo:
@@ -76,7 +76,7 @@ def gru_forward_part(saved, xg, w_t, hg, b_hn, h_buf, carry, masked, order, part
                          carry[t][lo:hi], masked[t])
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def rnn_forward_part(xg, w_t, h_buf, relu, carry, masked, order, part, parts):  # pragma: no cover
     """``h_dst = act(h_src @ w_t + xg[t])``; finished rows keep ``h_src``. ReLU keeps NaN (as
     ``np.maximum``); ``tanh(v) = 1 - 2 / (1 + exp(2v))`` with the vectorised exponential of
@@ -114,7 +114,7 @@ def _keep_finished(out, keep, carry_t, lo):  # pragma: no cover - compiled
                 out[r, j] = keep[r, j]
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def lstm_backward_part(acts, c_in, c_out, w_hh, gym, has_gym, dh, dc, spare_h, spare_c, dxg, carry, masked,
                        order, part, parts):  # pragma: no cover - compiled
     lo, hi = _rows(dh.shape[0], part, parts)
@@ -134,7 +134,7 @@ def lstm_backward_part(acts, c_in, c_out, w_hh, gym, has_gym, dh, dc, spare_h, s
         dc_r, sc_r = sc_r, dc_r
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def gru_backward_part(saved, h_in, w_hh, gym, has_gym, dh, spare, carry_h, dn_all, dhg, carry, masked,
                       order, part, parts):  # pragma: no cover - compiled
     lo, hi = _rows(dh.shape[0], part, parts)
@@ -157,7 +157,7 @@ def gru_backward_part(saved, h_in, w_hh, gym, has_gym, dh, spare, carry_h, dn_al
         dh_r, sp_r = sp_r, dh_r
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def rnn_backward_part(deriv, w_hh, gym, has_gym, dh, spare, dxg, carry, masked, order, part,
                       parts):  # pragma: no cover - compiled
     lo, hi = _rows(dh.shape[0], part, parts)
@@ -182,25 +182,25 @@ def rnn_backward_part(deriv, w_hh, gym, has_gym, dh, spare, dxg, carry, masked, 
 
 
 # ------------------------------------------------------------------ every part, one per thread
-@numba.njit(parallel=True, cache=True, nogil=True)
+@numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def lstm_forward_parts(acts, xg, w_t, c_buf, h_buf, carry, masked, order, parts):  # pragma: no cover
     for p in numba.prange(parts):
         lstm_forward_part(acts, xg, w_t, c_buf, h_buf, carry, masked, order, p, parts)
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def gru_forward_parts(saved, xg, w_t, hg, b_hn, h_buf, carry, masked, order, parts):  # pragma: no cover
     for p in numba.prange(parts):
         gru_forward_part(saved, xg, w_t, hg, b_hn, h_buf, carry, masked, order, p, parts)
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def rnn_forward_parts(xg, w_t, h_buf, relu, carry, masked, order, parts):  # pragma: no cover
     for p in numba.prange(parts):
         rnn_forward_part(xg, w_t, h_buf, relu, carry, masked, order, p, parts)
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def lstm_backward_parts(acts, c_in, c_out, w_hh, gym, has_gym, dh, dc, spare_h, spare_c, dxg, carry, masked,
                         order, parts):  # pragma: no cover - compiled
     for p in numba.prange(parts):
@@ -208,7 +208,7 @@ def lstm_backward_parts(acts, c_in, c_out, w_hh, gym, has_gym, dh, dc, spare_h, 
                            order, p, parts)
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def gru_backward_parts(saved, h_in, w_hh, gym, has_gym, dh, spare, carry_h, dn_all, dhg, carry, masked,
                        order, parts):  # pragma: no cover - compiled
     for p in numba.prange(parts):
@@ -216,7 +216,7 @@ def gru_backward_parts(saved, h_in, w_hh, gym, has_gym, dh, spare, carry_h, dn_a
                           order, p, parts)
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def rnn_backward_parts(deriv, w_hh, gym, has_gym, dh, spare, dxg, carry, masked, order,
                        parts):  # pragma: no cover - compiled
     for p in numba.prange(parts):
