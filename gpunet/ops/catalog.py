@@ -81,6 +81,7 @@ for _op, _ref in FUSED_OPS.items():
               (_op, "numba", "cupy", "gpunet.cuda.numba_fused:launcher", NUMBA_PROBE, True)]
 TABLE.append(("relu", "numpy-fast", "numpy", "gpunet.ops.relu_cpu:RELU_COMPILED", None, False))
 TABLE.append(("sgd_step", "numpy-fast", "numpy", "gpunet.ops.sgd_cpu:sgd_step", None, False))
+TABLE.append(("cross_entropy", "numpy-fast", "numpy", "gpunet.ops.xent_cpu:COMPILED", None, False))
 
 for _row in TABLE:
     _op, _name, _device, _target, _probe, _table = _row
