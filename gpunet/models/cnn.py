@@ -84,9 +84,15 @@ class LeNet(Module):
         return self.pool(self.act(x))
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.act(self.fc1(self.features(x)))
-        x = self.act(self.fc2(x))
+        x = self._dense_act(self.fc1, self.features(x))
+        x = self._dense_act(self.fc2, x)
         return self.fc3(x)
+
+    def _dense_act(self, layer: Linear, x: Tensor) -> Tensor:
+        """``act(layer(x))``; with ReLU one fused op (``with_relu``) unless a hook watches the layer."""
+        if self.activation == "relu" and not layer.hooked():
+            return layer.with_relu(x)
+        return self.act(layer(x))
 
     def extra_repr(self) -> str:
         return (f"num_classes={self.num_classes}, input_size={self.input_size}, activation="

@@ -96,20 +96,29 @@ class Sequential(_IndexedModules):
         layers = list(self._modules.values())
         k = 0
         while k < len(layers):
-            if k + 1 < len(layers) and _fuses_relu(layers[k], layers[k + 1]):
-                x = layers[k + 1].after_relu(x)  # ReLU then pooling: one op (see after_relu)
+            layer = layers[k]
+            following = layers[k + 1] if k + 1 < len(layers) else None
+            if following is not None and _fusable(layer, following):
+                # one op for two modules: Linear then ReLU (with_relu), ReLU then pooling (after_relu)
+                x = layer.with_relu(x) if _plain_relu(following) else following.after_relu(x)
                 k += 2
                 continue
-            x = layers[k](x)
+            x = layer(x)
             k += 1
         return x
 
 
-def _fuses_relu(layer: Module, following: Module) -> bool:
-    """Whether ``following(layer(x))`` may run as ``following.after_relu(x)``: ``layer`` is a plain
-    ReLU, ``following`` offers the fused op, and no hook would see the ReLU's output."""
-    return (type(layer) in (ReLU, Activation) and layer.name == "relu" and hasattr(following, "after_relu")
-            and not layer.hooked() and not following.hooked())
+def _plain_relu(module: Module) -> bool:
+    return type(module) in (ReLU, Activation) and module.name == "relu"
+
+
+def _fusable(layer: Module, following: Module) -> bool:
+    """Whether ``following(layer(x))`` may run as one fused op: a layer that offers ``with_relu``
+    followed by a plain ReLU, or a plain ReLU followed by a module that offers ``after_relu``;
+    and no hook would see the intermediate output."""
+    pair = ((hasattr(layer, "with_relu") and _plain_relu(following))
+            or (_plain_relu(layer) and hasattr(following, "after_relu")))
+    return pair and not layer.hooked() and not following.hooked()
 
 
 class ModuleList(_IndexedModules):

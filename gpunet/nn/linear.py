@@ -36,6 +36,11 @@ class Linear(Module):
         validate.check_input("Linear", x, self.weight)
         return F.linear(x, self.weight, self.bias)
 
+    def with_relu(self, x: Tensor) -> Tensor:
+        """``relu(self(x))`` as one fused op (what a container calls for this layer then a ReLU)."""
+        validate.check_input("Linear", x, self.weight)
+        return F.linear_relu(x, self.weight, self.bias)
+
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 

@@ -18,7 +18,7 @@ import numba
 import numpy as np
 
 from gpunet import settings
-from gpunet.ops.linear import REFERENCE, Needs
+from gpunet.ops.linear import LINEAR_RELU_REFERENCE, REFERENCE, Needs
 from gpunet.ops.regions_cpu import POOL, in_parts, scratch
 
 Array = Any
@@ -28,9 +28,10 @@ SPLIT_MIN = 1 << 18
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def forward_part(x, w, bias, y, t, parts):  # pragma: no cover - compiled
+def forward_part(x, w, bias, y, relu, mask, t, parts):  # pragma: no cover - compiled
     """``y[rows] = x[rows] @ w.T (+ bias)`` over part ``t`` of the rows (``w.T`` is read in place:
-    BLAS's transposed operand, no copy)."""
+    BLAS's transposed operand, no copy); with ``relu``, then ``mask = y > 0`` and ``y = y * mask``
+    in the same pass (the ReLU reference's arithmetic)."""
     m = x.shape[0]
     lo, hi = m * t // parts, m * (t + 1) // parts
     if hi > lo:
@@ -39,23 +40,37 @@ def forward_part(x, w, bias, y, t, parts):  # pragma: no cover - compiled
         for r in range(hi - lo):
             for o in range(bias.shape[0]):
                 yp[r, o] += bias[o]
+        if relu:
+            for r in range(lo, hi):
+                for o in range(y.shape[1]):
+                    keep = y[r, o] > 0
+                    mask[r, o] = keep
+                    y[r, o] = y[r, o] * keep
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def backward_part(gy, x, w, gx, gy_t, gw, gb, need_x, need_w, need_b, t, parts):  # pragma: no cover - compiled
+def backward_part(gy, relu, mask, gm, x, w, gx, gy_t, gw, gb, need_x, need_w, need_b, t,
+                  parts):  # pragma: no cover - compiled
     """Part ``t``: ``gx[rows] = gy[rows] @ w`` over its share of the batch rows, and over its share
     of the outputs ``gy_t[outs] = gy[:, outs].T`` (contiguous), ``gw[outs] = gy_t[outs] @ x`` and
-    ``gb[outs]`` = the rows' sums of ``gy_t[outs]`` (no reduction across threads)."""
+    ``gb[outs]`` = the rows' sums of ``gy_t[outs]`` (no reduction across threads). With ``relu``
+    the gradient is ``gy * mask`` (its rows in ``gm``), formed by each thread for what it reads."""
     m, n_out = gy.shape
     lo, hi = m * t // parts, m * (t + 1) // parts
     if need_x and hi > lo:
-        np.dot(gy[lo:hi], w, gx[lo:hi])
+        src = gy
+        if relu:
+            for r in range(lo, hi):
+                for o in range(n_out):
+                    gm[r, o] = gy[r, o] * mask[r, o]
+            src = gm
+        np.dot(src[lo:hi], w, gx[lo:hi])
     o0, o1 = n_out * t // parts, n_out * (t + 1) // parts
     if o1 > o0 and (need_w or need_b):
         for o in range(o0, o1):
             s = 0.0
             for r in range(m):
-                v = gy[r, o]
+                v = gy[r, o] * mask[r, o] if relu else gy[r, o]
                 gy_t[o, r] = v
                 s += v
             if need_b:
@@ -65,17 +80,18 @@ def backward_part(gy, x, w, gx, gy_t, gw, gb, need_x, need_w, need_b, t, parts):
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def forward_parts(x, w, bias, y, parts):  # pragma: no cover - compiled
+def forward_parts(x, w, bias, y, relu, mask, parts):  # pragma: no cover - compiled
     """:func:`forward_part` for every part, one per thread."""
     for t in numba.prange(parts):
-        forward_part(x, w, bias, y, t, parts)
+        forward_part(x, w, bias, y, relu, mask, t, parts)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def backward_parts(gy, x, w, gx, gy_t, gw, gb, need_x, need_w, need_b, parts):  # pragma: no cover - compiled
+def backward_parts(gy, relu, mask, gm, x, w, gx, gy_t, gw, gb, need_x, need_w, need_b,
+                   parts):  # pragma: no cover - compiled
     """:func:`backward_part` for every part, one per thread."""
     for t in numba.prange(parts):
-        backward_part(gy, x, w, gx, gy_t, gw, gb, need_x, need_w, need_b, t, parts)
+        backward_part(gy, relu, mask, gm, x, w, gx, gy_t, gw, gb, need_x, need_w, need_b, t, parts)
 
 
 def _parts(m: int, macs: int, *arrays: Array) -> int:
@@ -89,6 +105,32 @@ def _parts(m: int, macs: int, *arrays: Array) -> int:
     return max(1, min(threads, m, POOL))
 
 
+def _run_forward(x: Array, w: Array, b: Array | None, parts: int, relu: bool) -> tuple[Array, Array]:
+    y = np.empty((x.shape[0], w.shape[0]), dtype=w.dtype)
+    mask = np.empty(y.shape if relu else (0, 0), dtype=np.bool_)
+    bias = b if b is not None else np.zeros(0, dtype=w.dtype)
+    in_parts(forward_parts, parts, np.ascontiguousarray(x), np.ascontiguousarray(w), bias, y, relu, mask)
+    return y, mask
+
+
+def _run_backward(gy: Array, mask: Array | None, x: Array | None, w: Array | None, needs: Needs,
+                  parts: int) -> tuple[Array | None, Array | None, Array | None]:
+    gy = np.ascontiguousarray(gy)
+    dtype, (m, n_out) = gy.dtype, gy.shape
+    inner = (w if w is not None else x).shape[-1]  # in_features
+    nothing = np.zeros((0, 0), dtype=dtype)
+    relu = mask is not None
+    gx = np.empty((m, inner), dtype=dtype) if needs[0] else nothing
+    gw = np.empty((n_out, inner), dtype=dtype) if needs[1] else nothing
+    gb = np.empty(n_out, dtype=dtype) if needs[2] else np.zeros(0, dtype=dtype)
+    gy_t = scratch("linear_gy_t", (n_out, m), dtype) if (needs[1] or needs[2]) else nothing
+    gm = scratch("linear_gm", (m, n_out), dtype) if relu and needs[0] else nothing
+    in_parts(backward_parts, parts, gy, relu, mask if relu else np.zeros((0, 0), dtype=np.bool_), gm,
+             np.ascontiguousarray(x) if needs[1] else nothing, np.ascontiguousarray(w) if needs[0] else nothing,
+             gx, gy_t, gw, gb, bool(needs[0]), bool(needs[1]), bool(needs[2]))
+    return (gx if needs[0] else None, gw if needs[1] else None, gb if needs[2] else None)
+
+
 class CompiledLinear:
     """The ``linear`` op's ``numpy-fast`` implementation (the interface of
     :class:`gpunet.ops.linear.LinearReference`)."""
@@ -97,30 +139,45 @@ class CompiledLinear:
         parts = _parts(x.shape[0], x.size * w.shape[0], x, w, *([b] if b is not None else []))
         if parts == 1:
             return REFERENCE.forward(x, w, b)
-        y = np.empty((x.shape[0], w.shape[0]), dtype=w.dtype)
-        bias = b if b is not None else np.zeros(0, dtype=w.dtype)
-        in_parts(forward_parts, parts, np.ascontiguousarray(x), np.ascontiguousarray(w), bias, y)
-        return y
+        return _run_forward(x, w, b, parts, False)[0]
 
     def backward(self, gy: Array, x: Array | None, w: Array | None,
                  needs: Needs) -> tuple[Array | None, Array | None, Array | None]:
         if not (needs[0] or needs[1]):
             return REFERENCE.backward(gy, x, w, needs)
-        inner = (w if w is not None else x).shape[-1]  # in_features
+        inner = (w if w is not None else x).shape[-1]
         parts = _parts(gy.shape[0], gy.size * inner, *[a for a in (gy, x, w) if a is not None])
         if parts == 1:
             return REFERENCE.backward(gy, x, w, needs)
-        gy = np.ascontiguousarray(gy)
-        dtype, (m, n_out) = gy.dtype, gy.shape
-        nothing = np.zeros((0, 0), dtype=dtype)
-        gx = np.empty((m, inner), dtype=dtype) if needs[0] else nothing
-        gw = np.empty((n_out, inner), dtype=dtype) if needs[1] else nothing
-        gb = np.empty(n_out, dtype=dtype) if needs[2] else np.zeros(0, dtype=dtype)
-        gy_t = scratch("linear_gy_t", (n_out, m), dtype) if (needs[1] or needs[2]) else nothing
-        in_parts(backward_parts, parts, gy, np.ascontiguousarray(x) if needs[1] else nothing,
-                 np.ascontiguousarray(w) if needs[0] else nothing, gx, gy_t, gw, gb,
-                 bool(needs[0]), bool(needs[1]), bool(needs[2]))
-        return (gx if needs[0] else None, gw if needs[1] else None, gb if needs[2] else None)
+        return _run_backward(gy, None, x, w, needs, parts)
+
+
+class CompiledLinearRelu:
+    """The ``linear_relu`` op's ``numpy-fast`` implementation (the interface of
+    :class:`gpunet.ops.linear.LinearReluReference`): the ReLU and its mask in the GEMM's region,
+    and its gradient formed inside the backward's region, at one thread too. Dtypes other than
+    float32/float64 and mixed dtypes run the reference."""
+
+    def forward(self, x: Array, w: Array, b: Array | None) -> tuple[Array, Any]:
+        arrays = (x, w) if b is None else (x, w, b)
+        if any(a.dtype.char not in "fd" or a.dtype != w.dtype for a in arrays):
+            y, state = LINEAR_RELU_REFERENCE.forward(x, w, b)
+            return y, ("reference", state)
+        parts = max(1, _parts(x.shape[0], x.size * w.shape[0], *arrays))
+        y, mask = _run_forward(x, w, b, parts, True)
+        return y, ("compiled", mask)
+
+    def backward(self, gy: Array, state: Any, x: Array | None, w: Array | None,
+                 needs: Needs) -> tuple[Array | None, Array | None, Array | None]:
+        how, saved = state
+        if how == "reference":
+            return LINEAR_RELU_REFERENCE.backward(gy, saved, x, w, needs)
+        if not (needs[0] or needs[1]):  # the bias's gradient alone (or nothing)
+            return None, None, (gy * saved).sum(axis=0) if needs[2] else None
+        inner = (w if w is not None else x).shape[-1]
+        parts = max(1, _parts(gy.shape[0], gy.size * inner, *[a for a in (gy, x, w) if a is not None]))
+        return _run_backward(gy, saved, x, w, needs, parts)
 
 
 COMPILED = CompiledLinear()
+COMPILED_RELU = CompiledLinearRelu()

@@ -1,5 +1,6 @@
-"""ReLU then pooling as one op: ``F.relu_max_pool2d`` / ``F.relu_avg_pool2d``, and where
-``Sequential`` and ``LeNet`` use them (only when no hook would see the ReLU's output)."""
+"""ReLU fused with its neighbour: ``F.relu_max_pool2d`` / ``F.relu_avg_pool2d`` (ReLU then pooling)
+and ``F.linear_relu`` (Linear then ReLU), and where ``Sequential``, ``MLP`` and ``LeNet`` use them
+(only when no hook would see the intermediate output)."""
 
 from __future__ import annotations
 
@@ -89,6 +90,7 @@ def test_lenet_fused_step_equals_the_unfused_one(pool, monkeypatch):
     for fused in (True, False):
         if not fused:
             monkeypatch.setattr(LeNet, "_act_pool", lambda self, v: self.pool(self.act(v)))
+            monkeypatch.setattr(LeNet, "_dense_act", lambda self, layer, v: self.act(layer(v)))
         gpunet.manual_seed(0)
         model = LeNet(pool=pool)
         out = model(x)
@@ -105,3 +107,45 @@ def test_lenet_hook_on_pool_sees_the_relu_output():
     model.pool.register_forward_hook(lambda module, inputs, output: seen.append(float(inputs[0].numpy().min())))
     model(Tensor(_x((2, 1, 32, 32))))
     assert len(seen) == 2 and min(seen) >= 0.0
+
+
+def test_functional_linear_relu_equals_relu_of_linear():
+    rng = numpy.random.default_rng(2)
+    x = rng.standard_normal((5, 7)).astype(numpy.float32)
+    w, b = rng.standard_normal((4, 7)).astype(numpy.float32), rng.standard_normal(4).astype(numpy.float32)
+    grads = []
+    for fused in (True, False):
+        tx, tw, tb = (Tensor(a.copy(), requires_grad=True) for a in (x, w, b))
+        y = F.linear_relu(tx, tw, tb) if fused else F.relu(F.linear(tx, tw, tb))
+        (y * Tensor(numpy.arange(20, dtype=numpy.float32).reshape(5, 4))).sum().backward()
+        grads.append([y.numpy()] + [numpy.asarray(t.grad) for t in (tx, tw, tb)])
+    for a, b_ in zip(*grads):
+        numpy.testing.assert_allclose(a, b_, rtol=1e-5, atol=1e-5)
+    with pytest.raises(OpError, match=r"linear_relu: expected input \(\.\.\., 7\)"):
+        F.linear_relu(Tensor(x[:, :3]), Tensor(w), Tensor(b))
+
+
+@pytest.mark.parametrize("hook_on", [None, 0, 1])
+def test_mlp_fuses_linear_then_relu_unless_hooked(hook_on, monkeypatch):
+    gpunet.manual_seed(0)
+    model = nn.MLP([6, 5, 5, 3])
+    calls = []
+    original = nn.Linear.with_relu
+    monkeypatch.setattr(nn.Linear, "with_relu", lambda self, v: calls.append(1) or original(self, v))
+    seen = _Recorder()
+    if hook_on is not None:
+        model[hook_on].register_forward_hook(seen)
+    x = Tensor(_x((4, 6)))
+    out = model(x)
+    out.sum().backward()
+    fused_grads = [numpy.array(p.grad) for p in model.parameters()]
+    assert len(calls) == (2 if hook_on is None else 1)
+    assert seen.calls == ([] if hook_on is None else [type(model[hook_on]).__name__])
+    model.zero_grad()
+    plain = x
+    for layer in model:
+        plain = layer.forward(plain)
+    plain.sum().backward()
+    numpy.testing.assert_allclose(out.numpy(), plain.numpy(), rtol=1e-6, atol=1e-6)
+    for got, p in zip(fused_grads, model.parameters()):
+        numpy.testing.assert_allclose(got, numpy.array(p.grad), rtol=1e-5, atol=1e-6)
