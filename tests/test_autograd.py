@@ -13,7 +13,7 @@ from gpunet import Tensor
 from gpunet import functional as F
 from gpunet.autograd import Function
 from gpunet.functional import activation, loss, math
-from gpunet.functional.linear import Linear
+from gpunet.functional.linear import Linear, LinearReLU
 from gpunet.nn.embedding import EmbeddingLookup
 
 
@@ -145,6 +145,7 @@ FUNCTIONS = {
     "cross_entropy": (loss.SoftmaxCrossEntropy, [X34, np.array([0, 3, 1])]),
     "perceptron": (loss.PerceptronCriterion, [X34, (Y34 > 0) * 1.0]),
     "linear": (Linear, [X34, RNG.standard_normal((5, 4)), RNG.standard_normal(5)]),
+    "linear_relu": (LinearReLU, [X34, RNG.standard_normal((5, 4)), RNG.standard_normal(5)]),
     "embedding": (lambda: EmbeddingLookup(np.array([[1, 0], [2, 2]])), [X34]),
 }
 STATE_SET_BY_CALL = {"xp", "recording", "needs_input_grad", "_saved"}
@@ -202,7 +203,7 @@ def test_gradients_of_inputs_that_need_none_are_not_computed():
     assert ga is None and gb.shape == (3, 4)
     x, w = leaf(np.ones((2, 3)), requires_grad=False), leaf(np.ones((5, 3)))
     out = F.linear(x, w)
-    saved_x, saved_w, _impl = out.creator.saved
+    saved_x, saved_w, _impl, _state = out.creator.saved
     assert saved_x is x.data and saved_w is None  # w is not kept: gx is not needed
     assert out.creator.backward(np.ones((2, 5)))[0] is None
 
