@@ -419,6 +419,30 @@ def check_pool(op: str, impl: Any, case: Pool, dtype: Any, put: Put, get: Get, s
     assert_close(f"{op} backward", get(impl.backward(put(gy), state, x.shape)), gx_ref, dtype)
 
 
+def gradcheck_pool(op: str, obj: Any, case: Pool, put: Put, get: Get, centered: bool = False) -> None:
+    """float64 central differences of ``sum(forward(x) * gy)`` against ``backward(gy)`` for a
+    pooling-interface object, on distinct values (no ties within eps); ``centered``: half of them
+    negative and none within eps of 0 (for a ReLU before the pool)."""
+    rng = numpy.random.default_rng(1)
+    size = int(numpy.prod(case.x))
+    x = rng.permutation(size).reshape(case.x).astype(numpy.float64)
+    x = (x - size / 2 + 0.5) * 0.01 if centered else x * 0.01
+    out_hw = pool.check_pool2d_input(op, x, case.kernel, case.stride, case.padding)
+    geo = (case.kernel, case.stride, case.padding, out_hw)
+    y, state = obj.forward(put(x), *geo, True)
+    gy = rng.standard_normal(get(y).shape)
+    analytic = get(obj.backward(put(gy), state, x.shape))
+    eps, numeric = 1e-4, numpy.zeros_like(x)
+    for k in range(x.size):
+        for sign in (1, -1):
+            xs = x.copy()
+            xs.flat[k] += sign * eps
+            numeric.flat[k] += sign * float((get(obj.forward(put(xs), *geo, False)[0]) * gy).sum())
+    numeric /= 2 * eps
+    err = numpy.abs(analytic - numeric).max()
+    assert err < 1e-6, f"{op} gradcheck: expected backward == central differences, got max error {err:.3g}"
+
+
 # ------------------------------------------------------------------------------ linear
 class Linear(NamedTuple):
     rows: int
@@ -441,6 +465,25 @@ def linear_definition(x: numpy.ndarray, w: numpy.ndarray, b: numpy.ndarray | Non
     """``y[m, o] = sum_i x[m, i] w[o, i] + b[o]``, written out with einsum (not the reference's GEMM)."""
     y = numpy.einsum("mi,oi->mo", x, w)
     return y + b if b is not None else y
+
+
+def gradcheck_linear(forward: Callable[..., Any], backward: Callable[..., Any], case: Linear, get: Get) -> None:
+    """float64 central differences of ``sum(forward(x, w, b) * gy)`` against
+    ``backward(gy, x, w, b)`` (the three gradients), with ``forward`` returning an array."""
+    rng = numpy.random.default_rng(4)
+    x, w, b = rng.standard_normal((case.rows, case.inputs)), rng.standard_normal((case.outputs, case.inputs)), \
+        rng.standard_normal(case.outputs)
+    gy = rng.standard_normal((case.rows, case.outputs))
+    analytic = [get(g) for g in backward(gy, x, w, b)]
+    eps = 1e-6
+    for k, a in enumerate((x, w, b)):
+        numeric = numpy.zeros_like(a)
+        for i in range(a.size):
+            for sign in (1, -1):
+                args = [x.copy(), w.copy(), b.copy()]
+                args[k].flat[i] += sign * eps
+                numeric.flat[i] += sign * float((get(forward(*args)) * gy).sum())
+        numpy.testing.assert_allclose(analytic[k], numeric / (2 * eps), rtol=1e-6, atol=1e-8)
 
 
 def check_linear(impl: Any, case: Linear, dtype: Any, put: Put, get: Get, seed: int = 0) -> None:

@@ -32,22 +32,11 @@ def test_linear_split_into_parts_of_any_size(impl, case, monkeypatch):
 def test_linear_gradcheck(impl, case, monkeypatch):
     """float64 central differences of ``sum(forward(x, w, b) * gy)`` against ``backward(gy)``."""
     monkeypatch.setattr(linear_cpu, "SPLIT_MIN", 0)
-    op, put, get = impl.op("linear"), impl.put, impl.get
-    rng = numpy.random.default_rng(4)
-    x, w, b = rng.standard_normal((case.rows, case.inputs)), rng.standard_normal((case.outputs, case.inputs)), \
-        rng.standard_normal(case.outputs)
-    gy = rng.standard_normal((case.rows, case.outputs))
+    op, put = impl.op("linear"), impl.put
     with gpunet.using(threads=min(2, numba.config.NUMBA_NUM_THREADS)):
-        analytic = [get(g) for g in op.backward(put(gy), put(x), put(w), (True, True, True))]
-        eps = 1e-6
-        for k, a in enumerate((x, w, b)):
-            numeric = numpy.zeros_like(a)
-            for i in range(a.size):
-                for sign in (1, -1):
-                    args = [x.copy(), w.copy(), b.copy()]
-                    args[k].flat[i] += sign * eps
-                    numeric.flat[i] += sign * float((get(op.forward(*map(put, args))) * gy).sum())
-            numpy.testing.assert_allclose(analytic[k], numeric / (2 * eps), rtol=1e-6, atol=1e-8)
+        cases.gradcheck_linear(lambda x, w, b: op.forward(put(x), put(w), put(b)),
+                               lambda gy, x, w, b: op.backward(put(gy), put(x), put(w), (True, True, True)),
+                               case, impl.get)
 
 
 def test_the_fast_path_leaves_mixed_dtypes_and_other_kinds_to_the_reference():

@@ -54,24 +54,14 @@ def test_linear_relu_gradcheck(impl, case, monkeypatch):
     """float64 central differences of ``sum(forward(x, w, b) * gy)`` against ``backward(gy)`` (no
     pre-activation within eps of the kink)."""
     monkeypatch.setattr(linear_cpu, "SPLIT_MIN", 0)
-    op, put, get = impl.op("linear_relu"), impl.put, impl.get
-    rng = numpy.random.default_rng(4)
-    x, w, b = rng.standard_normal((case.rows, case.inputs)), rng.standard_normal((case.outputs, case.inputs)), \
-        rng.standard_normal(case.outputs)
-    assert numpy.abs(x @ w.T + b).min() > 1e-3
-    gy = rng.standard_normal((case.rows, case.outputs))
+    op, put = impl.op("linear_relu"), impl.put
+
+    def backward(gy, x, w, b):
+        assert numpy.abs(x @ w.T + b).min() > 1e-3
+        return op.backward(put(gy), op.forward(put(x), put(w), put(b))[1], put(x), put(w), (True, True, True))
+
     with gpunet.using(threads=min(2, numba.config.NUMBA_NUM_THREADS)):
-        state = op.forward(put(x), put(w), put(b))[1]
-        analytic = [get(g) for g in op.backward(put(gy), state, put(x), put(w), (True, True, True))]
-        eps = 1e-6
-        for k, a in enumerate((x, w, b)):
-            numeric = numpy.zeros_like(a)
-            for i in range(a.size):
-                for sign in (1, -1):
-                    args = [x.copy(), w.copy(), b.copy()]
-                    args[k].flat[i] += sign * eps
-                    numeric.flat[i] += sign * float((get(op.forward(*map(put, args))[0]) * gy).sum())
-            numpy.testing.assert_allclose(analytic[k], numeric / (2 * eps), rtol=1e-6, atol=1e-8)
+        cases.gradcheck_linear(lambda x, w, b: op.forward(put(x), put(w), put(b))[0], backward, case, impl.get)
 
 
 def test_compiled_relu_semantics_and_fallbacks():
