@@ -1,10 +1,11 @@
-"""The ``--scaling`` reference: how much of N cores this machine gave during the run.
+"""The ``--scaling`` reference: what 1 -> N threads gave on this machine while the workloads ran.
 
-A fixed amount of dependent arithmetic (a multiply-add chain: no memory traffic, no
-vectorisation) cut into one part per thread and run in numba's pool, the same pool as gpunet's
-kernels. Its 1 -> N speedup is N on an idle machine; on a shared VM it shows what the other
-tenants left, at the moments the workloads were timed. It does not disturb the samples next to
-it, unlike a BLAS GEMM, whose own threads spin on after it against numba's.
+A fixed set of float32 GEMMs (:data:`COUNT` products of :data:`SIDE` x :data:`SIDE` matrices)
+split over numba's pool in one region, each thread calling single-threaded BLAS (``np.dot``) on
+its share: the pattern of gpunet's CPU kernels, on a workload with no serial part. Its speedup
+is about N on an idle machine and shows what other tenants left (cores, memory bandwidth, shared
+cache) at the moments the workloads were timed. It does not disturb the samples next to it, as
+a threaded BLAS GEMM does (OpenBLAS's own threads spin on after it against numba's).
 """
 
 from __future__ import annotations
@@ -14,30 +15,32 @@ from collections.abc import Callable
 import numba
 import numpy
 
-#: Multiply-adds per step (about 5 ms on one core at 3 GHz).
-CHAIN = 2_000_000
+from gpunet import parallel
+from gpunet.ops import regions_cpu  # noqa: F401  (loads the BLAS numba's np.dot calls, at one thread)
+
+SIDE, COUNT = 320, 4
+FLOPS = 2 * COUNT * SIDE ** 3
+LABEL = f"machine: {COUNT} SGEMMs {SIDE}^3 in a numba region"
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _chains(parts, length, out):  # pragma: no cover - compiled
+def _gemms(parts, a, b, c):  # pragma: no cover - compiled
+    count = a.shape[0]
     for t in numba.prange(parts):
-        x = 0.0
-        for _ in range(length):
-            x = x * 0.999999 + 1.0
-        out[t] = x
+        for k in range(t * count // parts, (t + 1) * count // parts):
+            numpy.dot(a[k], b[k], c[k])
 
 
 def step() -> Callable[[], object]:
-    """One step: :data:`CHAIN` multiply-adds in as many parts as numba has threads now."""
-    out = numpy.empty(64)
+    """One step: the :data:`COUNT` products in as many parts as the thread setting allows."""
+    rng = numpy.random.default_rng(0)
+    a, b = (rng.standard_normal((COUNT, SIDE, SIDE)).astype(numpy.float32) for _ in range(2))
+    c = numpy.empty_like(a)
 
     def run() -> object:
-        parts = numba.get_num_threads()
-        _chains(parts, CHAIN // parts, out)
-        return out
+        parts = min(regions_cpu.threads(), COUNT)
+        parallel.blas_single()
+        _gemms(parts, a, b, c)
+        return c
 
     return run
-
-
-FLOPS = 2 * CHAIN
-LABEL = "machine: numba multiply-add chains"

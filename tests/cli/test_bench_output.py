@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from gpunet.bench import machine as machine_ref
 from gpunet.bench import validate
 from gpunet.bench.report import HEADER
 
@@ -96,7 +97,7 @@ def test_scaling_times_the_machine_reference_with_the_workloads() -> None:
     assert validate(record) == []
     w = record["workloads"][0]
     machine = [r for r in w["runs"] if r["implementation"] == "machine"]
-    assert [r["threads"] for r in machine] == [1, 2] and all(r["flops"] == 4_000_000 for r in machine)
-    assert {s["implementation"] for s in w["scaling"]} == {"gpunet numpy", "machine: numba multiply-add chains"}
+    assert [r["threads"] for r in machine] == [1, 2] and all(r["flops"] == machine_ref.FLOPS for r in machine)
+    assert {s["implementation"] for s in w["scaling"]} == {"gpunet numpy", machine_ref.LABEL}
     assert all(r["peer"].split()[0] != "machine:" for r in w["ratios"])
-    assert "scaling machine: numba multiply-add chains: 1 -> 2 threads" in done.stderr
+    assert f"scaling {machine_ref.LABEL}: 1 -> 2 threads" in done.stderr
