@@ -59,23 +59,36 @@ class _Entry:
 
 
 def _with_threads(case: cases.Case, threads: int, torch_peer: bool) -> cases.Case:
-    """``case`` whose step runs with ``threads`` threads (gpunet's setting, or PyTorch's)."""
-    step = case.step
+    """``case`` whose step runs with ``threads`` threads (gpunet's setting, or PyTorch's).
+
+    The switch happens in the case's ``sync``, which the timer calls before it starts the clock,
+    so a sample does not time the switch; gpunet's switch also wakes numba's pool, asleep after
+    the other thread count's samples, as it would not be in a steady run."""
+    step, sync = case.step, case.sync
     if torch_peer:
         import torch
 
-        def run_step() -> object:
-            torch.set_num_threads(threads)
-            return step()
+        def switch() -> None:
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
     else:
         from gpunet import settings
+        from gpunet.ops import regions_cpu
 
-        def run_step() -> object:  # the run's scope is restored after it; no switch when unchanged
+        def switch() -> None:  # the run's scope is restored after it; no switch when unchanged
             if settings.current().threads != threads:
                 settings.replace(threads=threads)
-            return step()
+                regions_cpu.wake()
 
-    return cases.Case(run_step, case.sync, {**case.info, "threads": threads})
+    def run_step() -> object:  # also for the warm-up and first step, which call no sync first
+        switch()
+        return step()
+
+    def switch_then_sync() -> None:
+        switch()
+        sync()
+
+    return cases.Case(run_step, switch_then_sync, {**case.info, "threads": threads})
 
 
 def _thread_variants(entries: list[_Entry], counts: list[int]) -> list[_Entry]:
