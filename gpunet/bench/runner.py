@@ -58,34 +58,45 @@ class _Entry:
     first_ms: float | None = None
 
 
+#: Untimed steps after a thread-count switch, before a ``--scaling`` sample starts its clock.
+SETTLE_STEPS = 2
+
+
 def _with_threads(case: cases.Case, threads: int, torch_peer: bool) -> cases.Case:
     """``case`` whose step runs with ``threads`` threads (gpunet's setting, or PyTorch's).
 
     The switch happens in the case's ``sync``, which the timer calls before it starts the clock,
-    so a sample does not time the switch; gpunet's switch also wakes numba's pool, asleep after
-    the other thread count's samples, as it would not be in a steady run."""
+    followed by :data:`SETTLE_STEPS` untimed steps: a sample then times steady steps at its
+    thread count, as in a run that never switches. Without them a sample timed the switch
+    (threadpoolctl calls, the first region of a sleeping pool), and a 1-thread sample ran while
+    the pool's other thread still spun after the 2-thread sample before it (its CPU time was
+    twice its wall time)."""
     step, sync = case.step, case.sync
     if torch_peer:
         import torch
 
-        def switch() -> None:
-            if torch.get_num_threads() != threads:
-                torch.set_num_threads(threads)
+        def switch() -> bool:
+            if torch.get_num_threads() == threads:
+                return False
+            torch.set_num_threads(threads)
+            return True
     else:
         from gpunet import settings
-        from gpunet.ops import regions_cpu
 
-        def switch() -> None:  # the run's scope is restored after it; no switch when unchanged
-            if settings.current().threads != threads:
-                settings.replace(threads=threads)
-                regions_cpu.wake()
+        def switch() -> bool:  # the run's scope is restored after it; no switch when unchanged
+            if settings.current().threads == threads:
+                return False
+            settings.replace(threads=threads)
+            return True
 
     def run_step() -> object:  # also for the warm-up and first step, which call no sync first
         switch()
         return step()
 
     def switch_then_sync() -> None:
-        switch()
+        if switch():
+            for _ in range(SETTLE_STEPS):
+                step()
         sync()
 
     return cases.Case(run_step, switch_then_sync, {**case.info, "threads": threads})

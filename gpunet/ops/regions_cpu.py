@@ -78,20 +78,6 @@ def run_sized(kernel: Any, work: int, *args: Any) -> None:
     kernel(*args)
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _touch(parts, out):  # pragma: no cover - compiled
-    for t in numba.prange(parts):
-        out[t] = t
-
-
-def wake() -> None:
-    """Enter one empty region on every thread of the setting: numba's pool, asleep after a pause
-    (see :mod:`gpunet.parallel`), is spinning again for the next real region."""
-    parts = threads()
-    if parts > 1:
-        _touch(parts, np.empty(parts, dtype=np.int64))
-
-
 def in_parts(parallel_parts: Any, parts: int, *args: Any) -> None:
     """``part(*args, t, parts)`` for every ``t`` through its parallel wrapper, one part per thread
     (BLAS held at one thread first when split: its callers are our threads). One part runs
