@@ -96,8 +96,9 @@ def train(model: str, dataset: str | None, data: str | None, data_dir: str | Non
         raise click.BadParameter("needs --plot PATH", param_hint="--plot-log")
     _check_run_options(checkpoint, resume, overwrite, plot, json_path)
     apply_backend(backend_name, kernels, quiet=quiet)
-    _say_if_compiling(quiet)
-    options = dict(model=model, dataset=dataset, data=data, data_dir=data_dir, epochs=epochs, batch_size=batch_size,
+    compile_since = None if distributed else _say_if_compiling(quiet)
+    options = dict(compile_since=compile_since, model=model, dataset=dataset, data=data, data_dir=data_dir,
+                   epochs=epochs, batch_size=batch_size,
                    lr=lr, optimizer=optimizer, weight_decay=weight_decay, schedule=schedule, clip=clip, seed=seed,
                    checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, plot=plot,
                    plot_log=plot_log, json_path=json_path, threads=threads, quiet=quiet)
@@ -111,18 +112,21 @@ def train(model: str, dataset: str | None, data: str | None, data_dir: str | Non
         _train(**options, distributed=True)
 
 
-def _say_if_compiling(quiet: bool) -> None:
-    """On NumPy with a cold numba cache (a fresh install), say why the first step takes a while."""
+def _say_if_compiling(quiet: bool) -> float | None:
+    """On NumPy with a cold numba cache (a fresh install), say that the kernels compile first and
+    return when (the run then compiles them all before its first epoch); else None."""
     import os
 
     from gpunet import backend
 
     if quiet or os.environ.get("GPUNET_QUIET") or backend.current() != "numpy":
-        return
+        return None
     from gpunet.ops import kernel_cache
 
-    if kernel_cache.cold():
-        click.echo(kernel_cache.NOTICE, err=True)
+    if not kernel_cache.cold():
+        return None
+    click.echo(kernel_cache.NOTICE, err=True)
+    return time.perf_counter()
 
 
 @contextlib.contextmanager
@@ -170,11 +174,12 @@ def _train(model: str, dataset: str | None, data: str | None, data_dir: str | No
            batch_size: int | None, lr: float | None, optimizer: str | None, weight_decay: float | None,
            schedule: str | None, clip: float | None, seed: int, checkpoint: str | None, checkpoint_every: int,
            resume: bool, plot: str | None, plot_log: bool, json_path: str | None, threads: int | None, quiet: bool,
-           distributed: bool) -> None:
+           distributed: bool, compile_since: float | None = None) -> None:
     from gpunet import backend
     from gpunet.training import (
         blas_threads,
         check_resume_model,
+        compile_kernels,
         make_settings,
         prepare_run,
         prepare_user_run,
@@ -218,6 +223,11 @@ def _train(model: str, dataset: str | None, data: str | None, data_dir: str | No
                    f"{len(split.test)} test) with {backend.current()} ({backend.short_reason(backend.reason())}); "
                    f"{net.num_parameters():,} parameters, {net.num_layers} layers "
                    f"({'deep' if net.is_deep else 'shallow'})", err=True)
+    if compile_since is not None:  # the forward's kernels compiled in prepare_run's dry run
+        with sigterm_as_interrupt(), blas_threads(threads):
+            compile_kernels(trainer, split, settings.batch_size)
+        click.echo(f"gpunet: compiled the CPU kernels in {time.perf_counter() - compile_since:.1f} s, before the "
+                   f"first epoch; numba keeps them on disk for later runs", err=True)
     started = time.perf_counter()
     try:
         with sigterm_as_interrupt(), blas_threads(threads), _agreed_stop(trainer, distributed):

@@ -1,8 +1,10 @@
 """Whether numba's on-disk cache holds gpunet's CPU kernels yet (a fresh install compiles them once).
 
-On a cold cache the first LeNet step compiles for about 20 s and the first LSTM step for about
-15 s (2-core machine); later processes load the cache in well under a second. The CLI says so
-before the first step instead of looking stuck (:data:`NOTICE`).
+On a cold cache the first LeNet training step compiles for about 15 s and the first LSTM step
+for about 10 s, and a LeNet forward before them another 20 s (2-core machine); later processes
+load the cache in well under a second. ``gpunet train`` says so (:data:`NOTICE`) and compiles
+the step's kernels before its first epoch (:func:`gpunet.training.compile_kernels`), then says
+how long that took, so the first epoch's time is training time.
 """
 
 from __future__ import annotations

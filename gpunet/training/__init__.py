@@ -24,6 +24,7 @@ from gpunet.training.recipes import RECIPES, Recipe, get_recipe
 from gpunet.training.runs import (
     check_model,
     check_resume_model,
+    compile_kernels,
     dry_run,
     load_trained,
     make_optimizer,
@@ -43,7 +44,8 @@ __all__ = [
     "CSVLogger", "Callback", "EarlyStopping", "JSONLinesLogger", "ModelCheckpoint", "TensorBoardLogger", "fit",
     "fit_trainer",
     "RECIPES", "History", "Progress", "Recipe", "Settings", "Trainer", "TrainingError", "UsageError",
-    "blas_threads", "check_model", "check_resume_model", "compute_loss", "deferred_interrupts", "dry_run",
+    "blas_threads", "check_model", "check_resume_model", "compile_kernels", "compute_loss", "deferred_interrupts",
+    "dry_run",
     "evaluate", "get_recipe", "labels_of", "load_trained", "make_optimizer", "make_settings", "predictions",
     "prepare_run", "prepare_user_run", "recipe_trainer", "reported_history", "sigterm_as_interrupt", "Task",
     "make_task",

@@ -147,6 +147,30 @@ def dry_run(recipe: Recipe, net: Module, split: Split) -> None:
         gpunet_random.set_state(state)
 
 
+def compile_kernels(trainer: Trainer, split: Split, batch_size: int) -> float:
+    """One forward and backward of a training batch with nothing kept (the gradients, the model's
+    mode and the RNG are as before), so that numba compiles the step's CPU kernels now rather
+    than inside the first epoch; returns the seconds it took. The model runs in eval mode (no
+    dropout draws, no batch-norm statistics updated), which compiles the same kernels."""
+    import time
+
+    from gpunet import random as gpunet_random
+
+    params = list(trainer.model.parameters())
+    grads, state, mode = [p.grad for p in params], gpunet_random.get_state(), trainer.model.training
+    *inputs, target = (tensor(a) for a in split.train[:batch_size])
+    started = time.perf_counter()
+    trainer.model.eval()
+    try:
+        trainer.task.loss(trainer.task.forward(trainer.model, *inputs), target).backward()
+    finally:
+        for p, g in zip(params, grads):
+            p.grad = g
+        trainer.model.train(mode)
+        gpunet_random.set_state(state)
+    return time.perf_counter() - started
+
+
 def make_settings(recipe: Recipe, seed: int = 0, epochs: int | None = None, batch_size: int | None = None,
                   lr: float | None = None, optimizer: str | None = None, weight_decay: float | None = None,
                   schedule: str | None = None, clip: float | None = None) -> Settings:
