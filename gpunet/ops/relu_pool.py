@@ -17,8 +17,6 @@ from gpunet.ops import fused, pool, registry, relu_pool_cpu
 
 Array = Any
 Pair = tuple[int, int]
-#: The pooling op each fused op ends in.
-POOL_OF = {"relu_max_pool2d": "max_pool2d", "relu_avg_pool2d": "avg_pool2d"}
 
 
 class ReluPoolReference:
