@@ -29,8 +29,7 @@ class ReluPoolReference:
     def _pair(self, x: Array) -> tuple[Any, Any]:
         if self.pool_op is None:
             return self.relu, self.pooling
-        device = registry.device_of(x)
-        return registry.lookup("relu", device), registry.lookup(self.pool_op, device)
+        return fused.lookup("relu", x), registry.lookup(self.pool_op, registry.device_of(x))
 
     def forward(self, x: Array, kernel: Pair, stride: Pair, padding: Pair, out_hw: Pair, save: bool
                 ) -> tuple[Array, Any]:
