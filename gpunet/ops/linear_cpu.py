@@ -163,7 +163,7 @@ class CompiledLinearRelu:
         if any(a.dtype.char not in "fd" or a.dtype != w.dtype for a in arrays):
             y, state = LINEAR_RELU_REFERENCE.forward(x, w, b)
             return y, ("reference", state)
-        parts = max(1, _parts(x.shape[0], x.size * w.shape[0], *arrays))
+        parts = _parts(x.shape[0], x.size * w.shape[0], *arrays)
         y, mask = _run_forward(x, w, b, parts, True)
         return y, ("compiled", mask)
 
@@ -175,7 +175,7 @@ class CompiledLinearRelu:
         if not (needs[0] or needs[1]):  # the bias's gradient alone (or nothing)
             return None, None, (gy * saved).sum(axis=0) if needs[2] else None
         inner = (w if w is not None else x).shape[-1]
-        parts = max(1, _parts(gy.shape[0], gy.size * inner, *[a for a in (gy, x, w) if a is not None]))
+        parts = _parts(gy.shape[0], gy.size * inner, *[a for a in (gy, x, w) if a is not None])
         return _run_backward(gy, saved, x, w, needs, parts)
 
 

@@ -4,10 +4,9 @@ An op's work is a serial ``*_part(..., part, parts)`` over part ``part`` of its 
 ``parallel=True`` wrapper that runs every part, one per thread (:func:`in_parts`). The parts are
 ``inline="always"``: numba then compiles each part's body once, inside the wrapper, instead of
 compiling the part on its own and again for the parallel context (a cold LeNet step compiled in
-13.1 s against 16.1 s). Elementwise
-kernels (ReLU, pooling) instead pick their parallel or serial compilation by size
-(:func:`run_sized`). numba's ``np.dot`` inside the regions calls SciPy's BLAS, loaded here so that
-the thread setting reaches it (:func:`gpunet.parallel.load_kernel_blas`).
+13.1 s against 16.1 s). Elementwise kernels (ReLU, pooling, SGD) pick their parallel or serial
+compilation by size (:func:`run_sized`). numba's ``np.dot`` inside the regions calls SciPy's
+BLAS, loaded here so that the thread setting reaches it (:func:`gpunet.parallel.load_kernel_blas`).
 """
 
 from __future__ import annotations
