@@ -17,14 +17,15 @@ auto-vectoriser makes of a short, load-bound loop nest. The columns are laid out
 - stride 1 and dilation 1 take kernels whose indices are sums of loop counters (LLVM vectorises
   them: 4x faster than the general kernel); padding goes through a zero-bordered copy.
 
-**Threads.** Each op is one numba ``parallel=True`` region whose ``prange`` runs one contiguous
-part of the batch per thread (:func:`in_parts`); the GEMMs are ``np.dot`` inside it (numba calls
-SciPy's BLAS, held at one thread, so the pools never nest). One region per op replaced Python
-threads handing parts to each other: a hand-off through a lock costs about 50 us on a virtual
-machine (an idle vCPU is woken by an interrupt) and the woken thread then waited for the GIL,
-so LeNet's step gained nothing from a second core; numba's pool, kept spinning between the
-regions of a step (:mod:`gpunet.parallel`), enters a region in 2-6 us. Small ops (under
-:data:`SPLIT_MIN` multiply-adds) run as one part on the calling thread.
+**Threads.** Each op is one numba ``parallel=True`` region with one ``prange`` iteration per
+thread; the threads claim chunks of the batch until none is left (:mod:`gpunet.ops.regions_cpu`:
+a slower thread takes fewer, and the results do not depend on the thread count). The GEMMs are
+``np.dot`` inside it (numba calls SciPy's BLAS, held at one thread, so the pools never nest).
+One region per op replaced Python threads handing parts to each other: a hand-off through a
+lock costs about 50 us on a virtual machine (an idle vCPU is woken by an interrupt) and the
+woken thread then waited for the GIL, so LeNet's step gained nothing from a second core; numba's
+pool, kept spinning between the regions of a step (:mod:`gpunet.parallel`), enters a region in
+2-6 us. Small ops (under :data:`SPLIT_MIN` multiply-adds) run on the calling thread alone.
 
 **Compile time.** numba compiles each region once per dtype and geometry kind and caches it on
 disk. A cold cache costs about 15 s on LeNet's first step (2 threads; 10 s at 1 thread); later
@@ -32,7 +33,7 @@ processes load it in about 0.3 s. The ``geo`` tuple's length selects the columns
 compile time (:func:`sample_columns`), so a geometry compiles only the kernel it uses.
 
 Transient buffers (unkept columns, the columns' gradient, ``gy_n.T``, the padded copies, the
-per-thread sums) are reused across calls of the same shape (:func:`gpunet.ops.regions_cpu.scratch`, per thread); the
+per-chunk sums) are reused across calls of the same shape (:func:`gpunet.ops.regions_cpu.scratch`, per thread); the
 columns kept for the weight gradient are fresh each forward (a graph may be kept alive with
 ``retain_graph``). No fastmath: NaN/inf must propagate as in the reference.
 """
@@ -47,7 +48,7 @@ from numba.extending import overload
 
 from gpunet.ops import conv2d as reference
 from gpunet.ops.conv2d import Pair, output_size
-from gpunet.ops.regions_cpu import in_parts, scratch, threads
+from gpunet.ops.regions_cpu import CHUNKS, chunk_bounds, chunk_count, in_parts, next_chunk, scratch, threads
 
 Array = Any
 
@@ -196,17 +197,17 @@ def _sample_col2im(dcols, geo, gpad, gx):  # pragma: no cover - compiled
     return general
 
 
-# ------------------------------------------------------------------ the three ops, by parts
-# Each op is a serial ``*_part(..., t, parts)`` over part ``t`` of the batch, run for every part
-# by a thin ``parallel=True`` wrapper (for one part too: see in_parts).
+# ------------------------------------------------------------------ the three ops, by chunks
+# Each op is a serial ``*_part(..., t, lo, hi)`` over samples ``lo:hi`` with thread slot ``t``'s
+# scratch, run by a thin ``parallel=True`` wrapper whose threads claim chunks of the batch until
+# none is left (:mod:`gpunet.ops.regions_cpu`; for one thread too: see in_parts).
 @numba.njit(cache=True, nogil=True, inline="always")
-def forward_part(x, w2, bias, geo, xpad, cols, keep, y, t, parts):  # pragma: no cover - compiled
-    """``y[n] = w2 @ columns(x[n]) (+ bias)`` for the samples of part ``t``; ``keep``: ``cols``
-    holds every sample's columns, else one scratch per part."""
-    n = x.shape[0]
+def forward_part(x, w2, bias, geo, xpad, cols, keep, y, t, lo, hi):  # pragma: no cover - compiled
+    """``y[n] = w2 @ columns(x[n]) (+ bias)`` for samples ``lo:hi``; ``keep``: ``cols`` holds
+    every sample's columns, else one scratch per thread slot."""
     k, oh, ow = cols.shape[1], cols.shape[2], cols.shape[3]
     c_out = w2.shape[0]
-    for b in range(n * t // parts, n * (t + 1) // parts):
+    for b in range(lo, hi):
         c = cols[b] if keep else cols[t]
         sample_columns(x[b], geo, xpad[t], c)
         yb = y[b].reshape(c_out, oh * ow)
@@ -217,33 +218,35 @@ def forward_part(x, w2, bias, geo, xpad, cols, keep, y, t, parts):  # pragma: no
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def weight_part(x, gy, geo, xpad, cols, keep, rows, tmp, gw_parts, gb_parts, t,
-                parts):  # pragma: no cover - compiled
-    """``gw_parts[t] = sum_n columns_n (K, P) @ gy_n.T (P, C_out)`` and ``gb_parts[t] = sum_n
-    gy_n`` summed over pixels (when ``gb_parts`` has rows), over the samples of part ``t``."""
-    n, c_out = gy.shape[0], gy.shape[1]
+def weight_part(x, gy, geo, xpad, cols, keep, rows, tmp, gw_chunks, gb_chunks, t, chunk, lo,
+                hi):  # pragma: no cover - compiled
+    """``gw_chunks[chunk] = sum_n columns_n (K, P) @ gy_n.T (P, C_out)`` and ``gb_chunks[chunk]
+    = sum_n gy_n`` summed over pixels (when ``gb_chunks`` has rows), over samples ``lo:hi``."""
+    c_out = gy.shape[1]
     k, oh, ow = cols.shape[1], cols.shape[2], cols.shape[3]
     pixels = oh * ow
-    acc, r, z = gw_parts[t], rows[t], tmp[t]
-    for i in range(k):
-        for o in range(c_out):
-            acc[i, o] = 0
-    for o in range(gb_parts.shape[1] if gb_parts.shape[0] else 0):
-        gb_parts[t, o] = 0
-    for b in range(n * t // parts, n * (t + 1) // parts):
+    acc, r, z = gw_chunks[chunk], rows[t], tmp[t]
+    for o in range(gb_chunks.shape[1] if gb_chunks.shape[0] else 0):
+        gb_chunks[chunk, o] = 0
+    if hi == lo:  # an empty batch
+        acc[:] = 0
+    for b in range(lo, hi):
         g = gy[b].reshape(c_out, pixels)
         for o in range(c_out):
             s = 0.0
             for p in range(pixels):
                 r[p, o] = g[o, p]
                 s += g[o, p]
-            if gb_parts.shape[0]:
-                gb_parts[t, o] += s
+            if gb_chunks.shape[0]:
+                gb_chunks[chunk, o] += s
         if keep:
             c = cols[b]
         else:
             c = cols[t]
             sample_columns(x[b], geo, xpad[t], c)
+        if b == lo:  # the chunk's first sample writes its partial directly
+            np.dot(c.reshape(k, pixels), r, acc)
+            continue
         np.dot(c.reshape(k, pixels), r, z)
         for i in range(k):
             for o in range(c_out):
@@ -251,36 +254,58 @@ def weight_part(x, gy, geo, xpad, cols, keep, rows, tmp, gw_parts, gb_parts, t,
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def input_part(gy, w_t, geo, dcols, gpad, gx, t, parts):  # pragma: no cover - compiled
-    """``gx[n] = col2im(w_t (K, C_out) @ gy_n (C_out, P))`` for the samples of part ``t``."""
-    n, c_out = gy.shape[0], gy.shape[1]
+def input_part(gy, w_t, geo, dcols, gpad, gx, t, lo, hi):  # pragma: no cover - compiled
+    """``gx[n] = col2im(w_t (K, C_out) @ gy_n (C_out, P))`` for samples ``lo:hi``."""
+    c_out = gy.shape[1]
     k, oh, ow = dcols.shape[1], dcols.shape[2], dcols.shape[3]
     d = dcols[t]
-    for b in range(n * t // parts, n * (t + 1) // parts):
+    for b in range(lo, hi):
         np.dot(w_t, gy[b].reshape(c_out, oh * ow), d.reshape(k, oh * ow))
         sample_col2im(d, geo, gpad[t], gx[b])
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def forward_parts(x, w2, bias, geo, xpad, cols, keep, y, parts):  # pragma: no cover - compiled
-    """:func:`forward_part` for every part, one per thread."""
+    """:func:`forward_part` over the batch's chunks, claimed by ``parts`` threads."""
+    n = x.shape[0]
+    chunks = chunk_count(n)
+    counter = np.zeros(1, np.int64)
     for t in numba.prange(parts):
-        forward_part(x, w2, bias, geo, xpad, cols, keep, y, t, parts)
+        chunk = next_chunk(counter)
+        while chunk < chunks:
+            lo, hi = chunk_bounds(n, chunk, chunks)
+            forward_part(x, w2, bias, geo, xpad, cols, keep, y, t, lo, hi)
+            chunk = next_chunk(counter)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def weight_parts(x, gy, geo, xpad, cols, keep, rows, tmp, gw_parts, gb_parts,
+def weight_parts(x, gy, geo, xpad, cols, keep, rows, tmp, gw_chunks, gb_chunks,
                  parts):  # pragma: no cover - compiled
-    """:func:`weight_part` for every part, one per thread."""
+    """:func:`weight_part` over the batch's chunks (``gw_chunks`` has one row per chunk:
+    :func:`chunk_count`), claimed by ``parts`` threads."""
+    n = gy.shape[0]
+    chunks = chunk_count(n)
+    counter = np.zeros(1, np.int64)
     for t in numba.prange(parts):
-        weight_part(x, gy, geo, xpad, cols, keep, rows, tmp, gw_parts, gb_parts, t, parts)
+        chunk = next_chunk(counter)
+        while chunk < chunks:
+            lo, hi = chunk_bounds(n, chunk, chunks)
+            weight_part(x, gy, geo, xpad, cols, keep, rows, tmp, gw_chunks, gb_chunks, t, chunk, lo, hi)
+            chunk = next_chunk(counter)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def input_parts(gy, w_t, geo, dcols, gpad, gx, parts):  # pragma: no cover - compiled
-    """:func:`input_part` for every part, one per thread."""
+    """:func:`input_part` over the batch's chunks, claimed by ``parts`` threads."""
+    n = gy.shape[0]
+    chunks = chunk_count(n)
+    counter = np.zeros(1, np.int64)
     for t in numba.prange(parts):
-        input_part(gy, w_t, geo, dcols, gpad, gx, t, parts)
+        chunk = next_chunk(counter)
+        while chunk < chunks:
+            lo, hi = chunk_bounds(n, chunk, chunks)
+            input_part(gy, w_t, geo, dcols, gpad, gx, t, lo, hi)
+            chunk = next_chunk(counter)
 
 
 # ------------------------------------------------------------------------------ the steps
@@ -361,12 +386,21 @@ def _grad_weight(x: Array | None, gy: Array, g: _Geometry, cols: Array | None,
         x = np.zeros((1, 1, 1, 1), dtype=dtype)  # unused: the kept columns are read
     rows = scratch("rows", (g.parts, g.pixels, g.c_out), dtype)
     tmp = scratch("gw_tmp", (g.parts, g.k, g.c_out), dtype)
-    gw_parts = scratch("gw_parts", (g.parts, g.k, g.c_out), dtype)
-    gb_parts = scratch("gb_parts", (g.parts if bias else 0, g.c_out), dtype)
+    chunks = max(1, min(g.n, CHUNKS))  # regions_cpu.chunk_count
+    gw_chunks = scratch("gw_chunks", (chunks, g.k, g.c_out), dtype)
+    gb_chunks = scratch("gb_chunks", (chunks if bias else 0, g.c_out), dtype)
     in_parts(weight_parts, g.parts, x, gy, g.geo, g.padded("xpad", dtype), cols, keep,
-             rows, tmp, gw_parts, gb_parts)
-    gw = np.ascontiguousarray(gw_parts.sum(axis=0).T).reshape(g.w_shape)
-    return gw, (gb_parts.sum(axis=0) if bias else None)
+             rows, tmp, gw_chunks, gb_chunks)
+    gw = np.ascontiguousarray(_in_order(gw_chunks).T).reshape(g.w_shape)
+    return gw, (_in_order(gb_chunks) if bias else None)
+
+
+def _in_order(partials: Array) -> Array:
+    """The per-chunk partial sums added in chunk order (the same bits at every thread count)."""
+    total = partials[0].copy()
+    for part in partials[1:]:
+        total += part
+    return total
 
 
 def _grad_input(gy: Array, w: Array, g: _Geometry) -> Array:
