@@ -8,8 +8,8 @@ output, its mask and the pool's separate pass are never made: each window reads 
   not positive (its ReLU gradient is 0: that is where ``relu(x)`` at the argmax is not > 0).
 - **avg**: the state is the bool ``x > 0``, written in the same pass.
 
-Each thread takes a contiguous part of the batch (:func:`gpunet.ops.regions_cpu.in_parts`),
-and the backward zeroes and fills its own samples' slice of ``gx``, so no pass is serial.
+The threads claim chunks of the batch until none is left (:mod:`gpunet.ops.regions_cpu`), and
+the backward zeroes and fills its own chunk's slice of ``gx``, so no pass is serial.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numba
 import numpy
 
 from gpunet import settings
-from gpunet.ops.regions_cpu import in_parts, threads
+from gpunet.ops.regions_cpu import chunk_bounds, chunk_count, in_parts, next_chunk, threads
 
 Array = Any
 Pair = tuple[int, int]
@@ -28,18 +28,12 @@ settings.apply_threads()  # before numba's pool starts: see gpunet.parallel
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _bounds(n: int, part: int, parts: int) -> tuple[int, int]:  # pragma: no cover - compiled
-    return n * part // parts, n * (part + 1) // parts
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def max_forward_part(x, kh, kw, sh, sw, ph, pw, y, index, part, parts):  # pragma: no cover - compiled
-    """Windows of samples ``part``: ``y`` = max of ``x * (x > 0)`` (the first maximum; a NaN in
+def max_forward_part(x, kh, kw, sh, sw, ph, pw, y, index, lo, hi):  # pragma: no cover - compiled
+    """Windows of samples ``lo:hi``: ``y`` = max of ``x * (x > 0)`` (the first maximum; a NaN in
     the window makes it NaN, as in PyTorch); ``index`` = its flat ``r * W + s``, or -1 where
     ``y`` is not > 0 (NaN included: ReLU passes no gradient there)."""
     n, c, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
-    lo, hi = _bounds(n, part, parts)
     for a in range(lo, hi):
         for b in range(c):
             for i in range(oh):
@@ -59,12 +53,11 @@ def max_forward_part(x, kh, kw, sh, sw, ph, pw, y, index, part, parts):  # pragm
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def max_forward_2x2_part(x, y, index, part, parts):  # pragma: no cover - compiled
+def max_forward_2x2_part(x, y, index, lo, hi):  # pragma: no cover - compiled
     """:func:`max_forward_part` for kernel 2, stride 2, no padding: fixed trip counts, and NaN
     found through the window's sum (ReLU outputs are >= 0 or NaN, so the sum is NaN exactly when
     one is), not a test per element, which stops the loop vectorising (5x slower)."""
     w = x.shape[3]
-    lo, hi = _bounds(x.shape[0], part, parts)
     for a in range(lo, hi):
         for b in range(y.shape[1]):
             for i in range(y.shape[2]):
@@ -88,23 +81,36 @@ def max_forward_2x2_part(x, y, index, part, parts):  # pragma: no cover - compil
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def max_forward_parts(x, kh, kw, sh, sw, ph, pw, y, index, parts):  # pragma: no cover - compiled
-    for t in numba.prange(parts):
-        max_forward_part(x, kh, kw, sh, sw, ph, pw, y, index, t, parts)
+    n = x.shape[0]
+    chunks = chunk_count(n)
+    counter = numpy.zeros(1, numpy.int64)
+    for _ in numba.prange(parts):
+        chunk = next_chunk(counter)
+        while chunk < chunks:
+            lo, hi = chunk_bounds(n, chunk, chunks)
+            max_forward_part(x, kh, kw, sh, sw, ph, pw, y, index, lo, hi)
+            chunk = next_chunk(counter)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def max_forward_2x2_parts(x, y, index, parts):  # pragma: no cover - compiled
     """Its own wrapper: a model that only pools 2x2 compiles only this kernel (about 1 s less)."""
-    for t in numba.prange(parts):
-        max_forward_2x2_part(x, y, index, t, parts)
+    n = x.shape[0]
+    chunks = chunk_count(n)
+    counter = numpy.zeros(1, numpy.int64)
+    for _ in numba.prange(parts):
+        chunk = next_chunk(counter)
+        while chunk < chunks:
+            lo, hi = chunk_bounds(n, chunk, chunks)
+            max_forward_2x2_part(x, y, index, lo, hi)
+            chunk = next_chunk(counter)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def max_backward_part(gy, index, gx, part, parts):  # pragma: no cover - compiled
-    """``gx`` (N, C, H*W) of samples ``part``: zero, then each ``gy`` at its window's argmax
+def max_backward_part(gy, index, gx, lo, hi):  # pragma: no cover - compiled
+    """``gx`` (N, C, H*W) of samples ``lo:hi``: zero, then each ``gy`` at its window's argmax
     (windows whose maximum was not positive send nothing)."""
     n, c, oh, ow = gy.shape
-    lo, hi = _bounds(n, part, parts)
     for a in range(lo, hi):
         gx[a] = 0
         for b in range(c):
@@ -117,17 +123,23 @@ def max_backward_part(gy, index, gx, part, parts):  # pragma: no cover - compile
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def max_backward_parts(gy, index, gx, parts):  # pragma: no cover - compiled
-    for t in numba.prange(parts):
-        max_backward_part(gy, index, gx, t, parts)
+    n = gy.shape[0]
+    chunks = chunk_count(n)
+    counter = numpy.zeros(1, numpy.int64)
+    for _ in numba.prange(parts):
+        chunk = next_chunk(counter)
+        while chunk < chunks:
+            lo, hi = chunk_bounds(n, chunk, chunks)
+            max_backward_part(gy, index, gx, lo, hi)
+            chunk = next_chunk(counter)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def avg_forward_part(x, kh, kw, sh, sw, ph, pw, scale, y, positive, part, parts):  # pragma: no cover
+def avg_forward_part(x, kh, kw, sh, sw, ph, pw, scale, y, positive, lo, hi):  # pragma: no cover
     """``y`` = ``scale`` times the window sums of ``x * (x > 0)`` (zero padding counted);
     ``positive`` = ``x > 0``."""
     n, c, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
-    lo, hi = _bounds(n, part, parts)
     for a in range(lo, hi):
         for b in range(c):
             for r in range(h):
@@ -147,16 +159,22 @@ def avg_forward_part(x, kh, kw, sh, sw, ph, pw, scale, y, positive, part, parts)
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def avg_forward_parts(x, kh, kw, sh, sw, ph, pw, scale, y, positive, parts):  # pragma: no cover
-    for t in numba.prange(parts):
-        avg_forward_part(x, kh, kw, sh, sw, ph, pw, scale, y, positive, t, parts)
+    n = x.shape[0]
+    chunks = chunk_count(n)
+    counter = numpy.zeros(1, numpy.int64)
+    for _ in numba.prange(parts):
+        chunk = next_chunk(counter)
+        while chunk < chunks:
+            lo, hi = chunk_bounds(n, chunk, chunks)
+            avg_forward_part(x, kh, kw, sh, sw, ph, pw, scale, y, positive, lo, hi)
+            chunk = next_chunk(counter)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def avg_backward_part(gy, positive, kh, kw, sh, sw, ph, pw, scale, gx, part, parts):  # pragma: no cover
-    """``gx`` of samples ``part``: ``scale * gy`` added over each window, times ``x > 0``."""
+def avg_backward_part(gy, positive, kh, kw, sh, sw, ph, pw, scale, gx, lo, hi):  # pragma: no cover
+    """``gx`` of samples ``lo:hi``: ``scale * gy`` added over each window, times ``x > 0``."""
     n, c, h, w = gx.shape
     oh, ow = gy.shape[2], gy.shape[3]
-    lo, hi = _bounds(n, part, parts)
     for a in range(lo, hi):
         gx[a] = 0
         for b in range(c):
@@ -176,8 +194,15 @@ def avg_backward_part(gy, positive, kh, kw, sh, sw, ph, pw, scale, gx, part, par
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def avg_backward_parts(gy, positive, kh, kw, sh, sw, ph, pw, scale, gx, parts):  # pragma: no cover
-    for t in numba.prange(parts):
-        avg_backward_part(gy, positive, kh, kw, sh, sw, ph, pw, scale, gx, t, parts)
+    n = gx.shape[0]
+    chunks = chunk_count(n)
+    counter = numpy.zeros(1, numpy.int64)
+    for _ in numba.prange(parts):
+        chunk = next_chunk(counter)
+        while chunk < chunks:
+            lo, hi = chunk_bounds(n, chunk, chunks)
+            avg_backward_part(gy, positive, kh, kw, sh, sw, ph, pw, scale, gx, lo, hi)
+            chunk = next_chunk(counter)
 
 
 def _parts(n: int) -> int:
