@@ -48,7 +48,7 @@ from numba.extending import overload
 
 from gpunet.ops import conv2d as reference
 from gpunet.ops.conv2d import Pair, output_size
-from gpunet.ops.regions_cpu import CHUNKS, chunk_bounds, chunk_count, in_parts, next_chunk, scratch, threads
+from gpunet.ops.regions_cpu import CHUNKS, claim, in_parts, scratch, threads
 
 Array = Any
 
@@ -267,45 +267,36 @@ def input_part(gy, w_t, geo, dcols, gpad, gx, t, lo, hi):  # pragma: no cover - 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def forward_parts(x, w2, bias, geo, xpad, cols, keep, y, parts):  # pragma: no cover - compiled
     """:func:`forward_part` over the batch's chunks, claimed by ``parts`` threads."""
-    n = x.shape[0]
-    chunks = chunk_count(n)
     counter = np.zeros(1, np.int64)
     for t in numba.prange(parts):
-        chunk = next_chunk(counter)
-        while chunk < chunks:
-            lo, hi = chunk_bounds(n, chunk, chunks)
+        chunk, lo, hi = claim(counter, x.shape[0])
+        while chunk >= 0:
             forward_part(x, w2, bias, geo, xpad, cols, keep, y, t, lo, hi)
-            chunk = next_chunk(counter)
+            chunk, lo, hi = claim(counter, x.shape[0])
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def weight_parts(x, gy, geo, xpad, cols, keep, rows, tmp, gw_chunks, gb_chunks,
                  parts):  # pragma: no cover - compiled
     """:func:`weight_part` over the batch's chunks (``gw_chunks`` has one row per chunk:
-    :func:`chunk_count`), claimed by ``parts`` threads."""
-    n = gy.shape[0]
-    chunks = chunk_count(n)
+    :func:`gpunet.ops.regions_cpu.chunk_count`), claimed by ``parts`` threads."""
     counter = np.zeros(1, np.int64)
     for t in numba.prange(parts):
-        chunk = next_chunk(counter)
-        while chunk < chunks:
-            lo, hi = chunk_bounds(n, chunk, chunks)
+        chunk, lo, hi = claim(counter, gy.shape[0])
+        while chunk >= 0:
             weight_part(x, gy, geo, xpad, cols, keep, rows, tmp, gw_chunks, gb_chunks, t, chunk, lo, hi)
-            chunk = next_chunk(counter)
+            chunk, lo, hi = claim(counter, gy.shape[0])
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def input_parts(gy, w_t, geo, dcols, gpad, gx, parts):  # pragma: no cover - compiled
     """:func:`input_part` over the batch's chunks, claimed by ``parts`` threads."""
-    n = gy.shape[0]
-    chunks = chunk_count(n)
     counter = np.zeros(1, np.int64)
     for t in numba.prange(parts):
-        chunk = next_chunk(counter)
-        while chunk < chunks:
-            lo, hi = chunk_bounds(n, chunk, chunks)
+        chunk, lo, hi = claim(counter, gy.shape[0])
+        while chunk >= 0:
             input_part(gy, w_t, geo, dcols, gpad, gx, t, lo, hi)
-            chunk = next_chunk(counter)
+            chunk, lo, hi = claim(counter, gy.shape[0])
 
 
 # ------------------------------------------------------------------------------ the steps

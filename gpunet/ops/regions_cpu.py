@@ -89,6 +89,24 @@ def next_chunk(counter):  # pragma: no cover - compiled
     return _fetch_add(counter, 0)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def claim(counter, n):  # pragma: no cover - compiled
+    """``(chunk, lo, hi)``: the next unclaimed chunk of ``n`` items and its items ``lo:hi``, or
+    ``(-1, 0, 0)`` once every chunk is taken. A region's wrapper runs, per thread::
+
+        chunk, lo, hi = claim(counter, n)   # counter = np.zeros(1, np.int64), once per region
+        while chunk >= 0:
+            part(..., lo, hi)
+            chunk, lo, hi = claim(counter, n)
+    """
+    chunks = chunk_count(n)
+    chunk = next_chunk(counter)
+    if chunk >= chunks:
+        return -1, 0, 0
+    lo, hi = chunk_bounds(n, chunk, chunks)
+    return chunk, lo, hi
+
+
 def threads() -> int:
     """The ``threads`` setting in force, at most numba's pool (what a region's parts may use).
     Read from the settings: ``numba.get_num_threads()`` costs a few microseconds per call."""

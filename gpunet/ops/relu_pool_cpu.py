@@ -20,7 +20,7 @@ import numba
 import numpy
 
 from gpunet import settings
-from gpunet.ops.regions_cpu import chunk_bounds, chunk_count, in_parts, next_chunk, threads
+from gpunet.ops.regions_cpu import claim, in_parts, threads
 
 Array = Any
 Pair = tuple[int, int]
@@ -81,29 +81,23 @@ def max_forward_2x2_part(x, y, index, lo, hi):  # pragma: no cover - compiled
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def max_forward_parts(x, kh, kw, sh, sw, ph, pw, y, index, parts):  # pragma: no cover - compiled
-    n = x.shape[0]
-    chunks = chunk_count(n)
     counter = numpy.zeros(1, numpy.int64)
     for _ in numba.prange(parts):
-        chunk = next_chunk(counter)
-        while chunk < chunks:
-            lo, hi = chunk_bounds(n, chunk, chunks)
+        chunk, lo, hi = claim(counter, x.shape[0])
+        while chunk >= 0:
             max_forward_part(x, kh, kw, sh, sw, ph, pw, y, index, lo, hi)
-            chunk = next_chunk(counter)
+            chunk, lo, hi = claim(counter, x.shape[0])
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def max_forward_2x2_parts(x, y, index, parts):  # pragma: no cover - compiled
     """Its own wrapper: a model that only pools 2x2 compiles only this kernel (about 1 s less)."""
-    n = x.shape[0]
-    chunks = chunk_count(n)
     counter = numpy.zeros(1, numpy.int64)
     for _ in numba.prange(parts):
-        chunk = next_chunk(counter)
-        while chunk < chunks:
-            lo, hi = chunk_bounds(n, chunk, chunks)
+        chunk, lo, hi = claim(counter, x.shape[0])
+        while chunk >= 0:
             max_forward_2x2_part(x, y, index, lo, hi)
-            chunk = next_chunk(counter)
+            chunk, lo, hi = claim(counter, x.shape[0])
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -123,15 +117,12 @@ def max_backward_part(gy, index, gx, lo, hi):  # pragma: no cover - compiled
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def max_backward_parts(gy, index, gx, parts):  # pragma: no cover - compiled
-    n = gy.shape[0]
-    chunks = chunk_count(n)
     counter = numpy.zeros(1, numpy.int64)
     for _ in numba.prange(parts):
-        chunk = next_chunk(counter)
-        while chunk < chunks:
-            lo, hi = chunk_bounds(n, chunk, chunks)
+        chunk, lo, hi = claim(counter, gy.shape[0])
+        while chunk >= 0:
             max_backward_part(gy, index, gx, lo, hi)
-            chunk = next_chunk(counter)
+            chunk, lo, hi = claim(counter, gy.shape[0])
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -159,15 +150,12 @@ def avg_forward_part(x, kh, kw, sh, sw, ph, pw, scale, y, positive, lo, hi):  # 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def avg_forward_parts(x, kh, kw, sh, sw, ph, pw, scale, y, positive, parts):  # pragma: no cover
-    n = x.shape[0]
-    chunks = chunk_count(n)
     counter = numpy.zeros(1, numpy.int64)
     for _ in numba.prange(parts):
-        chunk = next_chunk(counter)
-        while chunk < chunks:
-            lo, hi = chunk_bounds(n, chunk, chunks)
+        chunk, lo, hi = claim(counter, x.shape[0])
+        while chunk >= 0:
             avg_forward_part(x, kh, kw, sh, sw, ph, pw, scale, y, positive, lo, hi)
-            chunk = next_chunk(counter)
+            chunk, lo, hi = claim(counter, x.shape[0])
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -194,15 +182,12 @@ def avg_backward_part(gy, positive, kh, kw, sh, sw, ph, pw, scale, gx, lo, hi): 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def avg_backward_parts(gy, positive, kh, kw, sh, sw, ph, pw, scale, gx, parts):  # pragma: no cover
-    n = gx.shape[0]
-    chunks = chunk_count(n)
     counter = numpy.zeros(1, numpy.int64)
     for _ in numba.prange(parts):
-        chunk = next_chunk(counter)
-        while chunk < chunks:
-            lo, hi = chunk_bounds(n, chunk, chunks)
+        chunk, lo, hi = claim(counter, gx.shape[0])
+        while chunk >= 0:
             avg_backward_part(gy, positive, kh, kw, sh, sw, ph, pw, scale, gx, lo, hi)
-            chunk = next_chunk(counter)
+            chunk, lo, hi = claim(counter, gx.shape[0])
 
 
 def _parts(n: int) -> int:

@@ -9,7 +9,7 @@ import pytest
 
 import gpunet
 from gpunet.ops import conv2d_cpu as fast
-from gpunet.ops.regions_cpu import CHUNKS, chunk_bounds, chunk_count, next_chunk
+from gpunet.ops.regions_cpu import CHUNKS, chunk_bounds, chunk_count, claim, next_chunk
 
 TOP = min(2, numba.config.NUMBA_NUM_THREADS)
 
@@ -34,6 +34,26 @@ def test_every_chunk_is_claimed_exactly_once_under_contention():
         _claim_all(claims, owner, TOP)
     assert (claims == 1).all()
     assert set(numpy.unique(owner)) <= set(range(TOP))
+
+
+@numba.njit(parallel=True)
+def _cover(items, owner, parts):  # pragma: no cover - compiled
+    counter = numpy.zeros(1, numpy.int64)
+    for t in numba.prange(parts):
+        chunk, lo, hi = claim(counter, items.shape[0])
+        while chunk >= 0:
+            for i in range(lo, hi):
+                items[i] += 1
+                owner[i] = t
+            chunk, lo, hi = claim(counter, items.shape[0])
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 1000])
+def test_claimed_ranges_cover_every_item_once(n):
+    items, owner = numpy.zeros(n, numpy.int64), numpy.full(n, -1, numpy.int64)
+    with gpunet.using(threads=TOP):
+        _cover(items, owner, TOP)
+    assert (items == 1).all() and (owner >= 0).all()
 
 
 @pytest.mark.parametrize("n", [0, 1, 5, CHUNKS, CHUNKS + 1, 64, 1000])

@@ -1,5 +1,6 @@
-"""The NumPy fast conv2d (gpunet.ops.conv2d_cpu) with the batch split in parts (one per thread)
-equals the reference: one part, parts of one sample, and parts that do not divide the batch."""
+"""The NumPy fast conv2d (gpunet.ops.conv2d_cpu) with the batch cut in chunks that the threads
+claim equals the reference: one sample, fewer samples than threads, and chunks that do not
+divide the batch."""
 
 from __future__ import annotations
 
