@@ -218,10 +218,11 @@ def forward_part(x, w2, bias, geo, xpad, cols, keep, y, t, lo, hi):  # pragma: n
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def weight_part(x, gy, geo, xpad, cols, keep, rows, tmp, gw_chunks, gb_chunks, t, chunk, lo,
-                hi):  # pragma: no cover - compiled
+def weight_part(x, gy, geo, xpad, cols, keep, rows, tmp, gw_chunks, gb_chunks, need_x, w_t, dcols, gpad,
+                gx, t, chunk, lo, hi):  # pragma: no cover - compiled
     """``gw_chunks[chunk] = sum_n columns_n (K, P) @ gy_n.T (P, C_out)`` and ``gb_chunks[chunk]
-    = sum_n gy_n`` summed over pixels (when ``gb_chunks`` has rows), over samples ``lo:hi``."""
+    = sum_n gy_n`` summed over pixels (when ``gb_chunks`` has rows), over samples ``lo:hi``; with
+    ``need_x`` also their input gradients, as :func:`input_part` (one region for both)."""
     c_out = gy.shape[1]
     k, oh, ow = cols.shape[1], cols.shape[2], cols.shape[3]
     pixels = oh * ow
@@ -246,11 +247,15 @@ def weight_part(x, gy, geo, xpad, cols, keep, rows, tmp, gw_chunks, gb_chunks, t
             sample_columns(x[b], geo, xpad[t], c)
         if b == lo:  # the chunk's first sample writes its partial directly
             np.dot(c.reshape(k, pixels), r, acc)
-            continue
-        np.dot(c.reshape(k, pixels), r, z)
-        for i in range(k):
-            for o in range(c_out):
-                acc[i, o] += z[i, o]
+        else:
+            np.dot(c.reshape(k, pixels), r, z)
+            for i in range(k):
+                for o in range(c_out):
+                    acc[i, o] += z[i, o]
+        if need_x:  # the input gradient of the same sample, its gy still in cache
+            d = dcols[t]
+            np.dot(w_t, g, d.reshape(k, pixels))
+            sample_col2im(d, geo, gpad[t], gx[b])
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -276,15 +281,16 @@ def forward_parts(x, w2, bias, geo, xpad, cols, keep, y, parts):  # pragma: no c
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def weight_parts(x, gy, geo, xpad, cols, keep, rows, tmp, gw_chunks, gb_chunks,
-                 parts):  # pragma: no cover - compiled
+def weight_parts(x, gy, geo, xpad, cols, keep, rows, tmp, gw_chunks, gb_chunks, need_x, w_t, dcols,
+                 gpad, gx, parts):  # pragma: no cover - compiled
     """:func:`weight_part` over the batch's chunks (``gw_chunks`` has one row per chunk:
     :func:`gpunet.ops.regions_cpu.chunk_count`), claimed by ``parts`` threads."""
     counter = np.zeros(1, np.int64)
     for t in numba.prange(parts):
         chunk, lo, hi = claim(counter, gy.shape[0])
         while chunk >= 0:
-            weight_part(x, gy, geo, xpad, cols, keep, rows, tmp, gw_chunks, gb_chunks, t, chunk, lo, hi)
+            weight_part(x, gy, geo, xpad, cols, keep, rows, tmp, gw_chunks, gb_chunks, need_x, w_t, dcols, gpad,
+                        gx, t, chunk, lo, hi)
             chunk, lo, hi = claim(counter, gy.shape[0])
 
 
@@ -364,10 +370,11 @@ def _forward(x: Array, w: Array, b: Array | None, g: _Geometry, keep: bool) -> t
     return y, cols
 
 
-def _grad_weight(x: Array | None, gy: Array, g: _Geometry, cols: Array | None,
-                 bias: bool) -> tuple[Array, Array | None]:
-    """``gw = sum_n gy_n (C_out, P) @ columns_n.T``, computed transposed per sample,
-    ``columns_n (K, P) @ gy_n.T (P, C_out)``; the bias gradient from the same pass."""
+def _grad_weight(x: Array | None, gy: Array, g: _Geometry, cols: Array | None, bias: bool,
+                 w: Array | None = None) -> tuple[Array, Array | None, Array | None]:
+    """``(gw, gb, gx)``: ``gw = sum_n gy_n (C_out, P) @ columns_n.T``, computed transposed per
+    sample, ``columns_n (K, P) @ gy_n.T (P, C_out)``; the bias gradient from the same pass; given
+    ``w``, the input gradient too, in the same region (:func:`_grad_input`'s arithmetic)."""
     dtype = gy.dtype
     keep = cols is not None
     if cols is None:
@@ -380,10 +387,16 @@ def _grad_weight(x: Array | None, gy: Array, g: _Geometry, cols: Array | None,
     chunks = max(1, min(g.n, CHUNKS))  # regions_cpu.chunk_count
     gw_chunks = scratch("gw_chunks", (chunks, g.k, g.c_out), dtype)
     gb_chunks = scratch("gb_chunks", (chunks if bias else 0, g.c_out), dtype)
+    if w is not None:
+        w_t, gx = np.ascontiguousarray(w.reshape(g.c_out, g.k).T), np.empty(g.x_shape, dtype=dtype)
+        dcols, gpad = scratch("dcols", (g.parts, g.k, g.oh, g.ow), dtype), g.padded("gpad", dtype)
+    else:
+        w_t, gx = np.zeros((0, 0), dtype=dtype), np.zeros((0, 1, 1, 1), dtype=dtype)
+        dcols, gpad = np.zeros((0, 1, 1, 1), dtype=dtype), np.zeros((0, 1, 1, 1), dtype=dtype)
     in_parts(weight_parts, g.parts, x, gy, g.geo, g.padded("xpad", dtype), cols, keep,
-             rows, tmp, gw_chunks, gb_chunks)
+             rows, tmp, gw_chunks, gb_chunks, w is not None, w_t, dcols, gpad, gx)
     gw = np.ascontiguousarray(_in_order(gw_chunks).T).reshape(g.w_shape)
-    return gw, (_in_order(gb_chunks) if bias else None)
+    return gw, (_in_order(gb_chunks) if bias else None), (gx if w is not None else None)
 
 
 def _in_order(partials: Array) -> Array:
@@ -458,13 +471,11 @@ class CompiledConv2d:
         cols, w, g = state
         gy = _c(gy, w.dtype)
         g.parts = g._parts()  # the thread setting may differ from the forward's
+        if needs[1]:  # the input gradient, if needed, in the weight gradient's region
+            gw, gb, gx = _grad_weight(None, gy, g, cols, needs[2], w if needs[0] else None)
+            return gx, gw, gb
         gx = _grad_input(gy, w, g) if needs[0] else None
-        gw = gb = None
-        if needs[1]:
-            gw, gb = _grad_weight(None, gy, g, cols, needs[2])
-        elif needs[2]:
-            gb = gy.sum(axis=(0, 2, 3))
-        return gx, gw, gb
+        return gx, None, (gy.sum(axis=(0, 2, 3)) if needs[2] else None)
 
 
 COMPILED = CompiledConv2d()
