@@ -400,11 +400,9 @@ def _grad_weight(x: Array | None, gy: Array, g: _Geometry, cols: Array | None, b
 
 
 def _in_order(partials: Array) -> Array:
-    """The per-chunk partial sums added in chunk order (the same bits at every thread count)."""
-    total = partials[0].copy()
-    for part in partials[1:]:
-        total += part
-    return total
+    """The per-chunk partial sums added up: the chunks and this sum depend on the batch alone, so
+    the result has the same bits at every thread count."""
+    return partials.sum(axis=0)
 
 
 def _grad_input(gy: Array, w: Array, g: _Geometry) -> Array:
