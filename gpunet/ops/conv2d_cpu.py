@@ -202,19 +202,64 @@ def _sample_col2im(dcols, geo, gpad, gx):  # pragma: no cover - compiled
 # scratch, run by a thin ``parallel=True`` wrapper whose threads claim chunks of the batch until
 # none is left (:mod:`gpunet.ops.regions_cpu`; for one thread too: see in_parts).
 @numba.njit(cache=True, nogil=True, inline="always")
+def sample_forward(xb, w2, bias, geo, xpad_t, c, out):  # pragma: no cover - compiled
+    """One sample: its columns into ``c`` (K, OH, OW), then ``out`` (C_out, OH*OW) = ``w2 @
+    c`` (+ ``bias``, when it has entries)."""
+    k, pixels = c.shape[0], c.shape[1] * c.shape[2]
+    sample_columns(xb, geo, xpad_t, c)
+    np.dot(w2, c.reshape(k, pixels), out)
+    for o in range(bias.shape[0]):
+        for p in range(pixels):
+            out[o, p] += bias[o]
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def sample_grads(g, c, r, z, acc, first, gb, need_x, w_t, d, geo, gpad_t, gxb):  # pragma: no cover
+    """One sample's share of the gradients from its output gradient ``g`` (C_out, P) and columns
+    ``c`` (K, OH, OW): ``acc`` (K, C_out) ``=`` (``first``) or ``+=`` ``c @ g.T`` (through the
+    thread's ``r`` = ``g.T`` and ``z``), ``gb += g`` summed over pixels (when ``gb`` has
+    entries), and with ``need_x`` the input gradient ``gxb`` = col2im(``w_t @ g``) (via ``d``)."""
+    c_out, pixels = g.shape
+    k = c.shape[0]
+    for o in range(c_out):
+        s = 0.0
+        for p in range(pixels):
+            r[p, o] = g[o, p]
+            s += g[o, p]
+        if gb.shape[0]:
+            gb[o] += s
+    if first:  # the chunk's first sample writes its partial directly
+        np.dot(c.reshape(k, pixels), r, acc)
+    else:
+        np.dot(c.reshape(k, pixels), r, z)
+        for i in range(k):
+            for o in range(c_out):
+                acc[i, o] += z[i, o]
+    if need_x:  # the input gradient of the same sample, its g still in cache
+        np.dot(w_t, g, d.reshape(k, pixels))
+        sample_col2im(d, geo, gpad_t, gxb)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def chunk_sums(gw_chunks, gb_chunks, chunk, empty):  # pragma: no cover - compiled
+    """Chunk ``chunk``'s weight partial and its bias partial (zeroed; a length-0 row when the
+    op has no bias); the weight partial is zeroed only for an ``empty`` chunk (otherwise its first
+    sample writes it)."""
+    acc = gw_chunks[chunk]
+    if empty:
+        acc[:] = 0
+    gb = gb_chunks[chunk] if gb_chunks.shape[0] else gb_chunks.reshape(-1)
+    gb[:] = 0
+    return acc, gb
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def forward_part(x, w2, bias, geo, xpad, cols, keep, y, t, lo, hi):  # pragma: no cover - compiled
     """``y[n] = w2 @ columns(x[n]) (+ bias)`` for samples ``lo:hi``; ``keep``: ``cols`` holds
     every sample's columns, else one scratch per thread slot."""
-    k, oh, ow = cols.shape[1], cols.shape[2], cols.shape[3]
-    c_out = w2.shape[0]
+    c_out, pixels = w2.shape[0], cols.shape[2] * cols.shape[3]
     for b in range(lo, hi):
-        c = cols[b] if keep else cols[t]
-        sample_columns(x[b], geo, xpad[t], c)
-        yb = y[b].reshape(c_out, oh * ow)
-        np.dot(w2, c.reshape(k, oh * ow), yb)
-        for o in range(bias.shape[0]):
-            for p in range(oh * ow):
-                yb[o, p] += bias[o]
+        sample_forward(x[b], w2, bias, geo, xpad[t], cols[b] if keep else cols[t], y[b].reshape(c_out, pixels))
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -223,39 +268,16 @@ def weight_part(x, gy, geo, xpad, cols, keep, rows, tmp, gw_chunks, gb_chunks, n
     """``gw_chunks[chunk] = sum_n columns_n (K, P) @ gy_n.T (P, C_out)`` and ``gb_chunks[chunk]
     = sum_n gy_n`` summed over pixels (when ``gb_chunks`` has rows), over samples ``lo:hi``; with
     ``need_x`` also their input gradients, as :func:`input_part` (one region for both)."""
-    c_out = gy.shape[1]
-    k, oh, ow = cols.shape[1], cols.shape[2], cols.shape[3]
-    pixels = oh * ow
-    acc, r, z = gw_chunks[chunk], rows[t], tmp[t]
-    for o in range(gb_chunks.shape[1] if gb_chunks.shape[0] else 0):
-        gb_chunks[chunk, o] = 0
-    if hi == lo:  # an empty batch
-        acc[:] = 0
+    c_out, pixels = gy.shape[1], cols.shape[2] * cols.shape[3]
+    acc, gb = chunk_sums(gw_chunks, gb_chunks, chunk, hi == lo)
     for b in range(lo, hi):
-        g = gy[b].reshape(c_out, pixels)
-        for o in range(c_out):
-            s = 0.0
-            for p in range(pixels):
-                r[p, o] = g[o, p]
-                s += g[o, p]
-            if gb_chunks.shape[0]:
-                gb_chunks[chunk, o] += s
         if keep:
             c = cols[b]
         else:
             c = cols[t]
             sample_columns(x[b], geo, xpad[t], c)
-        if b == lo:  # the chunk's first sample writes its partial directly
-            np.dot(c.reshape(k, pixels), r, acc)
-        else:
-            np.dot(c.reshape(k, pixels), r, z)
-            for i in range(k):
-                for o in range(c_out):
-                    acc[i, o] += z[i, o]
-        if need_x:  # the input gradient of the same sample, its gy still in cache
-            d = dcols[t]
-            np.dot(w_t, g, d.reshape(k, pixels))
-            sample_col2im(d, geo, gpad[t], gx[b])
+        sample_grads(gy[b].reshape(c_out, pixels), c, rows[t], tmp[t], acc, b == lo, gb, need_x, w_t, dcols[t],
+                     geo, gpad[t], gx[b if need_x else 0])
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -390,9 +412,9 @@ def _grad_weight(x: Array | None, gy: Array, g: _Geometry, cols: Array | None, b
     if w is not None:
         w_t, gx = np.ascontiguousarray(w.reshape(g.c_out, g.k).T), np.empty(g.x_shape, dtype=dtype)
         dcols, gpad = scratch("dcols", (g.parts, g.k, g.oh, g.ow), dtype), g.padded("gpad", dtype)
-    else:
-        w_t, gx = np.zeros((0, 0), dtype=dtype), np.zeros((0, 1, 1, 1), dtype=dtype)
-        dcols, gpad = np.zeros((0, 1, 1, 1), dtype=dtype), np.zeros((0, 1, 1, 1), dtype=dtype)
+    else:  # placeholders, never read: one entry per index the kernel forms
+        w_t, gx = np.zeros((0, 0), dtype=dtype), np.zeros((1, 1, 1, 1), dtype=dtype)
+        dcols, gpad = np.zeros((g.parts, 1, 1, 1), dtype=dtype), g.padded("gpad", dtype)
     in_parts(weight_parts, g.parts, x, gy, g.geo, g.padded("xpad", dtype), cols, keep,
              rows, tmp, gw_chunks, gb_chunks, w is not None, w_t, dcols, gpad, gx)
     gw = np.ascontiguousarray(_in_order(gw_chunks).T).reshape(g.w_shape)
