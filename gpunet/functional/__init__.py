@@ -10,7 +10,7 @@ from gpunet.functional.activation import (
     step,
     tanh,
 )
-from gpunet.functional.conv import conv2d
+from gpunet.functional.conv import conv2d, conv2d_relu_pool2d
 from gpunet.functional.linear import linear, linear_relu
 from gpunet.functional.loss import (
     binary_cross_entropy_with_logits,
@@ -81,7 +81,8 @@ __all__ = [
 __all__ += ["MinMax", "all", "any", "argmax", "argmin", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor",
             "cat", "clamp", "clone", "eq", "ge", "gt", "le", "lt", "min", "ne", "one_hot", "pad", "permute",
             "squeeze", "stack", "std", "unsqueeze", "var", "view"]
-__all__ += ["avg_pool2d", "conv2d", "linear_relu", "max_pool2d", "relu_avg_pool2d", "relu_max_pool2d"]
+__all__ += ["avg_pool2d", "conv2d", "conv2d_relu_pool2d", "linear_relu", "max_pool2d", "relu_avg_pool2d",
+            "relu_max_pool2d"]
 __all__ += ["gru", "lstm", "rnn"]
 
 from gpunet.functional.activation import gelu, leaky_relu  # noqa: E402

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import numbers
+from types import SimpleNamespace
 from typing import Any
 
 from gpunet.autograd import Function, OpError, Tensor
 from gpunet.functional import math
 from gpunet.ops import registry
 from gpunet.ops.conv2d import Pair, check_conv2d_inputs, pair
+from gpunet.ops.pool import check_pool2d_input
 
-__all__ = ["Conv2d", "conv2d", "pair", "same_padding"]
+__all__ = ["Conv2d", "Conv2dReluPool2d", "conv2d", "conv2d_relu_pool2d", "pair", "same_padding"]
 
 
 class Conv2d(Function):
@@ -28,6 +30,33 @@ class Conv2d(Function):
         self.impl = registry.lookup("conv2d", registry.device_of(x))
         y, state = self.impl.forward(x, w, b, self.stride, self.padding, self.dilation,
                                      self.recording, self.needs_input_grad[0] if self.recording else False)
+        self.save_for_backward(state, b is not None)
+        return y
+
+    def backward(self, gy):
+        state, has_bias = self.saved
+        needs = (*self.needs_input_grad, False)[:3]
+        gx, gw, gb = self.impl.backward(gy, state, needs)
+        return (gx, gw, gb) if has_bias else (gx, gw)
+
+
+class Conv2dReluPool2d(Function):
+    """``pool(relu(conv(x, w) + b))`` as one op: the values and gradients of the three ops, in one
+    region each way on the CPU (the conv output never made whole); ``pool`` is ``(kind, kernel,
+    stride, padding)`` with kind ``"max"`` or ``"avg"``."""
+
+    op = "conv2d_relu_pool2d"
+
+    def __init__(self, stride: Pair, padding: Pair, dilation: Pair, pool: tuple[str, Pair, Pair, Pair]) -> None:
+        self.stride, self.padding, self.dilation, self.pool = stride, padding, dilation, pool
+
+    def forward(self, x, w, b=None):
+        conv_hw = check_conv2d_inputs(x, w, b, self.stride, self.padding, self.dilation)
+        conv_out = SimpleNamespace(ndim=4, dtype=x.dtype, shape=(x.shape[0], w.shape[0], *conv_hw))
+        check_pool2d_input(self.op, conv_out, *self.pool[1:])
+        self.impl = registry.lookup(self.op, registry.device_of(x))
+        y, state = self.impl.forward(x, w, b, self.stride, self.padding, self.dilation, self.pool, self.recording,
+                                     self.needs_input_grad[0] if self.recording else False)
         self.save_for_backward(state, b is not None)
         return y
 
@@ -110,3 +139,30 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | 
         xg, wg = x[:, g * c_in:(g + 1) * c_in], weight[g * c_out:(g + 1) * c_out]
         outs.append(func(xg, wg) if bias is None else func(xg, wg, bias[g * c_out:(g + 1) * c_out]))
     return math.cat(outs, dim=1)
+
+
+def conv2d_relu_pool2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | Pair = 1,
+                       padding: int | Pair | str = 0, dilation: int | Pair = 1, *, pool: str = "max",
+                       pool_kernel: int | Pair = 2, pool_stride: int | Pair | None = None,
+                       pool_padding: int | Pair = 0) -> Tensor:
+    """``max_pool2d(relu(conv2d(x, weight, bias, stride, padding, dilation)), pool_kernel,
+    pool_stride, pool_padding)`` (``pool="avg"``: ``avg_pool2d``) as one op: the same values and
+    gradients, one region each way on the CPU instead of three ops. ``pool_stride`` defaults to
+    the pooling kernel; ``groups`` is 1 (call the three ops for grouped convolutions)."""
+    op = Conv2dReluPool2d.op
+    if pool not in ("max", "avg"):
+        raise OpError(f"{op}: expected pool 'max' or 'avg', got {pool!r}")
+    stride_p, dilation_p = pair(stride, "stride", op), pair(dilation, "dilation", op)
+    kernel = (int(weight.shape[2]), int(weight.shape[3])) if weight.ndim == 4 else (1, 1)
+    padding_p, extra = _padding(op, padding, kernel, stride_p, dilation_p)
+    pool_kernel_p = pair(pool_kernel, "pool_kernel", op)
+    pool_stride_p = pool_kernel_p if pool_stride is None else pair(pool_stride, "pool_stride", op)
+    pool_padding_p = pair(pool_padding, "pool_padding", op, 0)
+    if extra is not None:  # asymmetric "same" padding: the three ops
+        from gpunet.functional import pool as pooling
+
+        fused = pooling.relu_max_pool2d if pool == "max" else pooling.relu_avg_pool2d
+        return fused(conv2d(x, weight, bias, stride_p, padding, dilation_p), pool_kernel_p, pool_stride_p,
+                     pool_padding_p)
+    func = Conv2dReluPool2d(stride_p, padding_p, dilation_p, (pool, pool_kernel_p, pool_stride_p, pool_padding_p))
+    return func(x, weight) if bias is None else func(x, weight, bias)

@@ -392,6 +392,31 @@ def _forward(x: Array, w: Array, b: Array | None, g: _Geometry, keep: bool) -> t
     return y, cols
 
 
+def grad_buffers(g: _Geometry, dtype: Any, bias: bool, w: Array | None) -> tuple[Array, ...]:
+    """The weight gradient region's buffers after the columns: ``(rows, tmp, gw_chunks,
+    gb_chunks, need_x, w_t, dcols, gpad, gx)``; with ``w`` those of the input gradient too,
+    else placeholders that are never read (one entry per index the kernel forms)."""
+    rows = scratch("rows", (g.parts, g.pixels, g.c_out), dtype)
+    tmp = scratch("gw_tmp", (g.parts, g.k, g.c_out), dtype)
+    chunks = max(1, min(g.n, CHUNKS))  # regions_cpu.chunk_count
+    gw_chunks = scratch("gw_chunks", (chunks, g.k, g.c_out), dtype)
+    gb_chunks = scratch("gb_chunks", (chunks if bias else 0, g.c_out), dtype)
+    if w is not None:
+        w_t, gx = np.ascontiguousarray(w.reshape(g.c_out, g.k).T), np.empty(g.x_shape, dtype=dtype)
+        dcols = scratch("dcols", (g.parts, g.k, g.oh, g.ow), dtype)
+    else:
+        w_t, gx = np.zeros((0, 0), dtype=dtype), np.zeros((1, 1, 1, 1), dtype=dtype)
+        dcols = np.zeros((g.parts, 1, 1, 1), dtype=dtype)
+    return rows, tmp, gw_chunks, gb_chunks, w is not None, w_t, dcols, g.padded("gpad", dtype), gx
+
+
+def grad_results(g: _Geometry, buffers: tuple[Array, ...], bias: bool) -> tuple[Array, Array | None, Array | None]:
+    """``(gw, gb, gx)`` from :func:`grad_buffers` after the region ran."""
+    gw_chunks, gb_chunks, need_x, gx = buffers[2], buffers[3], buffers[4], buffers[8]
+    gw = np.ascontiguousarray(_in_order(gw_chunks).T).reshape(g.w_shape)
+    return gw, (_in_order(gb_chunks) if bias else None), (gx if need_x else None)
+
+
 def _grad_weight(x: Array | None, gy: Array, g: _Geometry, cols: Array | None, bias: bool,
                  w: Array | None = None) -> tuple[Array, Array | None, Array | None]:
     """``(gw, gb, gx)``: ``gw = sum_n gy_n (C_out, P) @ columns_n.T``, computed transposed per
@@ -404,21 +429,9 @@ def _grad_weight(x: Array | None, gy: Array, g: _Geometry, cols: Array | None, b
         assert x is not None
     else:
         x = np.zeros((1, 1, 1, 1), dtype=dtype)  # unused: the kept columns are read
-    rows = scratch("rows", (g.parts, g.pixels, g.c_out), dtype)
-    tmp = scratch("gw_tmp", (g.parts, g.k, g.c_out), dtype)
-    chunks = max(1, min(g.n, CHUNKS))  # regions_cpu.chunk_count
-    gw_chunks = scratch("gw_chunks", (chunks, g.k, g.c_out), dtype)
-    gb_chunks = scratch("gb_chunks", (chunks if bias else 0, g.c_out), dtype)
-    if w is not None:
-        w_t, gx = np.ascontiguousarray(w.reshape(g.c_out, g.k).T), np.empty(g.x_shape, dtype=dtype)
-        dcols, gpad = scratch("dcols", (g.parts, g.k, g.oh, g.ow), dtype), g.padded("gpad", dtype)
-    else:  # placeholders, never read: one entry per index the kernel forms
-        w_t, gx = np.zeros((0, 0), dtype=dtype), np.zeros((1, 1, 1, 1), dtype=dtype)
-        dcols, gpad = np.zeros((g.parts, 1, 1, 1), dtype=dtype), g.padded("gpad", dtype)
-    in_parts(weight_parts, g.parts, x, gy, g.geo, g.padded("xpad", dtype), cols, keep,
-             rows, tmp, gw_chunks, gb_chunks, w is not None, w_t, dcols, gpad, gx)
-    gw = np.ascontiguousarray(_in_order(gw_chunks).T).reshape(g.w_shape)
-    return gw, (_in_order(gb_chunks) if bias else None), (gx if w is not None else None)
+    buffers = grad_buffers(g, dtype, bias, w)
+    in_parts(weight_parts, g.parts, x, gy, g.geo, g.padded("xpad", dtype), cols, keep, *buffers)
+    return grad_results(g, buffers, bias)
 
 
 def _in_order(partials: Array) -> Array:
