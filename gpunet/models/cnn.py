@@ -73,9 +73,16 @@ class LeNet(Module):
         """The flattened output of the convolutional part, ``(N, 16 * fh * fw)``."""
         if self.input_mean != 0.0 or self.input_std != 1.0:
             x = (x - self.input_mean) * (1.0 / self.input_std)
-        x = self._act_pool(self.conv1(x))
-        x = self._act_pool(self.conv2(x))
+        x = self._conv_act_pool(self.conv1, x)
+        x = self._conv_act_pool(self.conv2, x)
         return F.flatten(x, 1)
+
+    def _conv_act_pool(self, conv: Conv2d, x: Tensor) -> Tensor:
+        """``pool(act(conv(x)))``; with ReLU one fused op (``with_relu_pool``) unless a hook
+        watches the convolution or the pool."""
+        if self.activation == "relu" and not (conv.hooked() or self.pool.hooked()):
+            return conv.with_relu_pool(x, self.pool)
+        return self._act_pool(conv(x))
 
     def _act_pool(self, x: Tensor) -> Tensor:
         """``pool(act(x))``; with ReLU one fused op (``after_relu``) unless a hook watches the pool."""

@@ -98,6 +98,10 @@ class Sequential(_IndexedModules):
         while k < len(layers):
             layer = layers[k]
             following = layers[k + 1] if k + 1 < len(layers) else None
+            if k + 2 < len(layers) and _fusable_conv(layer, following, layers[k + 2]):
+                x = layer.with_relu_pool(x, layers[k + 2])  # Conv2d, ReLU, pooling: one op
+                k += 3
+                continue
             if following is not None and _fusable(layer, following):
                 # one op for two modules: Linear then ReLU (with_relu), ReLU then pooling (after_relu)
                 x = layer.with_relu(x) if _plain_relu(following) else following.after_relu(x)
@@ -119,6 +123,13 @@ def _fusable(layer: Module, following: Module) -> bool:
     pair = ((hasattr(layer, "with_relu") and _plain_relu(following))
             or (_plain_relu(layer) and hasattr(following, "after_relu")))
     return pair and not layer.hooked() and not following.hooked()
+
+
+def _fusable_conv(layer: Module, relu: Module, pool: Module) -> bool:
+    """Whether ``pool(relu(layer(x)))`` may run as one fused op: a layer that offers
+    ``with_relu_pool``, a plain ReLU, a max or average pooling layer, none of them hooked."""
+    return (hasattr(layer, "with_relu_pool") and _plain_relu(relu) and getattr(pool, "kind", None) in ("max", "avg")
+            and not (layer.hooked() or relu.hooked() or pool.hooked()))
 
 
 class ModuleList(_IndexedModules):

@@ -8,7 +8,7 @@ from typing import Any
 
 from gpunet.autograd import Tensor
 from gpunet.functional.adaptive import adaptive_avg_pool2d, output_hw
-from gpunet.functional.conv import conv2d
+from gpunet.functional.conv import conv2d, conv2d_relu_pool2d
 from gpunet.functional.pool import avg_pool2d, max_pool2d, relu_avg_pool2d, relu_max_pool2d
 from gpunet.nn import init, validate
 from gpunet.nn.module import Module, Parameter
@@ -47,6 +47,17 @@ class Conv2d(Module):
     def forward(self, x: Tensor) -> Tensor:
         validate.check_input("Conv2d", x, self.weight)
         return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def with_relu_pool(self, x: Tensor, pool: MaxPool2d | AvgPool2d) -> Tensor:
+        """``pool(relu(self(x)))`` as one fused op (what a container calls for this layer, a
+        ReLU and a pooling layer); a grouped convolution runs as itself, then the fused
+        ReLU-pooling."""
+        if self.groups != 1:
+            return pool.after_relu(self(x))
+        validate.check_input("Conv2d", x, self.weight)
+        return conv2d_relu_pool2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                                  pool=pool.kind, pool_kernel=pool.kernel_size, pool_stride=pool.stride,
+                                  pool_padding=pool.padding)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -141,6 +152,8 @@ class _Pool(Module):
 class MaxPool2d(_Pool):
     """Max over windows (no weights: not counted as a layer); ``stride`` defaults to the kernel."""
 
+    kind = "max"
+
     def forward(self, x: Tensor) -> Tensor:
         validate.check_input("MaxPool2d", x)
         return max_pool2d(x, self.kernel_size, self.stride, self.padding)
@@ -153,6 +166,8 @@ class MaxPool2d(_Pool):
 
 class AvgPool2d(_Pool):
     """Mean over windows, zero padding counted; ``stride`` defaults to the kernel."""
+
+    kind = "avg"
 
     def forward(self, x: Tensor) -> Tensor:
         validate.check_input("AvgPool2d", x)

@@ -1,6 +1,6 @@
-"""ReLU fused with its neighbour: ``F.relu_max_pool2d`` / ``F.relu_avg_pool2d`` (ReLU then pooling)
-and ``F.linear_relu`` (Linear then ReLU), and where ``Sequential``, ``MLP`` and ``LeNet`` use them
-(only when no hook would see the intermediate output)."""
+"""ReLU fused with its neighbours: ``F.relu_max_pool2d`` / ``F.relu_avg_pool2d`` (ReLU then pooling),
+``F.linear_relu`` (Linear then ReLU) and ``F.conv2d_relu_pool2d`` (Conv2d, ReLU, pooling), and where
+``Sequential``, ``MLP`` and ``LeNet`` use them (only when no hook would see an intermediate output)."""
 
 from __future__ import annotations
 
@@ -44,8 +44,10 @@ class _Recorder:
 
 
 def _stack(pool):
+    """ReLU then pooling after a layer that is not a convolution (Identity)."""
     gpunet.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), pool, nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+    return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.Identity(), nn.ReLU(), pool, nn.Flatten(),
+                         nn.Linear(4 * 4 * 4, 3))
 
 
 @pytest.mark.parametrize("pool", [nn.MaxPool2d(2), nn.AvgPool2d(2)], ids=["max", "avg"])
@@ -61,7 +63,7 @@ def test_sequential_fuses_relu_then_pool_with_the_same_results(pool, monkeypatch
 
     model.zero_grad()
     hook = _Recorder()
-    handle = model[1].register_forward_hook(hook)  # a hook on the ReLU: it must see its output
+    handle = model[2].register_forward_hook(hook)  # a hook on the ReLU: it must see its output
     plain_out = model(x)
     plain_out.sum().backward()
     handle.remove()
@@ -89,6 +91,7 @@ def test_lenet_fused_step_equals_the_unfused_one(pool, monkeypatch):
     results = []
     for fused in (True, False):
         if not fused:
+            monkeypatch.setattr(LeNet, "_conv_act_pool", lambda self, conv, v: self.pool(self.act(conv(v))))
             monkeypatch.setattr(LeNet, "_act_pool", lambda self, v: self.pool(self.act(v)))
             monkeypatch.setattr(LeNet, "_dense_act", lambda self, layer, v: self.act(layer(v)))
         gpunet.manual_seed(0)
@@ -100,6 +103,93 @@ def test_lenet_fused_step_equals_the_unfused_one(pool, monkeypatch):
     numpy.testing.assert_allclose(out_a, out_b, rtol=1e-6, atol=1e-6)
     for a, b in zip(grads_a, grads_b):
         numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def _conv_stack(pool, groups=1):
+    gpunet.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, groups=groups), nn.ReLU(), pool, nn.Flatten(),
+                         nn.Linear(4 * 4 * 4, 3))
+
+
+@pytest.mark.parametrize("hook_on", [None, 0, 1, 2])
+@pytest.mark.parametrize("pool", [nn.MaxPool2d(2), nn.AvgPool2d(2)], ids=["max", "avg"])
+def test_sequential_fuses_conv_relu_pool_unless_hooked(pool, hook_on, monkeypatch):
+    model, x = _conv_stack(pool), Tensor(_x())
+    calls = []
+    original = nn.Conv2d.with_relu_pool
+    monkeypatch.setattr(nn.Conv2d, "with_relu_pool", lambda self, v, p: calls.append(1) or original(self, v, p))
+    seen = _Recorder()
+    if hook_on is not None:
+        model[hook_on].register_forward_hook(seen)
+    out = model(x)
+    out.sum().backward()
+    fused_grads = [numpy.array(p.grad) for p in model.parameters()]
+    assert len(calls) == (1 if hook_on is None else 0), "Conv2d, ReLU, pooling: fused exactly when unhooked"
+    assert seen.calls == ([] if hook_on is None else [type(model[hook_on]).__name__])
+    model.zero_grad()
+    plain = x
+    for layer in model:
+        plain = layer.forward(plain)
+    plain.sum().backward()
+    numpy.testing.assert_allclose(out.numpy(), plain.numpy(), rtol=1e-6, atol=1e-6)
+    for got, p in zip(fused_grads, model.parameters()):
+        numpy.testing.assert_allclose(got, numpy.array(p.grad), rtol=1e-5, atol=1e-6)
+
+
+def test_a_grouped_conv_runs_as_itself_then_the_fused_relu_pool():
+    model, x = _conv_stack(nn.MaxPool2d(2), groups=2), Tensor(_x())
+    out = model(x)
+    plain = x
+    for layer in model:
+        plain = layer.forward(plain)
+    numpy.testing.assert_allclose(out.numpy(), plain.numpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("pool", ["max", "avg"])
+@pytest.mark.parametrize("padding", [0, 1, "same", (2, 1)])
+def test_functional_conv_relu_pool_equals_the_three_ops(pool, padding):
+    rng = numpy.random.default_rng(4)
+    x = rng.standard_normal((3, 2, 9, 8)).astype(numpy.float32)
+    w, b = rng.standard_normal((4, 2, 3, 2)).astype(numpy.float32), rng.standard_normal(4).astype(numpy.float32)
+    plain_pool = F.max_pool2d if pool == "max" else F.avg_pool2d
+    results = []
+    for fused in (True, False):
+        tx, tw, tb = (Tensor(a.copy(), requires_grad=True) for a in (x, w, b))
+        if fused:
+            y = F.conv2d_relu_pool2d(tx, tw, tb, padding=padding, pool=pool, pool_kernel=2, pool_stride=(1, 2))
+        else:
+            y = plain_pool(F.relu(F.conv2d(tx, tw, tb, padding=padding)), 2, stride=(1, 2))
+        (y * y).sum().backward()
+        results.append([y.numpy()] + [numpy.asarray(t.grad) for t in (tx, tw, tb)])
+    for a, b_ in zip(*results):
+        numpy.testing.assert_allclose(a, b_, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda x, w: F.conv2d_relu_pool2d(x, w, pool="min"),
+     r"conv2d_relu_pool2d: expected pool 'max' or 'avg', got 'min'"),
+    (lambda x, w: F.conv2d_relu_pool2d(x, w, pool_kernel=9),
+     r"conv2d_relu_pool2d: output size must be positive, got \(0, 0\)"),
+    (lambda x, w: F.conv2d_relu_pool2d(x, w, pool_kernel=2, pool_padding=2),
+     r"conv2d_relu_pool2d: expected padding <= kernel // 2"),
+    (lambda x, w: F.conv2d_relu_pool2d(x[0], w), r"conv2d: expected input of 4 dimensions"),
+])
+def test_functional_conv_relu_pool_bad_input_names_the_op(call, message):
+    x, w = Tensor(_x((2, 2, 9, 9))), Tensor(_x((3, 2, 3, 3)))
+    with pytest.raises(OpError, match=message):
+        call(x, w)
+
+
+def test_lenet_takes_the_fused_conv_op_and_a_hooked_conv_sees_its_own_output(monkeypatch):
+    calls = []
+    original = nn.Conv2d.with_relu_pool
+    monkeypatch.setattr(nn.Conv2d, "with_relu_pool", lambda self, v, p: calls.append(1) or original(self, v, p))
+    model, seen = LeNet(), []
+    model(Tensor(_x((2, 1, 32, 32))))
+    assert len(calls) == 2
+    model.conv2.register_forward_hook(lambda module, inputs, output: seen.append(float(output.numpy().min())))
+    model(Tensor(_x((2, 1, 32, 32))))
+    assert len(calls) == 3 and len(seen) == 1 and seen[0] < 0.0  # the conv output itself, before its ReLU
 
 
 def test_lenet_hook_on_pool_sees_the_relu_output():
