@@ -40,6 +40,9 @@ CASES = {
     "relu_max_pool2d-s1-p1": (lambda x: F.relu_max_pool2d(x, 3, stride=1, padding=1), (X4,)),
     "relu_avg_pool2d": (lambda x: F.relu_avg_pool2d(x, 2), (X4,)),
     "linear_relu": (F.linear_relu, (LOGITS, rand(4, 5), rand(4))),
+    "conv2d_relu_pool2d": (lambda x, w, b: F.conv2d_relu_pool2d(x, w, b, padding=1), (X4, W4, B4)),
+    "conv2d_relu_pool2d-avg-s1": (lambda x, w: F.conv2d_relu_pool2d(x, w, pool="avg", pool_kernel=3, pool_stride=1,
+                                                                     pool_padding=1), (X4, W4)),
     "rnn": (lambda x, h, *w: F.rnn(x, h, *w, lengths=LENGTHS)[0], (SEQ, H0, *RNN_W)),
     "rnn-relu-reverse": (lambda x, h, *w: F.rnn(x, h, *w, nonlinearity="relu", reverse=True)[1],
                          (SEQ, H0, *RNN_W)),
@@ -69,9 +72,9 @@ def run(fn, arrays, backend, kernels="auto"):
         return to_numpy(out.data), [None if t.grad is None else to_numpy(t.grad) for t in ts]
 
 
-KERNELS = {"conv2d": ("cupy", "raw"), "conv2d-dilated": ("cupy", "raw"), "rnn": ("cupy", "raw"),
-           "rnn-relu-reverse": ("cupy", "raw"), "lstm": ("cupy", "raw"), "lstm-c_n": ("cupy", "raw"),
-           "gru": ("cupy", "raw")}
+KERNELS = {"conv2d": ("cupy", "raw"), "conv2d-dilated": ("cupy", "raw"), "conv2d_relu_pool2d": ("cupy", "raw"),
+           "rnn": ("cupy", "raw"), "rnn-relu-reverse": ("cupy", "raw"), "lstm": ("cupy", "raw"),
+           "lstm-c_n": ("cupy", "raw"), "gru": ("cupy", "raw")}
 
 
 @pytest.mark.parametrize(("name", "kernels"), [(n, k) for n in CASES for k in KERNELS.get(n, ("cupy",))])
