@@ -16,11 +16,13 @@ NOTICE = ("gpunet: compiling the CPU kernels for this machine, once (up to about
 
 
 def cold() -> bool:
-    """True when the conv kernels' cache index is missing (the cache was never filled here)."""
+    """True when neither conv kernel's cache index exists (the fused conv-ReLU-pool op's, which
+    LeNet and ``Sequential`` stacks use, nor the plain conv2d's): the cache was never filled here."""
     try:
-        from gpunet.ops import conv2d_cpu
+        from gpunet.ops import conv2d_cpu, conv_relu_pool_cpu
 
-        index = conv2d_cpu.forward_parts._cache._cache_file._index_path
+        indexes = [kernel._cache._cache_file._index_path
+                   for kernel in (conv_relu_pool_cpu.forward_parts, conv2d_cpu.forward_parts)]
     except Exception:  # numba's cache internals moved, or no cache is possible: say nothing
         return False
-    return not os.path.exists(index)
+    return not any(os.path.exists(index) for index in indexes)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from gpunet.ops import conv2d_cpu, kernel_cache
+import pytest
+
+from gpunet.ops import conv2d_cpu, conv_relu_pool_cpu, kernel_cache
 
 
-def test_cold_follows_the_cache_index(monkeypatch, tmp_path) -> None:
-    cache_file = conv2d_cpu.forward_parts._cache._cache_file
-    monkeypatch.setattr(cache_file, "_index_path", str(tmp_path / "missing.nbi"))
+@pytest.mark.parametrize("filled", ["fused", "conv2d"])
+def test_cold_follows_the_cache_indexes(monkeypatch, tmp_path, filled) -> None:
+    """Warm once either conv kernel was cached (LeNet compiles only the fused one)."""
+    files = {"fused": conv_relu_pool_cpu.forward_parts._cache._cache_file,
+             "conv2d": conv2d_cpu.forward_parts._cache._cache_file}
+    for name, cache_file in files.items():
+        monkeypatch.setattr(cache_file, "_index_path", str(tmp_path / f"{name}.nbi"))
     assert kernel_cache.cold()
-    (tmp_path / "missing.nbi").write_bytes(b"")
+    (tmp_path / f"{filled}.nbi").write_bytes(b"")
     assert not kernel_cache.cold()
 
 
