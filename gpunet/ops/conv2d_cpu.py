@@ -28,7 +28,7 @@ pool, kept spinning between the regions of a step (:mod:`gpunet.parallel`), ente
 2-6 us. Small ops (under :data:`SPLIT_MIN` multiply-adds) run on the calling thread alone.
 
 **Compile time.** numba compiles each region once per dtype and geometry kind and caches it on
-disk. A cold cache costs about 15 s on LeNet's first step (2 threads; 10 s at 1 thread); later
+disk. A cold cache costs about 14 s on LeNet's first step (2 threads; 10 s at 1 thread); later
 processes load it in about 0.3 s. The ``geo`` tuple's length selects the columns kernel at
 compile time (:func:`sample_columns`), so a geometry compiles only the kernel it uses.
 

@@ -1,6 +1,6 @@
 """Whether numba's on-disk cache holds gpunet's CPU kernels yet (a fresh install compiles them once).
 
-On a cold cache the first LeNet training step compiles for about 15 s and the first LSTM step
+On a cold cache the first LeNet training step compiles for about 14 s and the first LSTM step
 for about 10 s, and a LeNet forward before them another 20 s (2-core machine); later processes
 load the cache in well under a second. ``gpunet train`` says so (:data:`NOTICE`) and compiles
 the step's kernels before its first epoch (:func:`gpunet.training.compile_kernels`), then says
