@@ -19,7 +19,7 @@ import numpy as np
 
 from gpunet import settings
 from gpunet.ops.linear import LINEAR_RELU_REFERENCE, REFERENCE, Needs
-from gpunet.ops.regions_cpu import POOL, in_parts, scratch
+from gpunet.ops.regions_cpu import POOL, claim_part, in_parts, scratch
 
 Array = Any
 
@@ -81,17 +81,25 @@ def backward_part(gy, relu, mask, gm, x, w, gx, gy_t, gw, gb, need_x, need_w, ne
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def forward_parts(x, w, bias, y, relu, mask, parts):  # pragma: no cover - compiled
-    """:func:`forward_part` for every part, one per thread."""
-    for t in numba.prange(parts):
-        forward_part(x, w, bias, y, relu, mask, t, parts)
+    """:func:`forward_part` for every part, claimed by the threads (one each when on time)."""
+    counter = np.zeros(1, np.int64)
+    for _ in numba.prange(parts):
+        t = claim_part(counter, parts)
+        while t >= 0:
+            forward_part(x, w, bias, y, relu, mask, t, parts)
+            t = claim_part(counter, parts)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def backward_parts(gy, relu, mask, gm, x, w, gx, gy_t, gw, gb, need_x, need_w, need_b,
                    parts):  # pragma: no cover - compiled
-    """:func:`backward_part` for every part, one per thread."""
-    for t in numba.prange(parts):
-        backward_part(gy, relu, mask, gm, x, w, gx, gy_t, gw, gb, need_x, need_w, need_b, t, parts)
+    """:func:`backward_part` for every part, claimed by the threads (one each when on time)."""
+    counter = np.zeros(1, np.int64)
+    for _ in numba.prange(parts):
+        t = claim_part(counter, parts)
+        while t >= 0:
+            backward_part(gy, relu, mask, gm, x, w, gx, gy_t, gw, gb, need_x, need_w, need_b, t, parts)
+            t = claim_part(counter, parts)
 
 
 def _parts(m: int, macs: int, *arrays: Array) -> int:

@@ -16,8 +16,10 @@ its size and never by the thread count, and each thread claims the next unclaime
   at every thread count.
 
 The linear layer's GEMMs (:mod:`gpunet.ops.linear_cpu`) and the recurrent kernels keep one
-contiguous part per thread: a chunk's GEMM packs the whole other operand again, and the MLP's
-2-thread step took 1.38 ms with 2 chunks of rows, 1.77-1.93 ms with 4 and 2.33-2.45 ms with 8.
+contiguous part per thread (a chunk's GEMM packs the whole other operand again: the MLP's 2-thread
+step took 1.38 ms with 2 chunks of rows, 1.77-1.93 ms with 4 and 2.33-2.45 ms with 8), but the
+threads claim those parts too (:func:`claim_part`): a thread that starts late finds its part done
+by one that finished, instead of the region waiting for it.
 
 The parts are ``inline="always"``: numba then compiles each part's body once, inside the
 wrapper, instead of compiling the part on its own and again for the parallel context (a cold
@@ -106,6 +108,16 @@ def claim(counter, n):  # pragma: no cover - compiled
         return -1, 0, 0
     lo, hi = chunk_bounds(n, chunk, chunks)
     return chunk, lo, hi
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def claim_part(counter, parts):  # pragma: no cover - compiled
+    """The next unclaimed one of ``parts`` fixed parts (a GEMM kernel's: one per thread), or -1.
+    When every thread is on time each takes one part, as a static split would; a thread that
+    starts late (its core busy elsewhere) finds its part already taken by one that finished,
+    instead of the region waiting for it."""
+    part = next_chunk(counter)
+    return part if part < parts else -1
 
 
 def threads() -> int:

@@ -25,7 +25,7 @@ import numpy as np
 from gpunet import settings
 from gpunet.ops.cells_cpu import gru_backward_step, gru_forward_step, lstm_backward_step, lstm_forward_step
 from gpunet.ops.exp_cpu import exp
-from gpunet.ops.regions_cpu import POOL
+from gpunet.ops.regions_cpu import POOL, claim_part
 
 settings.apply_threads()  # before numba's pool starts: see gpunet.parallel
 
@@ -181,46 +181,70 @@ def rnn_backward_part(deriv, w_hh, gym, has_gym, dh, spare, dxg, carry, masked, 
         dh_r, sp_r = sp_r, dh_r
 
 
-# ------------------------------------------------------------------ every part, one per thread
+# -------------------------------------- every part, claimed by the threads (regions_cpu.claim_part)
 @numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def lstm_forward_parts(acts, xg, w_t, c_buf, h_buf, carry, masked, order, parts):  # pragma: no cover
-    for p in numba.prange(parts):
-        lstm_forward_part(acts, xg, w_t, c_buf, h_buf, carry, masked, order, p, parts)
+    counter = np.zeros(1, np.int64)
+    for _ in numba.prange(parts):
+        p = claim_part(counter, parts)
+        while p >= 0:
+            lstm_forward_part(acts, xg, w_t, c_buf, h_buf, carry, masked, order, p, parts)
+            p = claim_part(counter, parts)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def gru_forward_parts(saved, xg, w_t, hg, b_hn, h_buf, carry, masked, order, parts):  # pragma: no cover
-    for p in numba.prange(parts):
-        gru_forward_part(saved, xg, w_t, hg, b_hn, h_buf, carry, masked, order, p, parts)
+    counter = np.zeros(1, np.int64)
+    for _ in numba.prange(parts):
+        p = claim_part(counter, parts)
+        while p >= 0:
+            gru_forward_part(saved, xg, w_t, hg, b_hn, h_buf, carry, masked, order, p, parts)
+            p = claim_part(counter, parts)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def rnn_forward_parts(xg, w_t, h_buf, relu, carry, masked, order, parts):  # pragma: no cover
-    for p in numba.prange(parts):
-        rnn_forward_part(xg, w_t, h_buf, relu, carry, masked, order, p, parts)
+    counter = np.zeros(1, np.int64)
+    for _ in numba.prange(parts):
+        p = claim_part(counter, parts)
+        while p >= 0:
+            rnn_forward_part(xg, w_t, h_buf, relu, carry, masked, order, p, parts)
+            p = claim_part(counter, parts)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def lstm_backward_parts(acts, c_in, c_out, w_hh, gym, has_gym, dh, dc, spare_h, spare_c, dxg, carry, masked,
                         order, parts):  # pragma: no cover - compiled
-    for p in numba.prange(parts):
-        lstm_backward_part(acts, c_in, c_out, w_hh, gym, has_gym, dh, dc, spare_h, spare_c, dxg, carry, masked,
-                           order, p, parts)
+    counter = np.zeros(1, np.int64)
+    for _ in numba.prange(parts):
+        p = claim_part(counter, parts)
+        while p >= 0:
+            lstm_backward_part(acts, c_in, c_out, w_hh, gym, has_gym, dh, dc, spare_h, spare_c, dxg, carry,
+                               masked, order, p, parts)
+            p = claim_part(counter, parts)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def gru_backward_parts(saved, h_in, w_hh, gym, has_gym, dh, spare, carry_h, dn_all, dhg, carry, masked,
                        order, parts):  # pragma: no cover - compiled
-    for p in numba.prange(parts):
-        gru_backward_part(saved, h_in, w_hh, gym, has_gym, dh, spare, carry_h, dn_all, dhg, carry, masked,
-                          order, p, parts)
+    counter = np.zeros(1, np.int64)
+    for _ in numba.prange(parts):
+        p = claim_part(counter, parts)
+        while p >= 0:
+            gru_backward_part(saved, h_in, w_hh, gym, has_gym, dh, spare, carry_h, dn_all, dhg, carry, masked,
+                              order, p, parts)
+            p = claim_part(counter, parts)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def rnn_backward_parts(deriv, w_hh, gym, has_gym, dh, spare, dxg, carry, masked, order,
                        parts):  # pragma: no cover - compiled
-    for p in numba.prange(parts):
-        rnn_backward_part(deriv, w_hh, gym, has_gym, dh, spare, dxg, carry, masked, order, p, parts)
+    counter = np.zeros(1, np.int64)
+    for _ in numba.prange(parts):
+        p = claim_part(counter, parts)
+        while p >= 0:
+            rnn_backward_part(deriv, w_hh, gym, has_gym, dh, spare, dxg, carry, masked, order, p, parts)
+            p = claim_part(counter, parts)
 
 
 # ------------------------------------------------------------------------------ Python side

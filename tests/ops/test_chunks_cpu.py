@@ -9,7 +9,7 @@ import pytest
 
 import gpunet
 from gpunet.ops import conv2d_cpu as fast
-from gpunet.ops.regions_cpu import CHUNKS, chunk_bounds, chunk_count, claim, next_chunk
+from gpunet.ops.regions_cpu import CHUNKS, chunk_bounds, chunk_count, claim, claim_part, next_chunk
 
 TOP = min(2, numba.config.NUMBA_NUM_THREADS)
 
@@ -97,3 +97,23 @@ def test_conv2d_of_an_empty_batch_has_zero_weight_gradients(monkeypatch):
     assert y.shape == (0, 3, 3, 3) and gx.shape == x.shape
     numpy.testing.assert_array_equal(gw, numpy.zeros(w.shape))
     numpy.testing.assert_array_equal(gb, numpy.zeros(3))
+
+
+@numba.njit(parallel=True)
+def _claim_parts(claims, threads):  # pragma: no cover - compiled
+    counter = numpy.zeros(1, numpy.int64)
+    for _ in numba.prange(threads):
+        part = claim_part(counter, claims.shape[0])
+        while part >= 0:
+            claims[part] += 1
+            part = claim_part(counter, claims.shape[0])
+
+
+@pytest.mark.parametrize("parts", [1, 2, 5])
+def test_fixed_parts_are_each_claimed_once(parts):
+    """The GEMM kernels' parts (one per thread, claimed so that a late thread's part is taken
+    by one that finished): every part runs exactly once, whatever the thread count."""
+    claims = numpy.zeros(parts, numpy.int64)
+    with gpunet.using(threads=TOP):
+        _claim_parts(claims, TOP)
+    assert (claims == 1).all()
