@@ -40,15 +40,17 @@ class Conv2d(Function):
         return (gx, gw, gb) if has_bias else (gx, gw)
 
 
-class Conv2dReluPool2d(Function):
+class Conv2dReluPool2d(Conv2d):
     """``pool(relu(conv(x, w) + b))`` as one op: the values and gradients of the three ops, in one
     region each way on the CPU (the conv output never made whole); ``pool`` is ``(kind, kernel,
-    stride, padding)`` with kind ``"max"`` or ``"avg"``."""
+    stride, padding)`` with kind ``"max"`` or ``"avg"``. The backward is Conv2d's (the op's
+    implementation gives all three gradients)."""
 
-    op = "conv2d_relu_pool2d"
+    op = name = "conv2d_relu_pool2d"
 
     def __init__(self, stride: Pair, padding: Pair, dilation: Pair, pool: tuple[str, Pair, Pair, Pair]) -> None:
-        self.stride, self.padding, self.dilation, self.pool = stride, padding, dilation, pool
+        super().__init__(stride, padding, dilation)
+        self.pool = pool
 
     def forward(self, x, w, b=None):
         conv_hw = check_conv2d_inputs(x, w, b, self.stride, self.padding, self.dilation)
@@ -59,12 +61,6 @@ class Conv2dReluPool2d(Function):
                                      self.needs_input_grad[0] if self.recording else False)
         self.save_for_backward(state, b is not None)
         return y
-
-    def backward(self, gy):
-        state, has_bias = self.saved
-        needs = (*self.needs_input_grad, False)[:3]
-        gx, gw, gb = self.impl.backward(gy, state, needs)
-        return (gx, gw, gb) if has_bias else (gx, gw)
 
 
 def same_padding(op: str, kernel: Pair, stride: Pair, dilation: Pair) -> tuple[Pair, Pair]:

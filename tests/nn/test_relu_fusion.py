@@ -43,6 +43,18 @@ class _Recorder:
         self.calls.append(type(module).__name__)
 
 
+def _assert_equals_layer_by_layer(model, x, out, grads):
+    """``out`` and the parameters' ``grads`` equal those of running each layer's forward in turn."""
+    model.zero_grad()
+    plain = x
+    for layer in model:
+        plain = layer.forward(plain)
+    plain.sum().backward()
+    numpy.testing.assert_allclose(out.numpy(), plain.numpy(), rtol=1e-6, atol=1e-6)
+    for got, p in zip(grads, model.parameters()):
+        numpy.testing.assert_allclose(got, numpy.array(p.grad), rtol=1e-5, atol=1e-6)
+
+
 def _stack(pool):
     """ReLU then pooling after a layer that is not a convolution (Identity)."""
     gpunet.manual_seed(0)
@@ -126,14 +138,7 @@ def test_sequential_fuses_conv_relu_pool_unless_hooked(pool, hook_on, monkeypatc
     fused_grads = [numpy.array(p.grad) for p in model.parameters()]
     assert len(calls) == (1 if hook_on is None else 0), "Conv2d, ReLU, pooling: fused exactly when unhooked"
     assert seen.calls == ([] if hook_on is None else [type(model[hook_on]).__name__])
-    model.zero_grad()
-    plain = x
-    for layer in model:
-        plain = layer.forward(plain)
-    plain.sum().backward()
-    numpy.testing.assert_allclose(out.numpy(), plain.numpy(), rtol=1e-6, atol=1e-6)
-    for got, p in zip(fused_grads, model.parameters()):
-        numpy.testing.assert_allclose(got, numpy.array(p.grad), rtol=1e-5, atol=1e-6)
+    _assert_equals_layer_by_layer(model, x, out, fused_grads)
 
 
 def test_a_grouped_conv_runs_as_itself_then_the_fused_relu_pool():
@@ -231,11 +236,4 @@ def test_mlp_fuses_linear_then_relu_unless_hooked(hook_on, monkeypatch):
     fused_grads = [numpy.array(p.grad) for p in model.parameters()]
     assert len(calls) == (2 if hook_on is None else 1)
     assert seen.calls == ([] if hook_on is None else [type(model[hook_on]).__name__])
-    model.zero_grad()
-    plain = x
-    for layer in model:
-        plain = layer.forward(plain)
-    plain.sum().backward()
-    numpy.testing.assert_allclose(out.numpy(), plain.numpy(), rtol=1e-6, atol=1e-6)
-    for got, p in zip(fused_grads, model.parameters()):
-        numpy.testing.assert_allclose(got, numpy.array(p.grad), rtol=1e-5, atol=1e-6)
+    _assert_equals_layer_by_layer(model, x, out, fused_grads)
