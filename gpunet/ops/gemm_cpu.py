@@ -16,7 +16,7 @@ import numba
 import numpy as np
 
 from gpunet import settings
-from gpunet.ops.regions_cpu import POOL, in_parts, scratch
+from gpunet.ops.regions_cpu import POOL, claim_part, in_parts, scratch
 
 Array = Any
 
@@ -46,14 +46,22 @@ def shared_part(m_, b, sums, part, parts):  # pragma: no cover - compiled
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def rows_parts(a, b, out, parts):  # pragma: no cover - compiled
-    for p in numba.prange(parts):
-        rows_part(a, b, out, p, parts)
+    counter = np.zeros(1, np.int64)
+    for _ in numba.prange(parts):
+        p = claim_part(counter, parts)
+        while p >= 0:
+            rows_part(a, b, out, p, parts)
+            p = claim_part(counter, parts)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def shared_parts(m_, b, sums, parts):  # pragma: no cover - compiled
-    for p in numba.prange(parts):
-        shared_part(m_, b, sums, p, parts)
+    counter = np.zeros(1, np.int64)
+    for _ in numba.prange(parts):
+        p = claim_part(counter, parts)
+        while p >= 0:
+            shared_part(m_, b, sums, p, parts)
+            p = claim_part(counter, parts)
 
 
 def matmul(a: Array, b: Array, out: Array) -> Array:
