@@ -48,7 +48,7 @@ from numba.extending import overload
 
 from gpunet.ops import conv2d as reference
 from gpunet.ops.conv2d import Pair, output_size
-from gpunet.ops.regions_cpu import CHUNKS, claim, in_parts, scratch, threads
+from gpunet.ops.regions_cpu import chunk_count, claim, in_parts, scratch, threads
 
 Array = Any
 
@@ -398,7 +398,7 @@ def grad_buffers(g: _Geometry, dtype: Any, bias: bool, w: Array | None) -> tuple
     else placeholders that are never read (one entry per index the kernel forms)."""
     rows = scratch("rows", (g.parts, g.pixels, g.c_out), dtype)
     tmp = scratch("gw_tmp", (g.parts, g.k, g.c_out), dtype)
-    chunks = max(1, min(g.n, CHUNKS))  # regions_cpu.chunk_count
+    chunks = chunk_count(g.n)
     gw_chunks = scratch("gw_chunks", (chunks, g.k, g.c_out), dtype)
     gb_chunks = scratch("gb_chunks", (chunks if bias else 0, g.c_out), dtype)
     if w is not None:

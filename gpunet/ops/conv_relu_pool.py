@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy
+
 from gpunet.ops import conv2d, conv_relu_pool_cpu, registry, relu_pool
 from gpunet.ops.conv2d import Pair
 
@@ -62,8 +64,8 @@ class ConvReluPoolCompiled:
         if any(a.dtype.char not in "fd" or a.dtype != w.dtype for a in arrays):
             y, state = self.reference.forward(x, w, b, stride, padding, dilation, pool, save, need_x_grad)
             return y, (("reference", state) if save else None)
-        x, w = conv2d_contiguous(x), conv2d_contiguous(w)
-        b = conv2d_contiguous(b) if b is not None else None
+        x, w = numpy.ascontiguousarray(x), numpy.ascontiguousarray(w)
+        b = numpy.ascontiguousarray(b) if b is not None else None
         y, state = conv_relu_pool_cpu.forward(x, w, b, stride, padding, dilation, pool, save)
         return y, (("compiled", state) if save else None)
 
@@ -73,11 +75,6 @@ class ConvReluPoolCompiled:
         if how == "reference":
             return self.reference.backward(gy, saved, needs)
         return conv_relu_pool_cpu.backward(gy, saved, needs)
-
-
-def conv2d_contiguous(a: Array) -> Array:
-    """``a`` C-contiguous (a copy only when it is not)."""
-    return a if a.flags.c_contiguous else a.copy(order="C")
 
 
 REFERENCE = ConvReluPoolReference(on_device=False)
